@@ -1,0 +1,76 @@
+/* Address rules: the `allow` IP tables of destinations, and the client's
+ * [acl] of what the cloud may reach. Pure: no I/O, no DNS. */
+#ifndef GH_ACL_H
+#define GH_ACL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gatehouse/gatehouse.h"
+
+/* An inclusive range of addresses of one family (a single address, a CIDR
+ * block and "a-b" all become one). IPv4-mapped IPv6 sources are matched
+ * as IPv4. */
+typedef struct gh__iprange {
+  uint16_t family; /* GH_AF_INET or GH_AF_INET6 */
+  uint8_t lo[16], hi[16];
+} gh__iprange;
+
+typedef struct gh__iplist {
+  gh__iprange *v;
+  size_t n, cap;
+  int present; /* 0: no allow key, everyone passes */
+} gh__iplist;
+
+/* Adds the comma-separated entries of one `allow` line. 0 or GH_EINVAL
+ * with the reason (naming the bad entry) in err. */
+int gh__iplist_add(gh__iplist *l, const char *text, char *err, size_t errlen);
+/* 1 if addr passes (or the list is absent), 0 otherwise. */
+int gh__iplist_match(const gh__iplist *l, const gh_addr *addr);
+void gh__iplist_free(gh__iplist *l);
+
+/* Parses a numeric IPv4 or IPv6 address (no port) into addr (port 0).
+ * 0 or GH_EINVAL. */
+int gh__addr_parse(const char *text, gh_addr *addr);
+/* Formats "1.2.3.4:80" or "[::1]:80" (port 0: no port) into out. */
+void gh__addr_format(const gh_addr *addr, char *out, size_t outlen);
+
+/* [acl] rules: `allow = TARGET` / `deny = TARGET`, first match wins, no
+ * match (and no [acl] at all) is deny. TARGET is
+ *   *                      everything
+ *   HOST:PORTS             HOST a name (matched case-insensitively, as
+ *                          written), a numeric address, a CIDR block or a
+ *                          range a-b; or * for any host
+ *   PORTS                  *, N or LO-HI
+ */
+typedef struct gh__acl_rule {
+  int allow;   /* 1 allow, 0 deny */
+  char *name;  /* a host name rule; NULL for address or any-host rules */
+  int any_host;
+  gh__iprange range; /* when name == NULL && !any_host */
+  uint16_t port_lo, port_hi;
+  int line;
+} gh__acl_rule;
+
+typedef struct gh__acl {
+  gh__acl_rule *v;
+  size_t n, cap;
+  int present; /* an [acl] section was given */
+} gh__acl;
+
+int gh__acl_add(gh__acl *acl, int allow, const char *target, int line,
+                char *err, size_t errlen);
+/* Decides for a resource named `host` (as configured) on `port`, resolved
+ * to the addresses addrs[0..n) (for a numeric host, that address). The
+ * rules are run, first match wins, once for each resolved address: a name
+ * rule matches when `host` is that name, an address rule when the address
+ * falls in its block, `*` always; the port must be in the rule's ports.
+ * The resource is allowed only when every resolved address is, so a name
+ * that also resolves into a denied block never slips through. n == 0 runs
+ * the rules once with name rules only. Returns 1 to allow, 0 to deny;
+ * *line gets the deciding rule's line (0: no rule matched, default deny). */
+int gh__acl_check(const gh__acl *acl, const char *host, uint16_t port,
+                  const gh_addr *addrs, size_t n, int *line);
+void gh__acl_free(gh__acl *acl);
+
+#endif

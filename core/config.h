@@ -1,0 +1,167 @@
+/* Configuration: the server's and the client's INI files, and the
+ * destination set the server pushes to clients.
+ *
+ * Parsing (gh__server_cfg_load, gh__client_cfg_load) reads a file with inih
+ * and checks everything that needs no plugin: keys, values, addresses,
+ * files that must exist, and the rules between sections. Validation against
+ * the loaded plugins (gh__dest_validate) checks protocol chains and handler
+ * options. Every error reads "FILE:LINE: reason". */
+#ifndef GH_CONFIG_H
+#define GH_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acl.h"
+#include "plugin.h"
+
+/* One key = value, kept with its line. For GH_OPT_FILE handler options
+ * `blob` holds the file's content once validated (server) or received
+ * (client). */
+typedef struct gh__kv {
+  char *key;
+  char *value;
+  uint8_t *blob;
+  size_t blob_len;
+  int line;
+} gh__kv;
+
+typedef struct gh__kvs {
+  gh__kv *v;
+  size_t n, cap;
+} gh__kvs;
+
+#define GH__DEST_ONPREM 1
+#define GH__DEST_CLOUD 2
+
+typedef struct gh__dest {
+  char *name;
+  char *gateway;
+  int type; /* GH__DEST_* */
+  /* on-prem: the server listens here */
+  char *listen_host;
+  uint16_t listen_port;
+  /* cloud: the client listens here (client_bind defaults to 127.0.0.1) */
+  uint16_t client_port;
+  char *client_bind;
+  /* where the other end connects */
+  char *resource_host;
+  uint16_t resource_port;
+  /* protocol chain specs, as written ("tcp" when absent) */
+  char *listen_proto;
+  char *resource_proto;
+  /* handler options: "SIDE.HANDLER.KEY" or "HANDLER.KEY", as written */
+  gh__kvs opts;
+  gh__iplist allow;            /* allow = ...; absent: everyone */
+  uint32_t connect_timeout_ms; /* default 10 s */
+  const char *file;            /* borrowed from the cfg that holds it */
+  int line;                    /* of the [destination NAME] header */
+  /* filled by gh__dest_validate */
+  gh__chain listen_chain;
+  gh__chain resource_chain;
+} gh__dest;
+
+typedef struct gh__server_gw {
+  char *id;
+  char **tokens; /* secrets: never log them */
+  size_t n_tokens;
+  int line;
+} gh__server_gw;
+
+typedef struct gh__server_cfg {
+  char *file;
+  char *tunnel_host; /* tunnel_listen, required */
+  uint16_t tunnel_port;
+  char *cert, *key; /* required */
+  char *client_ca;  /* optional */
+  char *admin_host; /* NULL when admin_listen is absent */
+  uint16_t admin_port;
+  char *plugin_dir; /* NULL: the built-in default */
+  int log_level;    /* default GH_LOG_INFO */
+  uint32_t drain_timeout_s;     /* default 30 */
+  uint32_t keepalive_s;         /* ping interval, default 10 */
+  uint32_t keepalive_timeout_s; /* silence before a tunnel is dropped: 30 */
+  gh__server_gw *gateways;
+  size_t n_gateways;
+  gh__dest *dests;
+  size_t n_dests;
+} gh__server_cfg;
+
+typedef struct gh__client_gw {
+  char *id;
+  char **servers; /* "host:port" as written */
+  size_t n_servers;
+  char *token; /* secret: never log it */
+  char *ca;    /* required */
+  char *cert, *key;
+  char *server_name; /* name checked in the server's certificate; default:
+                        the host of each server */
+  uint32_t connections; /* per server, default 1 */
+  int line;
+} gh__client_gw;
+
+typedef struct gh__client_cfg {
+  char *file;
+  char *admin_host;
+  uint16_t admin_port;
+  char *plugin_dir;
+  int log_level;
+  uint32_t drain_timeout_s;
+  uint32_t keepalive_s;
+  uint32_t keepalive_timeout_s;
+  uint32_t reconnect_max_s; /* backoff cap, default 30 */
+  gh__client_gw *gateways;
+  size_t n_gateways;
+  gh__acl acl; /* [acl]; absent: nothing is allowed */
+} gh__client_cfg;
+
+/* Parse a file. Return 0, or GH_EINVAL with "FILE:LINE: reason" in err (or
+ * "FILE: reason" when no line applies). On failure *cfg is freed and
+ * zeroed. */
+int gh__server_cfg_load(gh__server_cfg *cfg, const char *path, char *err,
+                        size_t errlen);
+int gh__client_cfg_load(gh__client_cfg *cfg, const char *path, char *err,
+                        size_t errlen);
+void gh__server_cfg_free(gh__server_cfg *cfg);
+void gh__client_cfg_free(gh__client_cfg *cfg);
+
+/* Which kind of file: 1 server ([server] section), 2 client ([client] or
+ * [gateway] with server=), 0 unknown, -errno unreadable. */
+int gh__cfg_sniff(const char *path);
+
+/* Checks a destination against the plugins: both chains parse; every
+ * handler option names a handler of its side's chain (both chains for
+ * HANDLER.KEY without a side) and an option it declares; values match
+ * their type and range; required options are present; GH_OPT_FILE values
+ * are read into the kv's blob (unless a blob is already there, as on the
+ * client). Fills d->listen_chain and d->resource_chain. Errors name
+ * d->file and the line of the key (or of the section). */
+int gh__dest_validate(gh__dest *d, const gh__registry *reg, char *err,
+                      size_t errlen);
+
+/* Applies one "key = value" of a [destination] section to d; the INI
+ * parser and the push decoder share it. Returns 0, or GH_EINVAL with a
+ * reason (no FILE:LINE prefix) in err. */
+int gh__dest_set(gh__dest *d, const char *key, const char *value, int line,
+                 char *err, size_t errlen);
+void gh__dest_free(gh__dest *d);
+
+/* The destination set pushed to a client: every destination of `gateway`,
+ * with the keys the client needs and the content of file options.
+ * Returns 0 with a malloc'd blob, or a negative code. */
+int gh__dests_encode(const gh__server_cfg *cfg, const char *gateway,
+                     uint8_t **out, size_t *len);
+/* Decodes a pushed set into a malloc'd array of destinations (file
+ * "<pushed>"; not yet validated). Returns 0 or GH_EPROTO/GH_EINVAL with a
+ * reason in err. Safe on any input. */
+int gh__dests_decode(const uint8_t *p, size_t len, gh__dest **out,
+                     size_t *n, char *err, size_t errlen);
+
+/* "host:port", "[v6]:port" or ":port" (host NULL) -> parts; 0 or GH_EINVAL.
+ * *host is malloc'd (NULL for ":port"). */
+int gh__hostport_parse(const char *s, char **host, uint16_t *port);
+
+/* Finds a kv by key (first match), or NULL. */
+const gh__kv *gh__kvs_find(const gh__kvs *kvs, const char *key);
+
+#endif

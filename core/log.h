@@ -1,0 +1,39 @@
+/* Logging: one line per event, "TIME LEVEL subject: message", to stderr, a
+ * file or syslog. The level is checked before anything is formatted. */
+#ifndef GH_LOG_H
+#define GH_LOG_H
+
+#include <stdarg.h>
+
+#include "gatehouse/gatehouse.h"
+
+extern int gh__log_level; /* GH_LOG_*; lines above it are not formatted */
+
+void gh__log_write(int level, const char *subject, const char *fmt, ...)
+    GH_PRINTF(3, 4);
+void gh__log_vwrite(int level, const char *subject, const char *fmt,
+                    va_list ap);
+
+#define GH__LOG(level, subject, ...)                                           \
+  do {                                                                         \
+    if ((level) <= gh__log_level)                                              \
+      gh__log_write((level), (subject), __VA_ARGS__);                          \
+  } while (0)
+#define gh__error(subject, ...) GH__LOG(GH_LOG_ERROR, subject, __VA_ARGS__)
+#define gh__warn(subject, ...) GH__LOG(GH_LOG_WARN, subject, __VA_ARGS__)
+#define gh__info(subject, ...) GH__LOG(GH_LOG_INFO, subject, __VA_ARGS__)
+#define gh__debug(subject, ...) GH__LOG(GH_LOG_DEBUG, subject, __VA_ARGS__)
+#define gh__trace(subject, ...) GH__LOG(GH_LOG_TRACE, subject, __VA_ARGS__)
+
+/* "error|warn|info|debug|trace" -> GH_LOG_*, or -1. */
+int gh__log_parse_level(const char *name);
+const char *gh__log_level_name(int level);
+
+/* Where lines go. gh__log_to_file() opens (append) and keeps the path so
+ * that gh__log_reopen() can reopen it after rotation; 0 or -errno. */
+int gh__log_to_file(const char *path);
+int gh__log_reopen(void);
+void gh__log_to_syslog(const char *ident);
+void gh__log_to_stderr(void);
+
+#endif
