@@ -78,6 +78,49 @@ void gh__frame_header(uint8_t out[GH__FRAME_HDR], uint8_t type, uint8_t flags,
  * or GH_EPROTO, and its strings point into the payload (NOT NUL-terminated:
  * use the _len members). */
 
+/* Payload layouts (protocol version 1). Integers are big-endian; "s8" is a
+ * u8 length then that many bytes, "s16" a u16 length then the bytes; an i32
+ * travels as its two's complement in a u32.
+ *
+ *   HELLO    u16 version, u16 reserved (0), u32 window, u32 session_window,
+ *            s8 gateway, s16 token (<= 1024), s8 name
+ *   WELCOME  u16 version, u16 reserved (0), u32 window, u32 session_window,
+ *            u32 ping_interval_ms (0: no pings), s8 name
+ *   OPEN     s8 destination, then the peer's gh_addr in 23 bytes:
+ *            u8 family (0, 4 or 6), u16 port, 16 bytes addr, u32 scope_id
+ *   OPEN_FAIL, RESET, GOAWAY, REFUSE
+ *            i32 code, s16 message (<= 1024)
+ *   NOTICE   s8 destination, i32 code, s16 message (<= 1024)
+ *   WINDOW   u32 increment
+ *
+ * The address is canonical: family 0 has port, addr and scope_id all 0;
+ * family 4 has its address in addr[0..4), addr[4..16) zero and scope_id 0;
+ * family 6 uses all 16 bytes and any scope_id. Encoders write that form
+ * whatever the padding of the gh_addr they are given.
+ *
+ * Decoders are strict, so that decode(encode(x)) == x and any bytes that
+ * decode re-encode to themselves: they refuse (GH_EPROTO) a truncated
+ * payload, bytes after the last field, a string over its limit, a reserved
+ * field that is not 0, a non-canonical address, a window, session window
+ * or WINDOW increment outside 1..GH__FRAME_CREDIT_MAX, and a control byte
+ * (0x00-0x1f, 0x7f) in a name: gateway, name or destination, which the
+ * receiver logs before it knows the peer (UTF-8 passes). The token and the
+ * messages may hold any byte, NUL included: whoever prints a message
+ * sanitises it. Encoders return GH_EMSGSIZE for a string over its limit as
+ * well as for a short buffer, and GH_EINVAL for a field the decoder would
+ * refuse (unknown family, window out of range, control byte in a name).
+ *
+ * HELLO and WELCOME start with the u16 version in every protocol version:
+ * gh__hello_decode() / gh__welcome_decode() set `version` whenever the
+ * payload holds two bytes, even when they then fail, so that a server can
+ * answer a hello of another version with GH__REFUSE_VERSION rather than
+ * GH__REFUSE_MALFORMED. They do not check the version themselves. */
+#define GH__FRAME_STR_MAX 255            /* gateway, name, destination */
+#define GH__FRAME_TOKEN_MAX 1024         /* hello token */
+#define GH__FRAME_MSG_MAX 1024           /* fail / notice message */
+#define GH__FRAME_CREDIT_MAX 0x7fffffffu /* windows and increments */
+#define GH__FRAME_ADDR_LEN 23            /* an encoded gh_addr */
+
 typedef struct gh__str {
   const char *ptr;
   uint32_t len;

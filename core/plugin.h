@@ -37,6 +37,38 @@ void gh__registry_init(gh__registry *r, const gh_host *host);
  * -errno if the directory cannot be read. */
 int gh__registry_load_dir(gh__registry *r, const char *dir);
 
+/* What the loader checks, in this order (the first failure is the reason):
+ *   - the file is a regular file whose first bytes are an ELF shared object
+ *     header (checked before dlopen(), which runs the file's constructors);
+ *   - dlopen() succeeds; a path without '/' is taken as "./path", never
+ *     searched for in the library path;
+ *   - gh_plugin_entry is exported and returns non-NULL;
+ *   - abi_major == GH_ABI_MAJOR, abi_minor <= GH_ABI_MINOR, and size at
+ *     least GH__PLUGIN_SIZE_1_0 (members after those are read only when
+ *     `size` covers them);
+ *   - name, version, handlers and init are set; 1 <= n_handlers <=
+ *     GH__PLUGIN_HANDLERS_MAX;
+ *   - each handler: not NULL, size >= GH__HANDLER_SIZE_1_0, name matching
+ *     [a-z0-9][a-z0-9-]{0,31}, unique within the plugin and among every
+ *     handler already loaded, kind known, flags known (GH_HANDLER_DGRAM on
+ *     transports only), every mandatory callback of its kind present;
+ *   - each option: options not NULL when n_options > 0, name of
+ *     [a-z0-9_-]{1,63} and unique within the handler, type and flags known,
+ *     min <= max for GH_OPT_INT, a default that parses as its type (and is
+ *     within [min, max]).
+ * Then init(host) runs; a failure refuses the file too. The returned code
+ * is -errno for a file that cannot be read, GH_ENOTSUP for an ABI mismatch,
+ * GH_EEXIST for a handler name already loaded, init()'s negative code when
+ * it fails, GH_EINVAL otherwise. err may be NULL. */
+#define GH__PLUGIN_HANDLERS_MAX 64
+#define GH__HANDLER_NAME_MAX 32
+#define GH__OPTION_NAME_MAX 63
+/* The sizes of the descriptors of ABI 1.0: a plugin's `size` may not be
+ * smaller. */
+#define GH__PLUGIN_SIZE_1_0 (offsetof(gh_plugin, fini) + sizeof(void (*)(void)))
+#define GH__HANDLER_SIZE_1_0                                                   \
+  (offsetof(gh_handler, down_eof) + sizeof(void (*)(gh_link *)))
+
 /* Loads one file. Returns 0, or a negative code with the reason (which
  * names the file) in err. A refused file is also recorded in r. */
 int gh__registry_load_file(gh__registry *r, const char *path, char *err,
@@ -58,6 +90,11 @@ typedef struct gh__chain {
 /* Parses "tcp+tls+http" (or an alias). The first handler must be a
  * transport and the rest layers; a datagram transport takes no layers.
  * Returns 0 or GH_EINVAL with the reason in err. */
+/* Names are separated by '+' with optional blanks around them. An alias is
+ * expanded only when it is the whole spec ("tls"); inside a chain every name
+ * is a handler ("tcp+tls"). A handler may appear once per chain (its
+ * options are keyed SIDE.HANDLER.KEY), and a chain has at most
+ * GH__CHAIN_MAX handlers. On failure out->n is 0. */
 int gh__chain_parse(const gh__registry *r, const char *spec, gh__chain *out,
                     char *err, size_t errlen);
 

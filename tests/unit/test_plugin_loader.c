@@ -1,0 +1,485 @@
+/* The plugin loader and registry (core/plugin.c), against the plugins of
+ * tests/plugins/ built into GH_TEST_PLUGIN_DIR: one good plugin, and one
+ * file per defect the loader must refuse with a reason naming the file. */
+#include <dlfcn.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "plugin.h"
+
+#ifndef GH_TEST_PLUGIN_DIR
+#error "GH_TEST_PLUGIN_DIR must name the directory of the test plugins"
+#endif
+#define PLUGIN_DIR GH_TEST_PLUGIN_DIR
+
+/* ------------------------------------------------------ a mock host table */
+
+/* What plugins said through host->log(), one line each. */
+static char plugin_log[8192];
+
+static int32_t mock_log_enabled(int32_t level) {
+  return 1;
+}
+
+static void mock_log(int32_t level, const gh_link *link, const char *fmt, ...) {
+  size_t used = strlen(plugin_log);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(plugin_log + used, sizeof(plugin_log) - used, fmt, ap);
+  va_end(ap);
+  used = strlen(plugin_log);
+  if (used + 1 < sizeof(plugin_log))
+    strcat(plugin_log, "\n");
+}
+
+static gh_inst *last_inst;
+static void *last_inst_data;
+
+static void mock_inst_set_data(gh_inst *inst, void *data) {
+  last_inst = inst;
+  last_inst_data = data;
+}
+
+static const gh_host mock_host = {
+    .size = sizeof(gh_host),
+    .abi_major = GH_ABI_MAJOR,
+    .abi_minor = GH_ABI_MINOR,
+    .log_enabled = mock_log_enabled,
+    .log = mock_log,
+    .inst_set_data = mock_inst_set_data,
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static char *path_of(const char *file) {
+  static char buf[4][4096];
+  static int next;
+  char *p = buf[next++ % 4];
+  snprintf(p, sizeof(buf[0]), "%s/%s", PLUGIN_DIR, file);
+  return p;
+}
+
+/* The file is not mapped any more: the loader dlclose()d it. */
+static void assert_unloaded(const char *path) {
+  void *dl = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  if (dl)
+    dlclose(dl);
+  assert_null(dl);
+}
+
+static int setup(void **state) {
+  plugin_log[0] = '\0';
+  last_inst = NULL;
+  last_inst_data = NULL;
+  return 0;
+}
+
+/* ------------------------------------------------------------ good plugin */
+
+static void test_good_loads(void **state) {
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  char err[512] = "junk";
+  const char *good = path_of("good.so");
+  assert_int_equal(gh__registry_load_file(&r, good, err, sizeof(err)), 0);
+  assert_string_equal(err, "");
+
+  assert_int_equal(r.n_plugins, 1);
+  assert_string_equal(r.plugins[0].path, good);
+  assert_non_null(r.plugins[0].dl);
+  assert_non_null(r.plugins[0].desc);
+  assert_null(r.plugins[0].refused);
+  assert_string_equal(r.plugins[0].desc->name, "good");
+  assert_string_equal(r.plugins[0].desc->version, "1.2.3");
+  assert_int_equal(r.n_handlers, 2);
+
+  const gh_handler *t = gh__registry_find(&r, "t-good");
+  const gh_handler *l = gh__registry_find(&r, "l-good");
+  assert_non_null(t);
+  assert_non_null(l);
+  assert_int_equal(t->kind, GH_KIND_TRANSPORT);
+  assert_int_equal(l->kind, GH_KIND_LAYER);
+  assert_null(gh__registry_find(&r, "t-goo"));
+  assert_null(gh__registry_find(&r, "nope"));
+
+  /* init() ran once, with the table given to gh__registry_init(): the
+   * plugin logged through it, and hands it back through inst_set_data(). */
+  assert_string_equal(plugin_log, "good: init\n");
+  assert_ptr_equal(r.host, &mock_host);
+  gh_inst *inst = (gh_inst *)(void *)&r; /* any pointer: opaque to it */
+  char ierr[64];
+  assert_int_equal(t->inst_init(inst, ierr, sizeof(ierr)), 0);
+  assert_ptr_equal(last_inst, inst);
+  assert_ptr_equal(last_inst_data, &mock_host);
+
+  /* Options, as declared. */
+  const gh_option *o = gh__handler_option(t, "port_hint");
+  assert_non_null(o);
+  assert_int_equal(o->type, GH_OPT_INT);
+  assert_int_equal(o->max, 65535);
+  assert_non_null(gh__handler_option(t, "verbose"));
+  assert_null(gh__handler_option(t, "greeting"));
+  assert_null(gh__handler_option(t, "port"));
+  assert_non_null(gh__handler_option(l, "greeting"));
+
+  /* Loaded plugins are chains' material. */
+  gh__chain c;
+  assert_int_equal(gh__chain_parse(&r, "t-good+l-good", &c, err, sizeof(err)),
+                   0);
+  assert_int_equal(c.n, 2);
+  assert_ptr_equal(c.h[0], t);
+  assert_ptr_equal(c.h[1], l);
+
+  gh__registry_free(&r);
+  assert_string_equal(plugin_log, "good: init\ngood: fini\n");
+  assert_int_equal(r.n_plugins, 0);
+  assert_int_equal(r.n_handlers, 0);
+  assert_unloaded(good);
+}
+
+/* A name without a slash is the file in the working directory, not one
+ * searched for along the library path. */
+static void test_relative_path(void **state) {
+  char cwd[4096];
+  assert_non_null(getcwd(cwd, sizeof(cwd)));
+  assert_int_equal(chdir(PLUGIN_DIR), 0);
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  char err[512];
+  int rc = gh__registry_load_file(&r, "good.so", err, sizeof(err));
+  assert_int_equal(chdir(cwd), 0);
+  assert_int_equal(rc, 0);
+  assert_non_null(gh__registry_find(&r, "t-good"));
+  gh__registry_free(&r);
+}
+
+/* --------------------------------------------------------------- refusals */
+
+struct refusal {
+  const char *file;
+  int rc;
+  char want[512]; /* the whole message after "PATH: " */
+};
+
+static void test_refusals(void **state) {
+  char good[256];
+  snprintf(good, sizeof(good), "%s", path_of("good.so"));
+  struct refusal cases[] = {
+      {"refuse-abi2.so", GH_ENOTSUP, ""},
+      {"refuse-minor.so", GH_ENOTSUP, ""},
+      {"refuse-noentry.so", GH_EINVAL, "no exported symbol gh_plugin_entry"},
+      {"refuse-nullentry.so", GH_EINVAL, "gh_plugin_entry returned NULL"},
+      {"refuse-dup.so", GH_EEXIST, ""},
+      {"refuse-twice.so", GH_EINVAL, "handler \"t-refuse\" is declared twice"},
+      {"refuse-nocb.so", GH_EINVAL,
+       "handler \"l-nocb\" (layer) lacks down(), up_eof()"},
+      {"refuse-initfail.so", GH_EIO, "init failed: input/output error"},
+      {"refuse-short.so", GH_EINVAL, ""},
+      {"refuse-badname.so", GH_EINVAL,
+       "handler #0: invalid name \"Bad_Name\" (must match "
+       "[a-z0-9][a-z0-9-]{0,31})"},
+      {"refuse-badopt.so", GH_EINVAL,
+       "handler \"t-refuse\": option \"limit\": min 10 is greater than max "
+       "1"},
+      {"refuse-nohandlers.so", GH_EINVAL,
+       "declares 0 handlers (1 to 64 allowed)"},
+      {"refuse-kind.so", GH_EINVAL, "handler \"t-refuse\": unknown kind 7"},
+      {"refuse-hsize.so", GH_EINVAL, ""},
+      {"refuse-garbage.so", GH_EINVAL, "not an ELF shared object"},
+      {"refuse-dir.so", GH_EINVAL, "not a regular file"},
+      {"no-such-file.so", GH_ENOENT, "cannot read: No such file or directory"},
+  };
+  snprintf(cases[0].want, sizeof(cases[0].want),
+           "built for ABI 2.%d, this core speaks %d.%d", GH_ABI_MINOR,
+           GH_ABI_MAJOR, GH_ABI_MINOR);
+  snprintf(cases[1].want, sizeof(cases[1].want),
+           "needs ABI %d.%d, this core has %d.%d", GH_ABI_MAJOR,
+           GH_ABI_MINOR + 1, GH_ABI_MAJOR, GH_ABI_MINOR);
+  snprintf(cases[4].want, sizeof(cases[4].want),
+           "handler \"t-good\" is already provided by %s", good);
+  snprintf(cases[8].want, sizeof(cases[8].want),
+           "descriptor size 8 is smaller than ABI 1.0's %zu",
+           (size_t)GH__PLUGIN_SIZE_1_0);
+  snprintf(cases[13].want, sizeof(cases[13].want),
+           "handler #0: size 16 is smaller than ABI 1.0's %zu",
+           (size_t)GH__HANDLER_SIZE_1_0);
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    plugin_log[0] = '\0';
+    gh__registry r;
+    gh__registry_init(&r, &mock_host);
+    char err[1024];
+    assert_int_equal(gh__registry_load_file(&r, good, err, sizeof(err)), 0);
+
+    const char *path = path_of(cases[i].file);
+    char want[2048];
+    snprintf(want, sizeof(want), "%s: %s", path, cases[i].want);
+    int rc = gh__registry_load_file(&r, path, err, sizeof(err));
+    if (rc != cases[i].rc || strcmp(err, want) != 0)
+      print_error("%s: rc %d, \"%s\"\n", cases[i].file, rc, err);
+    assert_int_equal(rc, cases[i].rc);
+    assert_string_equal(err, want);
+
+    /* Recorded, with nothing kept of it, and the good plugin untouched. */
+    assert_int_equal(r.n_plugins, 2);
+    assert_string_equal(r.plugins[1].path, path);
+    assert_null(r.plugins[1].dl);
+    assert_null(r.plugins[1].desc);
+    assert_string_equal(r.plugins[1].refused, want);
+    assert_int_equal(r.n_handlers, 2);
+    assert_non_null(gh__registry_find(&r, "t-good"));
+    assert_null(gh__registry_find(&r, "t-refuse"));
+    assert_null(gh__registry_find(&r, "l-nocb"));
+    assert_unloaded(path);
+    /* Only a plugin that passed every check had init() called; no refused
+     * plugin has fini() called. */
+    if (cases[i].rc == GH_EIO)
+      assert_string_equal(plugin_log, "good: init\nrefuse: init\n");
+    else
+      assert_string_equal(plugin_log, "good: init\n");
+
+    gh__registry_free(&r);
+    assert_null(strstr(plugin_log, "refuse: fini"));
+  }
+}
+
+/* A plugin cannot reach the core by symbol: dlopen() fails, and the reason
+ * carries dlerror()'s text. */
+static void test_core_exports_nothing(void **state) {
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  const char *path = path_of("refuse-undef.so");
+  char err[1024];
+  assert_int_equal(gh__registry_load_file(&r, path, err, sizeof(err)),
+                   GH_EINVAL);
+  char prefix[2048];
+  snprintf(prefix, sizeof(prefix), "%s: dlopen failed: ", path);
+  assert_memory_equal(err, prefix, strlen(prefix));
+  assert_non_null(strstr(err, "undefined symbol: gh__log_write"));
+  assert_int_equal(r.n_plugins, 1);
+  assert_non_null(r.plugins[0].refused);
+  assert_string_equal(plugin_log, "");
+  gh__registry_free(&r);
+}
+
+/* A refusal is recorded even when the caller wants no message back. */
+static void test_null_err(void **state) {
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  assert_int_equal(
+      gh__registry_load_file(&r, path_of("refuse-abi2.so"), NULL, 0),
+      GH_ENOTSUP);
+  assert_int_equal(r.n_plugins, 1);
+  assert_non_null(strstr(r.plugins[0].refused, "built for ABI 2."));
+  gh__registry_free(&r);
+}
+
+/* ------------------------------------------------------------- directory */
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  static char buf[65536];
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+static void test_load_dir(void **state) {
+  char logpath[] = "/tmp/gh-test-plugin-log-XXXXXX";
+  int fd = mkstemp(logpath);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(gh__log_to_file(logpath), 0);
+
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  int n = gh__registry_load_dir(&r, PLUGIN_DIR);
+  gh__log_to_stderr();
+  assert_int_equal(n, 1);
+
+  /* Every *.so but the dot file, in name order: good.so first, then the
+   * refusals. notes.txt and .hidden.so were not looked at. */
+  assert_true(r.n_plugins >= 18);
+  assert_string_equal(r.plugins[0].path, path_of("good.so"));
+  assert_non_null(r.plugins[0].desc);
+  const char *log = slurp(logpath);
+  size_t refused = 0;
+  for (size_t i = 1; i < r.n_plugins; i++) {
+    const gh__plugin_ent *e = &r.plugins[i];
+    assert_true(strcmp(r.plugins[i - 1].path, e->path) < 0);
+    assert_null(e->dl);
+    assert_null(e->desc);
+    assert_non_null(e->refused);
+    /* The reason names the file, and was logged as a warning. */
+    assert_memory_equal(e->refused, e->path, strlen(e->path));
+    assert_non_null(strstr(log, e->refused));
+    assert_null(strstr(e->path, "notes.txt"));
+    assert_null(strstr(e->path, ".hidden.so"));
+    refused++;
+  }
+  assert_int_equal(refused, r.n_plugins - 1);
+  assert_non_null(strstr(log, " warn "));
+  assert_non_null(strstr(log, "refuse-dup.so: handler \"t-good\" is already "
+                              "provided by"));
+  assert_non_null(strstr(log, "good.so: loaded good 1.2.3"));
+
+  assert_int_equal(r.n_handlers, 2);
+  assert_non_null(gh__registry_find(&r, "t-good"));
+  assert_non_null(gh__registry_find(&r, "l-good"));
+  gh__registry_free(&r);
+  unlink(logpath);
+
+  /* A directory that cannot be read. */
+  gh__registry_init(&r, &mock_host);
+  assert_int_equal(gh__registry_load_dir(&r, PLUGIN_DIR "/no-such-dir"),
+                   GH_ENOENT);
+  assert_int_equal(r.n_plugins, 0);
+  gh__registry_free(&r);
+}
+
+/* ---------------------------------------------------------------- chains */
+
+#define H(var, nm, knd, flg)                                                   \
+  static const gh_handler var = {                                              \
+      .size = sizeof(gh_handler), .kind = (knd), .flags = (flg), .name = (nm)}
+H(h_tcp, "tcp", GH_KIND_TRANSPORT, 0);
+H(h_udp, "udp", GH_KIND_TRANSPORT, GH_HANDLER_DGRAM);
+H(h_tls, "tls", GH_KIND_LAYER, 0);
+H(h_http, "http", GH_KIND_LAYER, 0);
+H(h_l1, "l1", GH_KIND_LAYER, 0);
+H(h_l2, "l2", GH_KIND_LAYER, 0);
+H(h_l3, "l3", GH_KIND_LAYER, 0);
+H(h_l4, "l4", GH_KIND_LAYER, 0);
+H(h_l5, "l5", GH_KIND_LAYER, 0);
+
+static const gh_handler *all[] = {&h_tcp, &h_udp, &h_tls, &h_http, &h_l1,
+                                  &h_l2,  &h_l3,  &h_l4,  &h_l5};
+
+static gh__registry hand_built(size_t n) {
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  r.handlers = all;
+  r.n_handlers = n;
+  return r;
+}
+
+static void assert_chain(const gh__registry *r, const char *spec,
+                         const gh_handler *const *want, size_t n) {
+  gh__chain c;
+  char err[512] = "";
+  int rc = gh__chain_parse(r, spec, &c, err, sizeof(err));
+  if (rc != 0)
+    print_error("\"%s\": %s\n", spec, err);
+  assert_int_equal(rc, 0);
+  assert_int_equal(c.n, n);
+  for (size_t i = 0; i < n; i++)
+    assert_ptr_equal(c.h[i], want[i]);
+}
+
+static void assert_chain_err(const gh__registry *r, const char *spec,
+                             const char *want) {
+  gh__chain c;
+  c.n = 99;
+  char err[512] = "";
+  int rc = gh__chain_parse(r, spec, &c, err, sizeof(err));
+  if (rc != GH_EINVAL || strcmp(err, want) != 0)
+    print_error("\"%s\": rc %d, \"%s\"\n", spec ? spec : "(null)", rc, err);
+  assert_int_equal(rc, GH_EINVAL);
+  assert_int_equal(c.n, 0);
+  assert_string_equal(err, want);
+}
+
+static void test_chain_ok(void **state) {
+  gh__registry r = hand_built(sizeof(all) / sizeof(all[0]));
+  const gh_handler *tcp[] = {&h_tcp}, *udp[] = {&h_udp},
+                   *tls[] = {&h_tcp, &h_tls}, *http[] = {&h_tcp, &h_http},
+                   *https[] = {&h_tcp, &h_tls, &h_http},
+                   *max[] = {&h_tcp, &h_tls, &h_http, &h_l1,
+                             &h_l2,  &h_l3,  &h_l4,   &h_l5};
+  assert_chain(&r, "tcp", tcp, 1);
+  assert_chain(&r, "udp", udp, 1);
+  assert_chain(&r, "tls", tls, 2);
+  assert_chain(&r, "http", http, 2);
+  assert_chain(&r, "https", https, 3);
+  assert_chain(&r, "  https\t", https, 3);
+  assert_chain(&r, "tcp+tls", tls, 2);
+  assert_chain(&r, "tcp+tls+http", https, 3);
+  assert_chain(&r, " tcp +\ttls + http ", https, 3);
+  assert_chain(&r, "tcp+tls+http+l1+l2+l3+l4+l5", max, GH__CHAIN_MAX);
+}
+
+static void test_chain_errors(void **state) {
+  gh__registry r = hand_built(4); /* tcp, udp, tls, http */
+  assert_chain_err(&r, NULL, "no protocol given");
+  assert_chain_err(&r, "", "empty protocol");
+  assert_chain_err(&r, " \t ", "empty protocol");
+  assert_chain_err(&r, "tcp++tls",
+                   "empty handler name in protocol \"tcp++tls\"");
+  assert_chain_err(&r, "tcp+", "empty handler name in protocol \"tcp+\"");
+  assert_chain_err(&r, "+tcp", "empty handler name in protocol \"+tcp\"");
+  assert_chain_err(&r, "tcp+ +tls",
+                   "empty handler name in protocol \"tcp+ +tls\"");
+  assert_chain_err(&r, "gopher",
+                   "unknown protocol handler \"gopher\" (known: tcp, udp, "
+                   "tls, http)");
+  assert_chain_err(&r, "tcp+proxy-protocol",
+                   "unknown protocol handler \"proxy-protocol\" (known: tcp, "
+                   "udp, tls, http)");
+  /* Aliases are whole specs only. */
+  assert_chain_err(&r, "tcp+https",
+                   "unknown protocol handler \"https\" (known: tcp, udp, "
+                   "tls, http)");
+  assert_chain_err(&r, "tls+http",
+                   "protocol \"tls+http\" starts with \"tls\", a layer: a "
+                   "chain starts with a transport (e.g. tcp+tls)");
+  assert_chain_err(&r, "tcp+udp",
+                   "protocol \"tcp+udp\": \"udp\" is a transport; only the "
+                   "first handler of a chain may be one");
+  assert_chain_err(&r, "udp+tls",
+                   "protocol \"udp+tls\": \"udp\" carries datagrams and takes "
+                   "no layers");
+  assert_chain_err(&r, "tcp+tls+tls",
+                   "handler \"tls\" appears twice in protocol \"tcp+tls+tls\"");
+
+  gh__registry full = hand_built(sizeof(all) / sizeof(all[0]));
+  assert_chain_err(&full, "tcp+tls+http+l1+l2+l3+l4+l5+l1",
+                   "protocol \"tcp+tls+http+l1+l2+l3+l4+l5+l1\" chains more "
+                   "than 8 handlers");
+
+  /* An alias whose parts are not loaded says so. */
+  gh__registry layers_only = hand_built(0);
+  layers_only.handlers = all + 2; /* tls, http, l1.. */
+  layers_only.n_handlers = 2;
+  assert_chain_err(&layers_only, "https",
+                   "unknown protocol handler \"tcp\" (needed by https = "
+                   "tcp+tls+http; known: tls, http)");
+  gh__registry none = hand_built(0);
+  assert_chain_err(&none, "tcp",
+                   "unknown protocol handler \"tcp\" (no handlers are "
+                   "loaded)");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(test_good_loads, setup),
+      cmocka_unit_test_setup(test_relative_path, setup),
+      cmocka_unit_test_setup(test_refusals, setup),
+      cmocka_unit_test_setup(test_core_exports_nothing, setup),
+      cmocka_unit_test_setup(test_null_err, setup),
+      cmocka_unit_test_setup(test_load_dir, setup),
+      cmocka_unit_test_setup(test_chain_ok, setup),
+      cmocka_unit_test_setup(test_chain_errors, setup),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
