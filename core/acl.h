@@ -35,6 +35,12 @@ int gh__addr_parse(const char *text, gh_addr *addr);
 /* Formats "1.2.3.4:80" or "[::1]:80" (port 0: no port) into out. */
 void gh__addr_format(const gh_addr *addr, char *out, size_t outlen);
 
+/* 1 if name is a well-formed DNS host name: labels of [A-Za-z0-9_-] (no
+ * leading or trailing '-'), at most 63 bytes each and 253 in all, an
+ * optional final dot, and a last label that is not all digits (so that
+ * "10.0.0.256" is refused rather than taken for a name). */
+int gh__hostname_valid(const char *name);
+
 /* [acl] rules: `allow = TARGET` / `deny = TARGET`, first match wins, no
  * match (and no [acl] at all) is deny. TARGET is
  *   *                      everything

@@ -34,6 +34,27 @@ typedef struct gh__kvs {
 #define GH__DEST_ONPREM 1
 #define GH__DEST_CLOUD 2
 
+/* Keys of a [destination] whose line gh__dest_set() records in
+ * gh__dest.key_line, so that errors found later (the rules between
+ * sections, gh__dest_validate) point at the key; 0: not given, or pushed. */
+enum {
+  GH__DK_GATEWAY,
+  GH__DK_TYPE,
+  GH__DK_LISTEN,
+  GH__DK_CLIENT_PORT,
+  GH__DK_CLIENT_BIND,
+  GH__DK_RESOURCE,
+  GH__DK_LISTEN_PROTO,   /* listen.protocol, or protocol */
+  GH__DK_RESOURCE_PROTO, /* resource.protocol, or protocol */
+  GH__DK_ALLOW,          /* the first allow line */
+  GH__DK_CONNECT_TIMEOUT,
+  GH__DK_COUNT
+};
+
+/* Bounds of a pushed destination set (gh__dests_decode refuses more). */
+#define GH__DESTS_MAX 4096
+#define GH__DESTS_BYTES_MAX (16u * 1024u * 1024u)
+
 typedef struct gh__dest {
   char *name;
   char *gateway;
@@ -59,6 +80,12 @@ typedef struct gh__dest {
   /* filled by gh__dest_validate */
   gh__chain listen_chain;
   gh__chain resource_chain;
+  /* additions */
+  int key_line[GH__DK_COUNT]; /* see GH__DK_* */
+  /* Decoded from a push: gh__dest_validate checks only the side this client
+   * runs (onprem: resource, cloud: listen); options of the server's side
+   * are not pushed, nor needed. */
+  int pushed;
 } gh__dest;
 
 typedef struct gh__server_gw {
@@ -122,6 +149,15 @@ int gh__server_cfg_load(gh__server_cfg *cfg, const char *path, char *err,
                         size_t errlen);
 int gh__client_cfg_load(gh__client_cfg *cfg, const char *path, char *err,
                         size_t errlen);
+/* The same, from text in memory (len bytes; NUL bytes are refused). `name`
+ * is the file name used in messages, and its directory anchors relative
+ * paths (as the file's does for gh__*_cfg_load). */
+int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
+                               size_t len, const char *name, char *err,
+                               size_t errlen);
+int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
+                               size_t len, const char *name, char *err,
+                               size_t errlen);
 void gh__server_cfg_free(gh__server_cfg *cfg);
 void gh__client_cfg_free(gh__client_cfg *cfg);
 

@@ -1,0 +1,1601 @@
+/* Configuration: the server's and the client's INI files (with FILE:LINE
+ * errors), gh__cfg_sniff, gh__dest_validate against a registry of fake
+ * handlers, and the pushed destination set (encode, decode, garbage). Every
+ * file is written under a fresh mkdtemp() directory. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <ini.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define TOKEN "6f1c0a1b2c3d4e5f6a7b8c9d0e1f2a3b"
+#define TOKEN2 "dc2-token-aaaaaaaaaaaaaaaaaaaaaa"
+#define FILE_TOKEN "file-token-0123456789abcdef"
+#define SECRET "S3CRET-S3CRET-S3CRET-0123456789"
+
+static char dir[64];
+
+/* ------------------------------------------------------------ fixtures */
+
+/* dir/name, in one of a few rotating buffers. */
+static const char *P(const char *name) {
+  static char bufs[8][512];
+  static int k;
+  char *b = bufs[k++ % 8];
+  snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
+  return b;
+}
+
+static void put_n(const char *name, const void *content, size_t len) {
+  FILE *f = fopen(P(name), "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(content, 1, len, f), len);
+  fclose(f);
+}
+
+static void put(const char *name, const char *content) {
+  put_n(name, content, strlen(content));
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof(dir), "/tmp/gh-test-config-XXXXXX");
+  if (!mkdtemp(dir))
+    return -1;
+  if (mkdir(P("sub"), 0700) < 0 || mkdir(P("tls"), 0700) < 0 ||
+      mkdir(P("plugins"), 0700) < 0)
+    return -1;
+  put("server.crt", "SERVER-CERT\n");
+  put("server.key", "SERVER-KEY\n");
+  put("sub/clients-ca.crt", "CLIENTS-CA\n");
+  put("ca.crt", "CA\n");
+  put("client.crt", "CLIENT-CERT\n");
+  put("client.key", "CLIENT-KEY\n");
+  put("dc1.token", FILE_TOKEN "\r\n\n \t\n");
+  put("tls/server.pem", "WEB-SERVER-CERT");
+  put("tls/server.key", "WEB-SERVER-KEY");
+  put("tls/ca.pem", "WEB-RESOURCE-CA");
+  put("tls/push.pem", "PUSH-CLIENT-CERT");
+  put("tls/push.key", "PUSH-CLIENT-KEY");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- loading */
+
+static int load_s(gh__server_cfg *c, const char *text, char *err,
+                  size_t errlen) {
+  put("t.ini", text);
+  return gh__server_cfg_load(c, P("t.ini"), err, errlen);
+}
+
+static int load_c(gh__client_cfg *c, const char *text, char *err,
+                  size_t errlen) {
+  put("t.ini", text);
+  return gh__client_cfg_load(c, P("t.ini"), err, errlen);
+}
+
+static void load_s_ok(gh__server_cfg *c, const char *text) {
+  char err[1024] = "";
+  int rc = load_s(c, text, err, sizeof(err));
+  if (rc != 0)
+    print_error("unexpected error: %s\n", err);
+  assert_int_equal(rc, 0);
+}
+
+static void load_c_ok(gh__client_cfg *c, const char *text) {
+  char err[1024] = "";
+  int rc = load_c(c, text, err, sizeof(err));
+  if (rc != 0)
+    print_error("unexpected error: %s\n", err);
+  assert_int_equal(rc, 0);
+}
+
+/* The error must start with "DIR/t.ini:LINE: " ("DIR/t.ini: " for line 0)
+ * and contain `what`. */
+static void check_err(int rc, const char *err, int line, const char *what,
+                      int at) {
+  char prefix[600];
+  if (line > 0)
+    snprintf(prefix, sizeof(prefix), "%s:%d: ", P("t.ini"), line);
+  else
+    snprintf(prefix, sizeof(prefix), "%s: ", P("t.ini"));
+  if (rc != GH_EINVAL || strncmp(err, prefix, strlen(prefix)) != 0 ||
+      !strstr(err, what))
+    print_error("case at test line %d:\n  got      rc=%d '%s'\n  expected "
+                "'%s...%s'\n",
+                at, rc, err, prefix, what);
+  assert_int_equal(rc, GH_EINVAL);
+  assert_int_equal(strncmp(err, prefix, strlen(prefix)), 0);
+  assert_non_null(strstr(err, what));
+}
+
+static void server_err(const char *text, int line, const char *what, int at) {
+  gh__server_cfg c;
+  char err[1024] = "";
+  int rc = load_s(&c, text, err, sizeof(err));
+  check_err(rc, err, line, what, at);
+  /* freed and zeroed on failure */
+  assert_null(c.file);
+  assert_null(c.dests);
+  assert_int_equal(c.n_gateways, 0);
+}
+
+static void client_err(const char *text, int line, const char *what, int at) {
+  gh__client_cfg c;
+  char err[1024] = "";
+  int rc = load_c(&c, text, err, sizeof(err));
+  check_err(rc, err, line, what, at);
+  assert_null(c.file);
+  assert_null(c.gateways);
+}
+
+#define SERVER_ERR(text, line, what) server_err(text, line, what, __LINE__)
+#define CLIENT_ERR(text, line, what) client_err(text, line, what, __LINE__)
+
+/* Seven lines; what a case adds starts at line 8. */
+#define SBASE                                                                  \
+  "[server]\n"                                                                 \
+  "tunnel_listen = 0.0.0.0:9000\n"                                             \
+  "cert = server.crt\n"                                                        \
+  "key = server.key\n"                                                         \
+  "\n"                                                                         \
+  "[gateway dc1]\n"                                                            \
+  "token = " TOKEN "\n"
+
+#define CBASE                                                                  \
+  "[client]\n"                                                                 \
+  "log_level = warn\n"                                                         \
+  "\n"                                                                         \
+  "[gateway dc1]\n"                                                            \
+  "server = gw.example.com:9000\n"                                             \
+  "token = " TOKEN "\n"                                                        \
+  "ca = ca.crt\n"
+
+/* An on-prem destination of dc1 in five lines. */
+#define ONPREM(name, listen)                                                   \
+  "[destination " name "]\n"                                                   \
+  "gateway = dc1\n"                                                            \
+  "type = onprem\n"                                                            \
+  "listen = " listen "\n"                                                      \
+  "resource = db.internal:5432\n"
+
+#define CLOUD(name, gw, port)                                                  \
+  "[destination " name "]\n"                                                   \
+  "gateway = " gw "\n"                                                         \
+  "type = cloud\n"                                                             \
+  "client_port = " port "\n"                                                   \
+  "resource = ingest.example:443\n"
+
+/* ------------------------------------------------------- server: valid */
+
+static const char server_ini[] =
+    "; gatehouse server\n"                                          /* 1 */
+    "[server]\n"                                                    /* 2 */
+    "tunnel_listen = 0.0.0.0:9000      ; where clients dial in\n"   /* 3 */
+    "cert = server.crt\n"                                           /* 4 */
+    "key = server.key\n"                                            /* 5 */
+    "client_ca = sub/clients-ca.crt\n"                              /* 6 */
+    "admin_listen = 127.0.0.1:9100\n"                               /* 7 */
+    "plugin_dir = plugins\n"                                        /* 8 */
+    "log_level = debug\n"                                           /* 9 */
+    "drain_timeout = 5\n"                                           /* 10 */
+    "keepalive = 7\n"                                               /* 11 */
+    "keepalive_timeout = 21\n"                                      /* 12 */
+    "# a comment\n"                                                 /* 13 */
+    "[gateway dc1]\n"                                               /* 14 */
+    "token = " TOKEN "\n"                                           /* 15 */
+    "token_file = dc1.token\n"                                      /* 16 */
+    "\n"                                                            /* 17 */
+    "[gateway dc2]\n"                                               /* 18 */
+    "  token = " TOKEN2 "\n"                                        /* 19 */
+    "\n"                                                            /* 20 */
+    "[destination billing-db]          ; on-prem\n"                 /* 21 */
+    "gateway = dc1\n"                                               /* 22 */
+    "type = onprem\n"                                               /* 23 */
+    "listen = 0.0.0.0:15432\n"                                      /* 24 */
+    "resource = db.internal:5432\n"                                 /* 25 */
+    "protocol = tcp\n"                                              /* 26 */
+    "allow = 203.0.113.0/24, 198.51.100.7, 10.0.0.1-10.0.0.9   ; IP\n" /* 27 */
+    "connect_timeout = 20\n"                                        /* 28 */
+    "\n"                                                            /* 29 */
+    "[destination metrics-push]\n"                                  /* 30 */
+    "    gateway = dc1\n"                                           /* 31 */
+    "    type = cloud\n"                                            /* 32 */
+    "    client_port = 12000\n"                                     /* 33 */
+    "    client_bind = 0.0.0.0\n"                                   /* 34 */
+    "    resource = ingest.cloud.example:443\n"                     /* 35 */
+    "    resource.protocol = https\n"                               /* 36 */
+    "    resource.tls.server_name = ingest.cloud.example\n"         /* 37 */
+    "\n"                                                            /* 38 */
+    "[destination v6]\n"                                            /* 39 */
+    "gateway = dc2\n"                                               /* 40 */
+    "type = onprem\n"                                               /* 41 */
+    "listen = [::1]:15432\n"                                        /* 42 */
+    "resource = [2001:db8::5]:22\n"                                 /* 43 */
+    "\n"                                                            /* 44 */
+    "[destination dc2-cloud]\n"                                     /* 45 */
+    "gateway = dc2\n"                                               /* 46 */
+    "type = cloud\n"                                                /* 47 */
+    "client_port = 12000   ; the same port, another gateway\n"      /* 48 */
+    "resource = 10.0.0.5:80\n";                                     /* 49 */
+
+static void test_server_valid(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  load_s_ok(&c, server_ini);
+  assert_string_equal(c.file, P("t.ini"));
+  assert_string_equal(c.tunnel_host, "0.0.0.0");
+  assert_int_equal(c.tunnel_port, 9000);
+  assert_string_equal(c.cert, P("server.crt"));
+  assert_string_equal(c.key, P("server.key"));
+  assert_string_equal(c.client_ca, P("sub/clients-ca.crt"));
+  assert_string_equal(c.admin_host, "127.0.0.1");
+  assert_int_equal(c.admin_port, 9100);
+  assert_string_equal(c.plugin_dir, P("plugins"));
+  assert_int_equal(c.log_level, GH_LOG_DEBUG);
+  assert_int_equal(c.drain_timeout_s, 5);
+  assert_int_equal(c.keepalive_s, 7);
+  assert_int_equal(c.keepalive_timeout_s, 21);
+
+  assert_int_equal(c.n_gateways, 2);
+  assert_string_equal(c.gateways[0].id, "dc1");
+  assert_int_equal(c.gateways[0].line, 14);
+  assert_int_equal(c.gateways[0].n_tokens, 2);
+  assert_string_equal(c.gateways[0].tokens[0], TOKEN);
+  assert_string_equal(c.gateways[0].tokens[1], FILE_TOKEN); /* trimmed */
+  assert_string_equal(c.gateways[1].id, "dc2");
+  assert_int_equal(c.gateways[1].n_tokens, 1);
+  assert_string_equal(c.gateways[1].tokens[0], TOKEN2);
+
+  assert_int_equal(c.n_dests, 4);
+  const gh__dest *d = &c.dests[0];
+  assert_string_equal(d->name, "billing-db");
+  assert_string_equal(d->gateway, "dc1");
+  assert_int_equal(d->type, GH__DEST_ONPREM);
+  assert_string_equal(d->listen_host, "0.0.0.0");
+  assert_int_equal(d->listen_port, 15432);
+  assert_int_equal(d->client_port, 0);
+  assert_null(d->client_bind);
+  assert_string_equal(d->resource_host, "db.internal");
+  assert_int_equal(d->resource_port, 5432);
+  assert_string_equal(d->listen_proto, "tcp");
+  assert_string_equal(d->resource_proto, "tcp");
+  assert_true(d->allow.present);
+  assert_int_equal(d->allow.n, 3);
+  assert_int_equal(d->connect_timeout_ms, 20000);
+  assert_int_equal(d->opts.n, 0);
+  assert_string_equal(d->file, c.file);
+  assert_int_equal(d->line, 21);
+  assert_int_equal(d->key_line[GH__DK_GATEWAY], 22);
+  assert_int_equal(d->key_line[GH__DK_LISTEN], 24);
+  assert_int_equal(d->key_line[GH__DK_LISTEN_PROTO], 26);
+  assert_int_equal(d->key_line[GH__DK_RESOURCE_PROTO], 26);
+  assert_int_equal(d->key_line[GH__DK_ALLOW], 27);
+  gh_addr a;
+  assert_int_equal(gh__addr_parse("10.0.0.9", &a), 0);
+  assert_true(gh__iplist_match(&d->allow, &a));
+  assert_int_equal(gh__addr_parse("10.0.0.10", &a), 0);
+  assert_false(gh__iplist_match(&d->allow, &a));
+
+  d = &c.dests[1];
+  assert_string_equal(d->name, "metrics-push");
+  assert_int_equal(d->type, GH__DEST_CLOUD);
+  assert_null(d->listen_host);
+  assert_int_equal(d->listen_port, 0);
+  assert_int_equal(d->client_port, 12000);
+  assert_string_equal(d->client_bind, "0.0.0.0");
+  assert_string_equal(d->resource_host, "ingest.cloud.example");
+  assert_int_equal(d->resource_port, 443);
+  assert_string_equal(d->listen_proto, "tcp");
+  assert_string_equal(d->resource_proto, "https");
+  assert_false(d->allow.present);
+  assert_int_equal(d->connect_timeout_ms, 10000);
+  assert_int_equal(d->opts.n, 1);
+  assert_string_equal(d->opts.v[0].key, "resource.tls.server_name");
+  assert_string_equal(d->opts.v[0].value, "ingest.cloud.example");
+  assert_int_equal(d->opts.v[0].line, 37);
+  assert_null(d->opts.v[0].blob);
+  const gh__kv *kv = gh__kvs_find(&d->opts, "resource.tls.server_name");
+  assert_ptr_equal(kv, &d->opts.v[0]);
+  assert_null(gh__kvs_find(&d->opts, "tls.server_name"));
+  assert_int_equal(d->key_line[GH__DK_CLIENT_PORT], 33);
+
+  d = &c.dests[2];
+  assert_string_equal(d->listen_host, "::1");
+  assert_string_equal(d->resource_host, "2001:db8::5");
+  assert_int_equal(d->resource_port, 22);
+
+  d = &c.dests[3];
+  assert_string_equal(d->client_bind, "127.0.0.1"); /* the default */
+  assert_int_equal(d->client_port, 12000);
+
+  gh__server_cfg_free(&c);
+  assert_null(c.file);
+  assert_int_equal(c.n_dests, 0);
+}
+
+static void test_server_defaults(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  load_s_ok(&c, SBASE);
+  assert_null(c.client_ca);
+  assert_null(c.admin_host);
+  assert_int_equal(c.admin_port, 0);
+  assert_null(c.plugin_dir);
+  assert_int_equal(c.log_level, GH_LOG_INFO);
+  assert_int_equal(c.drain_timeout_s, 30);
+  assert_int_equal(c.keepalive_s, 10);
+  assert_int_equal(c.keepalive_timeout_s, 30);
+  assert_int_equal(c.n_dests, 0);
+  gh__server_cfg_free(&c);
+
+  /* ":port" listens on every address; a UTF-8 BOM is fine */
+  load_s_ok(&c, "\xEF\xBB\xBF[server]\ntunnel_listen = :9000\n"
+                "cert = server.crt\nkey = server.key\n");
+  assert_null(c.tunnel_host);
+  assert_int_equal(c.tunnel_port, 9000);
+  gh__server_cfg_free(&c);
+}
+
+/* ------------------------------------------------------ server: errors */
+
+static void test_server_errors_sections(void **state) {
+  (void)state;
+  SERVER_ERR(SBASE "bogus = 1\n", 8, "unknown key 'bogus' in [gateway dc1]");
+  SERVER_ERR("[server]\ntunnel_listen = 0.0.0.0:9000\ncolour = blue\n", 3,
+             "unknown key 'colour' in [server]");
+  SERVER_ERR(SBASE "[widget x]\n", 8, "unknown section [widget]");
+  SERVER_ERR(SBASE "[acl]\n", 8,
+             "unknown section [acl]: it belongs in a client's file");
+  SERVER_ERR(SBASE "[client]\n", 8, "unknown section [client]");
+  SERVER_ERR(SBASE "\n[gateway dc1]\ntoken = " TOKEN "\n", 9,
+             "duplicate section [gateway dc1] (first at line 6)");
+  SERVER_ERR(SBASE "[server]\n", 8,
+             "duplicate section [server] (first at line 1)");
+  SERVER_ERR(SBASE ONPREM("db", "0.0.0.0:1") ONPREM("db", "0.0.0.0:2"), 13,
+             "duplicate section [destination db] (first at line 8)");
+  SERVER_ERR(SBASE "[destination]\n", 8, "[destination] needs a name");
+  SERVER_ERR(SBASE "[gateway]\n", 8, "[gateway] needs a name: [gateway ID]");
+  SERVER_ERR(SBASE "[server x]\n", 8, "[server] takes no name");
+  SERVER_ERR(SBASE "[destination a/b]\n", 8, "bad destination name");
+  SERVER_ERR(SBASE "[destination a b]\n", 8, "bad section name");
+  SERVER_ERR(SBASE "[destination x\n", 8, "section header without ']'");
+  SERVER_ERR(SBASE "[gateway dc2] junk\n", 8, "text after the section");
+  SERVER_ERR("cert = server.crt\n[server]\n", 1,
+             "key outside of any section");
+  SERVER_ERR(SBASE "just some words\n", 8, "expected key = value");
+  SERVER_ERR("[gateway dc1]\ntoken = " TOKEN "\n", 0, "no [server] section");
+  SERVER_ERR("", 0, "no [server] section");
+}
+
+static void test_server_errors_main(void **state) {
+  (void)state;
+  SERVER_ERR("[server]\ncert = server.crt\nkey = server.key\n", 1,
+             "[server] needs tunnel_listen = host:port");
+  SERVER_ERR("[server]\ntunnel_listen = :9000\nkey = server.key\n", 1,
+             "[server] needs cert");
+  SERVER_ERR("[server]\ntunnel_listen = :9000\ncert = server.crt\n", 1,
+             "[server] needs key");
+  char want[600];
+  snprintf(want, sizeof(want),
+           "cert: cannot read '%s': No such file or directory",
+           P("missing.crt"));
+  SERVER_ERR("[server]\ntunnel_listen = 0.0.0.0:9000\ncert = missing.crt\n", 3,
+             want);
+  SERVER_ERR("[server]\ntunnel_listen = 0.0.0.0:9000\nkey = sub\n", 3,
+             "Is a directory");
+  SERVER_ERR("[server]\nclient_ca = /nonexistent/ca.crt\n", 2,
+             "client_ca: cannot read '/nonexistent/ca.crt'");
+  SERVER_ERR(SBASE "[server]\n", 8, "duplicate section");
+  SERVER_ERR("[server]\ncert = server.crt\ncert = server.crt\n", 3,
+             "cert is already set in [server] (line 2)");
+  SERVER_ERR("[server]\ntunnel_listen = 9000\n", 2,
+             "tunnel_listen: expected host:port");
+  SERVER_ERR("[server]\ntunnel_listen = 0.0.0.0:0\n", 2,
+             "tunnel_listen: expected host:port");
+  SERVER_ERR("[server]\ntunnel_listen = 0.0.0.0:65536\n", 2,
+             "tunnel_listen: expected host:port");
+  SERVER_ERR("[server]\ntunnel_listen = ::1:9000\n", 2,
+             "tunnel_listen: expected host:port");
+  SERVER_ERR("[server]\nadmin_listen = bad host:9000\n", 2,
+             "admin_listen: expected host:port");
+  SERVER_ERR("[server]\nlog_level = loud\n", 2,
+             "log_level must be error, warn, info, debug or trace");
+  SERVER_ERR("[server]\ndrain_timeout = -1\n", 2,
+             "drain_timeout must be a number of seconds");
+  SERVER_ERR("[server]\nkeepalive = 0\n", 2, "keepalive must be");
+  SERVER_ERR("[server]\ncert =\n", 2, "cert has no value");
+  SERVER_ERR(SBASE "[server]\n", 8, "duplicate section");
+  /* keepalive_timeout (default 30) must exceed keepalive */
+  SERVER_ERR("[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+             "key = server.key\nkeepalive = 30\n",
+             5, "keepalive_timeout (30 s) must be greater than keepalive");
+  SERVER_ERR("[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+             "keepalive_timeout = 5\nkey = server.key\n",
+             4, "keepalive_timeout (5 s) must be greater than keepalive "
+                "(10 s)");
+  SERVER_ERR("[server]\ntunnel_listen = 0.0.0.0:9000\ncert = server.crt\n"
+             "key = server.key\nadmin_listen = 127.0.0.1:9000\n",
+             5, "admin_listen clashes with tunnel_listen (line 2)");
+}
+
+static void test_server_errors_gateways(void **state) {
+  (void)state;
+  SERVER_ERR(SBASE "token = short\n", 8,
+             "token is too short: a token needs at least 16 characters");
+  SERVER_ERR(SBASE "token = 0123456789abcde\n", 8, "too short"); /* 15 */
+  SERVER_ERR(SBASE "token = abcdefghijklmnop qrstuv\n", 8,
+             "only printable characters, without spaces");
+  SERVER_ERR(SBASE "token =\n", 8, "token has no value");
+  SERVER_ERR(SBASE "[gateway dc2]\n" ONPREM("x", ":1"), 8,
+             "[gateway dc2] has no token");
+  SERVER_ERR(SBASE "[gateway dc2]\n", 8, "[gateway dc2] has no token");
+  char want[600];
+  snprintf(want, sizeof(want), "token_file: cannot read '%s'",
+           P("none.token"));
+  SERVER_ERR(SBASE "token_file = none.token\n", 8, want);
+  put("empty.token", "\n \n\t\n");
+  SERVER_ERR(SBASE "token_file = empty.token\n", 8,
+             "the token in '");
+  SERVER_ERR(SBASE "token_file = empty.token\n", 8, "empty.token' is empty");
+  put("two.token", "abcdefghijklmnopqrstuvwxyz\nabcdefghijklmnopqrstuvwxyz\n");
+  SERVER_ERR(SBASE "token_file = two.token\n", 8,
+             "may hold only printable characters");
+  put("short.token", "abc\n");
+  SERVER_ERR(SBASE "token_file = short.token\n", 8, "is too short");
+}
+
+static void test_server_errors_destinations(void **state) {
+  (void)state;
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc9\ntype = onprem\n"
+                   "listen = :15432\nresource = db:5432\n",
+             9, "destination 'd': no [gateway dc9] in this file");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\nlisten = :1\n"
+                   "resource = db:5432\n",
+             8, "destination 'd' has no type = onprem | cloud");
+  SERVER_ERR(SBASE "[destination d]\ntype = onprem\nlisten = :1\n"
+                   "resource = db:5432\n",
+             8, "destination 'd' has no gateway = ID");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = both\n", 10,
+             "type must be onprem or cloud");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = cloud\n"
+                   "client_port = 1\nlisten = :2\nresource = db:5432\n",
+             12, "destination 'd': listen is for type = onprem");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
+                   "listen = :2\nclient_port = 1\nresource = db:5432\n",
+             12, "destination 'd': client_port is for type = cloud");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
+                   "listen = :2\nclient_bind = 0.0.0.0\nresource = db:5432\n",
+             12, "destination 'd': client_bind is for type = cloud");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = cloud\n"
+                   "resource = db:5432\n",
+             8, "destination 'd' (cloud) needs client_port");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
+                   "resource = db:5432\n",
+             8, "destination 'd' (onprem) needs listen = host:port");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
+                   "listen = :1\n",
+             8, "destination 'd' needs resource = host:port");
+  SERVER_ERR(SBASE "[destination d]\nresource = :5432\n", 9,
+             "resource: expected host:port");
+  SERVER_ERR(SBASE "[destination d]\nlisten = 0.0.0.0\n", 9,
+             "listen: expected host:port");
+  SERVER_ERR(SBASE "[destination d]\nclient_port = 70000\n", 9,
+             "client_port must be a port from 1 to 65535");
+  SERVER_ERR(SBASE "[destination d]\nclient_bind = not a host\n", 9,
+             "client_bind: expected an address or a host name");
+  SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ngateway = dc1\n", 10,
+             "gateway is already set (line 9)");
+  SERVER_ERR(SBASE "[destination d]\nprotocol = tcp\nlisten.protocol = tls\n",
+             10, "listen.protocol is already set (line 9)");
+  SERVER_ERR(SBASE "[destination d]\nresource.protocol = tls\nprotocol = tcp\n",
+             10, "the resource side's protocol is already set (line 9)");
+  SERVER_ERR(SBASE "[destination d]\nprotocol = TCP\n", 9,
+             "protocol: bad chain 'TCP'");
+  SERVER_ERR(SBASE "[destination d]\nlisten.protocol = tcp++tls\n", 9,
+             "listen.protocol: bad chain");
+  SERVER_ERR(SBASE "[destination d]\nlisten.x = 1\n", 9,
+             "unknown key 'listen.x' (handler options are");
+  SERVER_ERR(SBASE "[destination d]\nsideways.tls.cert = 1\n", 9,
+             "unknown key 'sideways.tls.cert'");
+  SERVER_ERR(SBASE "[destination d]\nlisten.tls.a.b = 1\n", 9,
+             "unknown key 'listen.tls.a.b'");
+  SERVER_ERR(SBASE "[destination d]\ncolour = red\n", 9,
+             "unknown key 'colour'");
+  SERVER_ERR(SBASE "[destination d]\nallow = 10.0.0.0/33\n", 9,
+             "allow: bad address '10.0.0.0/33'");
+  SERVER_ERR(SBASE "[destination d]\nallow = 10.0.0.1\nallow = 10.0.0.9-10.0.0.1\n",
+             10, "allow: bad address '10.0.0.9-10.0.0.1'");
+  SERVER_ERR(SBASE "[destination d]\nconnect_timeout = 0\n", 9,
+             "connect_timeout must be a number of seconds from 1 to 3600");
+  SERVER_ERR(SBASE "[destination d]\nconnect_timeout = 3601\n", 9,
+             "connect_timeout must be");
+  SERVER_ERR(SBASE "[destination d]\nresource =\n", 9,
+             "resource has no value");
+}
+
+static void test_server_client_port_unique(void **state) {
+  (void)state;
+  /* two cloud destinations of dc1 on 12000: the second one's line */
+  SERVER_ERR(SBASE CLOUD("a", "dc1", "12000") "\n" CLOUD("b", "dc1", "12000"),
+             17,
+             "destination 'b': client_port 12000 is already used by "
+             "destination 'a' (line 11) of gateway dc1");
+  /* another gateway, another port, or an on-prem one: fine */
+  gh__server_cfg c;
+  load_s_ok(&c, SBASE "[gateway dc2]\ntoken = " TOKEN2 "\n" CLOUD(
+                    "a", "dc1", "12000") CLOUD("b", "dc2", "12000")
+                    CLOUD("c", "dc1", "12001") ONPREM("d", "0.0.0.0:12000"));
+  assert_int_equal(c.n_dests, 4);
+  gh__server_cfg_free(&c);
+}
+
+static void test_server_listen_clash(void **state) {
+  (void)state;
+  static const struct {
+    const char *a, *b;
+    int clash;
+  } cases[] = {
+      {"127.0.0.1:15432", "127.0.0.1:15432", 1},
+      {"0.0.0.0:15432", "127.0.0.1:15432", 1},
+      {"127.0.0.1:15432", "0.0.0.0:15432", 1},
+      {"0.0.0.0:15432", "db.local:15432", 1},
+      {"[::]:15432", "10.0.0.1:15432", 1},
+      {"10.0.0.1:15432", "[::]:15432", 1},
+      {":15432", "[::1]:15432", 1},
+      {"[::1]:15432", ":15432", 1},
+      {"localhost:15432", "LOCALHOST:15432", 1},
+      {"[::1]:15432", "[0:0::1]:15432", 1},
+      {"127.0.0.1:15432", "127.0.0.2:15432", 0},
+      {"0.0.0.0:15432", "[::1]:15432", 0},
+      {"0.0.0.0:15432", "0.0.0.0:15433", 0},
+      {"[::1]:15432", "[::2]:15432", 0},
+      {"a.local:15432", "b.local:15432", 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char ini[1024];
+    snprintf(ini, sizeof(ini),
+             SBASE "[destination a]\ngateway = dc1\ntype = onprem\n"
+                   "listen = %s\nresource = db:1\n"
+                   "[destination b]\ngateway = dc1\ntype = onprem\n"
+                   "listen = %s\nresource = db:1\n",
+             cases[i].a, cases[i].b);
+    if (cases[i].clash) {
+      SERVER_ERR(ini, 16, "destination 'b': listen");
+      SERVER_ERR(ini, 16, "clashes with destination 'a' (line 11)");
+    } else {
+      gh__server_cfg c;
+      load_s_ok(&c, ini);
+      gh__server_cfg_free(&c);
+    }
+  }
+  /* the tunnel's own address */
+  SERVER_ERR(SBASE ONPREM("a", "127.0.0.1:9000"), 11,
+             "destination 'a': listen 127.0.0.1:9000 clashes with "
+             "tunnel_listen (line 2)");
+}
+
+/* ------------------------------------------------- lines and comments */
+
+static void test_long_lines(void **state) {
+  (void)state;
+  const int max = INI_MAX_LINE - 2; /* what fits inih's buffer */
+  char line[1024], ini[2048];
+  gh__server_cfg c;
+
+  /* a comment of exactly the limit is fine; one more is an error */
+  memset(line, 'x', sizeof(line));
+  line[0] = ';';
+  line[max] = '\0';
+  snprintf(ini, sizeof(ini), SBASE "%s\n", line);
+  load_s_ok(&c, ini);
+  gh__server_cfg_free(&c);
+  line[max] = 'x';
+  line[max + 1] = '\0';
+  snprintf(ini, sizeof(ini), SBASE "%s\n", line);
+  SERVER_ERR(ini, 8, "line too long");
+
+  /* an allow list longer than a line: refused, not cut */
+  char allow[1024] = "allow = 10.0.0.1";
+  while (strlen(allow) <= (size_t)max)
+    strcat(allow, ", 10.0.0.1");
+  snprintf(ini, sizeof(ini), SBASE ONPREM("d", ":1") "%s\n", allow);
+  SERVER_ERR(ini, 13, "line too long (at most");
+  SERVER_ERR(ini, 13, "several allow lines");
+
+  /* the same entries over two lines are fine */
+  snprintf(ini, sizeof(ini),
+           SBASE ONPREM("d", ":1") "allow = 10.0.0.1, 10.0.0.2\n"
+                                   "allow = 10.0.0.3\n");
+  load_s_ok(&c, ini);
+  assert_int_equal(c.dests[0].allow.n, 3);
+  gh__server_cfg_free(&c);
+
+  /* a long token: refused, and not shown */
+  char tok[1024];
+  memset(tok, 'k', sizeof(tok));
+  memcpy(tok, SECRET, strlen(SECRET));
+  tok[max] = '\0';
+  snprintf(ini, sizeof(ini), SBASE "token = %s\n", tok);
+  SERVER_ERR(ini, 8, "line too long");
+  char err[1024];
+  assert_int_equal(load_s(&c, ini, err, sizeof(err)), GH_EINVAL);
+  assert_null(strstr(err, "S3CRET"));
+
+  /* blanks around a line do not count; CRLF line ends are fine */
+  snprintf(ini, sizeof(ini),
+           "[server]\r\n   tunnel_listen = :9000   \r\n"
+           "\tcert = server.crt\r\nkey = server.key\r\n");
+  load_s_ok(&c, ini);
+  assert_string_equal(c.key, P("server.key"));
+  gh__server_cfg_free(&c);
+}
+
+static void test_inline_comments_and_indent(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  /* ';' after a blank starts a comment; inside a value it does not. An
+   * indented key is a key, not a continuation of the previous value. */
+  load_s_ok(&c, SBASE "token = abcdefghijklmnop;qrst ; comment\n"
+                      "  token = 0123456789abcdef0123\n" ONPREM(
+                          "d", ":1") "    allow = 10.0.0.1 ; only this one\n"
+                                     "\t  connect_timeout = 3\n");
+  assert_int_equal(c.gateways[0].n_tokens, 3);
+  assert_string_equal(c.gateways[0].tokens[1], "abcdefghijklmnop;qrst");
+  assert_string_equal(c.gateways[0].tokens[2], "0123456789abcdef0123");
+  assert_int_equal(c.dests[0].allow.n, 1);
+  assert_int_equal(c.dests[0].connect_timeout_ms, 3000);
+  gh__server_cfg_free(&c);
+}
+
+static void test_nul_byte(void **state) {
+  (void)state;
+  static const char text[] = "[server]\ntunnel_listen = :9000\nfoo\0bar = 1\n";
+  put_n("t.ini", text, sizeof(text) - 1);
+  gh__server_cfg c;
+  char err[1024] = "";
+  int rc = gh__server_cfg_load(&c, P("t.ini"), err, sizeof(err));
+  check_err(rc, err, 3, "NUL byte", __LINE__);
+}
+
+static void test_unreadable_file(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  char err[1024];
+  assert_int_equal(gh__server_cfg_load(&c, P("nope.ini"), err, sizeof(err)),
+                   GH_EINVAL);
+  char want[600];
+  snprintf(want, sizeof(want), "%s: cannot read: No such file or directory",
+           P("nope.ini"));
+  assert_string_equal(err, want);
+  assert_null(c.file);
+}
+
+/* --------------------------------------------------------- secrets */
+
+static void no_secret(int server, const char *text, int at) {
+  char err[2048] = "";
+  int rc;
+  if (server) {
+    gh__server_cfg c;
+    rc = load_s(&c, text, err, sizeof(err));
+    if (rc == 0)
+      gh__server_cfg_free(&c);
+  } else {
+    gh__client_cfg c;
+    rc = load_c(&c, text, err, sizeof(err));
+    if (rc == 0)
+      gh__client_cfg_free(&c);
+  }
+  if (rc != GH_EINVAL || strstr(err, "S3CRET") || !err[0])
+    print_error("case at test line %d: rc=%d err='%s'\n", at, rc, err);
+  assert_int_equal(rc, GH_EINVAL);
+  assert_null(strstr(err, "S3CRET"));
+  assert_true(err[0] != '\0');
+}
+
+static void test_token_never_in_errors(void **state) {
+  (void)state;
+  put("secret-space.token", SECRET " " SECRET "\n");
+  put("secret-ctl.token", SECRET "\x01\n");
+#define NS(server, text) no_secret(server, text, __LINE__)
+  NS(1, "[server]\ntoken = " SECRET "\n");
+  NS(1, SBASE "token = " SECRET " x\n");
+  NS(1, SBASE "token = S3CRET\n");
+  NS(1, SBASE "tokne = " SECRET "\n");
+  NS(1, SBASE "token " SECRET "\n");
+  NS(1, SBASE SECRET "\n");
+  NS(1, SBASE "token " SECRET " = x\n");
+  NS(1, SBASE "token_file = secret-space.token\n");
+  NS(1, SBASE "token_file = secret-ctl.token\n");
+  NS(1, SBASE ONPREM("d", ":1") "token = " SECRET "\n");
+  NS(1, SBASE ONPREM("d", ":1") "listen.token = " SECRET "\n");
+  NS(1, SBASE "[gateway " SECRET "\n");
+  NS(0, CBASE "token = " SECRET "\n");
+  NS(0, CBASE "token_file = secret-space.token\n");
+  NS(0, "[client]\ntoken = " SECRET "\n");
+  NS(0, "[gateway dc1]\nserver = h:1\ntoken = " SECRET "\n");
+  NS(0, "[gateway dc1]\nserver = h:1\ntoken = " SECRET "\ttail\nca = ca.crt\n");
+  NS(0, CBASE "[acl]\nallow = \n");
+#undef NS
+}
+
+/* ------------------------------------------------------- client */
+
+static void test_client_valid(void **state) {
+  (void)state;
+  char ini[2048];
+  snprintf(ini, sizeof(ini),
+           "[client]\n"                                 /* 1 */
+           "log_level = warn\n"                         /* 2 */
+           "admin_listen = 127.0.0.1:9101\n"            /* 3 */
+           "plugin_dir = /usr/lib/gatehouse/plugins\n"  /* 4 */
+           "reconnect_max = 60\n"                       /* 5 */
+           "drain_timeout = 0\n"                        /* 6 */
+           "[gateway dc1]\n"                            /* 7 */
+           "server = gw.example.com:9000\n"             /* 8 */
+           "server = [2001:db8::1]:9000\n"              /* 9 */
+           "token = " TOKEN "\n"                        /* 10 */
+           "ca = ca.crt\n"                              /* 11 */
+           "cert = client.crt\n"                        /* 12 */
+           "key = client.key\n"                         /* 13 */
+           "server_name = gw.example.com\n"             /* 14 */
+           "connections = 2\n"                          /* 15 */
+           "\n"                                         /* 16 */
+           "[gateway dc2]\n"                            /* 17 */
+           "server = 192.0.2.10:9000\n"                 /* 18 */
+           "token_file = dc1.token\n"                   /* 19 */
+           "ca = %s\n"                                  /* 20 */
+           "\n"                                         /* 21 */
+           "[acl]   ; what the cloud may reach\n"       /* 22 */
+           "allow = db.internal:5432\n"                 /* 23 */
+           "allow = 10.1.0.0/16:80-443\n"               /* 24 */
+           "deny = *\n",                                /* 25 */
+           P("ca.crt"));
+  gh__client_cfg c;
+  load_c_ok(&c, ini);
+  assert_string_equal(c.file, P("t.ini"));
+  assert_int_equal(c.log_level, GH_LOG_WARN);
+  assert_string_equal(c.admin_host, "127.0.0.1");
+  assert_int_equal(c.admin_port, 9101);
+  assert_string_equal(c.plugin_dir, "/usr/lib/gatehouse/plugins");
+  assert_int_equal(c.reconnect_max_s, 60);
+  assert_int_equal(c.drain_timeout_s, 0);
+  assert_int_equal(c.keepalive_s, 10);
+  assert_int_equal(c.keepalive_timeout_s, 30);
+  assert_int_equal(c.n_gateways, 2);
+  const gh__client_gw *g = &c.gateways[0];
+  assert_string_equal(g->id, "dc1");
+  assert_int_equal(g->line, 7);
+  assert_int_equal(g->n_servers, 2);
+  assert_string_equal(g->servers[0], "gw.example.com:9000");
+  assert_string_equal(g->servers[1], "[2001:db8::1]:9000");
+  assert_string_equal(g->token, TOKEN);
+  assert_string_equal(g->ca, P("ca.crt"));
+  assert_string_equal(g->cert, P("client.crt"));
+  assert_string_equal(g->key, P("client.key"));
+  assert_string_equal(g->server_name, "gw.example.com");
+  assert_int_equal(g->connections, 2);
+  g = &c.gateways[1];
+  assert_string_equal(g->token, FILE_TOKEN);
+  assert_string_equal(g->ca, P("ca.crt"));
+  assert_null(g->cert);
+  assert_null(g->key);
+  assert_null(g->server_name);
+  assert_int_equal(g->connections, 1);
+
+  assert_true(c.acl.present);
+  assert_int_equal(c.acl.n, 3);
+  assert_int_equal(c.acl.v[0].allow, 1);
+  assert_string_equal(c.acl.v[0].name, "db.internal");
+  assert_int_equal(c.acl.v[0].line, 23);
+  assert_int_equal(c.acl.v[1].line, 24);
+  assert_int_equal(c.acl.v[2].allow, 0);
+  assert_true(c.acl.v[2].any_host);
+  assert_int_equal(c.acl.v[2].line, 25);
+  int line;
+  assert_true(gh__acl_check(&c.acl, "db.internal", 5432, NULL, 0, &line));
+  assert_int_equal(line, 23);
+  assert_false(gh__acl_check(&c.acl, "other", 5432, NULL, 0, &line));
+  assert_int_equal(line, 25);
+  gh__client_cfg_free(&c);
+  assert_null(c.gateways);
+}
+
+static void test_client_acl(void **state) {
+  (void)state;
+  gh__client_cfg c;
+  load_c_ok(&c, CBASE);
+  assert_false(c.acl.present); /* no [acl]: nothing is allowed */
+  assert_false(gh__acl_check(&c.acl, "db", 5432, NULL, 0, NULL));
+  assert_int_equal(c.reconnect_max_s, 30);
+  gh__client_cfg_free(&c);
+
+  load_c_ok(&c, CBASE "[acl]\n");
+  assert_true(c.acl.present); /* present and empty: still nothing */
+  assert_int_equal(c.acl.n, 0);
+  gh__client_cfg_free(&c);
+
+  /* a client file without [client] */
+  load_c_ok(&c, "[gateway dc1]\nserver = h:1\ntoken = " TOKEN
+                "\nca = ca.crt\n");
+  assert_int_equal(c.n_gateways, 1);
+  gh__client_cfg_free(&c);
+}
+
+static void test_client_errors(void **state) {
+  (void)state;
+  CLIENT_ERR("[client]\nlog_level = info\n", 0,
+             "no [gateway ID] section: a client needs at least one");
+  CLIENT_ERR(CBASE "token_file = dc1.token\n", 8,
+             "a client's gateway has one token");
+  CLIENT_ERR(CBASE "token = " TOKEN "\n", 8, "one token");
+  CLIENT_ERR(CBASE "cert = client.crt\n", 4,
+             "[gateway dc1]: cert and key go together");
+  CLIENT_ERR(CBASE "key = client.key\n[acl]\n", 4, "cert and key go together");
+  CLIENT_ERR("[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\n", 1,
+             "[gateway dc1] needs ca = FILE");
+  CLIENT_ERR("[gateway dc1]\ntoken = " TOKEN "\nca = ca.crt\n", 1,
+             "[gateway dc1] needs server = host:port");
+  CLIENT_ERR("[gateway dc1]\nserver = h:1\nca = ca.crt\n\n[gateway dc2]\n", 1,
+             "[gateway dc1] needs token = or token_file =");
+  CLIENT_ERR(CBASE "server = :9000\n", 8, "server: a host is needed");
+  CLIENT_ERR(CBASE "server = gw.example.com\n", 8,
+             "server: expected host:port");
+  CLIENT_ERR(CBASE "connections = 65\n", 8,
+             "connections must be a number from 1 to 64");
+  CLIENT_ERR(CBASE "connections = 0\n", 8, "connections must be");
+  CLIENT_ERR(CBASE "ca = ca.crt\n", 8, "ca is already set in [gateway dc1]");
+  CLIENT_ERR(CBASE "cert = nope.crt\n", 8, "cert: cannot read");
+  CLIENT_ERR(CBASE "server_name = a b\n", 8, "server_name: expected");
+  CLIENT_ERR(CBASE "[server]\n", 8,
+             "unknown section [server]: it belongs in a server's file");
+  CLIENT_ERR(CBASE "[destination x]\n", 8,
+             "unknown section [destination]: it belongs in a server's file");
+  CLIENT_ERR(CBASE "[acl]\nallow = db.internal\n", 9,
+             "allow: bad target 'db.internal'");
+  CLIENT_ERR(CBASE "[acl]\nallow = *\ndeny = 10.0.0.0/8:0\n", 10,
+             "deny: bad target '10.0.0.0/8:0'");
+  CLIENT_ERR(CBASE "[acl]\npermit = *\n", 9, "unknown key 'permit' in [acl]");
+  CLIENT_ERR(CBASE "[acl]\n[acl]\n", 9,
+             "duplicate section [acl] (first at line 8)");
+  CLIENT_ERR(CBASE "[client]\n", 8, "duplicate section [client]");
+  CLIENT_ERR(CBASE "[gateway]\n", 8, "[gateway] needs a name");
+  CLIENT_ERR("[client]\nkeepalive_timeout = 5\n[gateway dc1]\nserver = h:1\n"
+             "token = " TOKEN "\nca = ca.crt\n",
+             2,
+             "keepalive_timeout (5 s) must be greater than keepalive (10 s)");
+  CLIENT_ERR(CBASE "token = short\n", 8, "one token");
+  CLIENT_ERR("[gateway dc1]\ntoken = short\n", 2, "too short");
+  CLIENT_ERR("[client]\nreconnect_max = 0\n", 2, "reconnect_max must be");
+  CLIENT_ERR("[client]\ntunnel_listen = :1\n", 2,
+             "unknown key 'tunnel_listen' in [client]");
+}
+
+/* ------------------------------------------------------- sniff, paths */
+
+static void test_sniff(void **state) {
+  (void)state;
+  put("s.ini", "; x\n[server]\ntunnel_listen = :1\n");
+  assert_int_equal(gh__cfg_sniff(P("s.ini")), 1);
+  put("s.ini", "[gateway dc1]\ntoken = x\n[ server ]\n");
+  assert_int_equal(gh__cfg_sniff(P("s.ini")), 1);
+  put("c.ini", "[client]\n");
+  assert_int_equal(gh__cfg_sniff(P("c.ini")), 2);
+  put("c.ini", "[gateway dc1]\n  server : gw:9000\n");
+  assert_int_equal(gh__cfg_sniff(P("c.ini")), 2);
+  put("c.ini", "[gateway dc1]\ntoken = x\n[destination d]\nserver = 1\n");
+  assert_int_equal(gh__cfg_sniff(P("c.ini")), 0);
+  put("o.ini", "[servers]\n[clientele]\nserver = 1\n");
+  assert_int_equal(gh__cfg_sniff(P("o.ini")), 0);
+  put("o.ini", "");
+  assert_int_equal(gh__cfg_sniff(P("o.ini")), 0);
+  assert_int_equal(gh__cfg_sniff(P("nope.ini")), -ENOENT);
+}
+
+static void test_relative_paths(void **state) {
+  (void)state;
+  /* relative to the file's directory, not to the working directory */
+  static const char text[] = "[server]\ntunnel_listen = :9000\n"
+                             "cert = ../server.crt\nkey = ../server.key\n"
+                             "client_ca = clients-ca.crt\n";
+  gh__server_cfg c;
+  char err[1024] = "";
+  char name[600];
+  snprintf(name, sizeof(name), "%s", P("sub/x.ini"));
+  assert_int_equal(gh__server_cfg_load_string(&c, text, sizeof(text) - 1,
+                                              name, err, sizeof(err)),
+                   0);
+  assert_string_equal(c.file, name);
+  assert_string_equal(c.cert, P("sub/../server.crt"));
+  assert_string_equal(c.client_ca, P("sub/clients-ca.crt"));
+  gh__server_cfg_free(&c);
+
+  /* an absolute path stays as it is */
+  char text2[1024];
+  snprintf(text2, sizeof(text2),
+           "[server]\ntunnel_listen = :9000\ncert = %s\nkey = %s\n",
+           P("server.crt"), P("server.key"));
+  assert_int_equal(gh__server_cfg_load_string(&c, text2, strlen(text2),
+                                              "/elsewhere/s.ini", err,
+                                              sizeof(err)),
+                   0);
+  assert_string_equal(c.cert, P("server.crt"));
+  gh__server_cfg_free(&c);
+
+  /* a name without a directory: the working directory */
+  assert_int_equal(gh__server_cfg_load_string(&c, text2, strlen(text2),
+                                              "s.ini", err, sizeof(err)),
+                   0);
+  gh__server_cfg_free(&c);
+  static const char text3[] = "[server]\ncert = nope.crt\n";
+  assert_int_equal(gh__server_cfg_load_string(&c, text3, sizeof(text3) - 1,
+                                              "s.ini", err, sizeof(err)),
+                   GH_EINVAL);
+  assert_string_equal(err,
+                      "s.ini:2: cert: cannot read 'nope.crt': No such file "
+                      "or directory");
+}
+
+static void test_hostport_parse(void **state) {
+  (void)state;
+  char *h;
+  uint16_t port;
+  assert_int_equal(gh__hostport_parse("db.internal:5432", &h, &port), 0);
+  assert_string_equal(h, "db.internal");
+  assert_int_equal(port, 5432);
+  free(h);
+  assert_int_equal(gh__hostport_parse("[::1]:1", &h, &port), 0);
+  assert_string_equal(h, "::1");
+  assert_int_equal(port, 1);
+  free(h);
+  assert_int_equal(gh__hostport_parse(":65535", &h, &port), 0);
+  assert_null(h);
+  assert_int_equal(port, 65535);
+  assert_int_equal(gh__hostport_parse("10.0.0.1:80", &h, &port), 0);
+  free(h);
+  const char *bad[] = {"",          "db",       "db:",        "db:0",
+                       "db:65536",  "db:+80",   "db:8 0",     "::1:80",
+                       "[::1]80",   "[]:80",    "[db]:80",    "[1.2.3.4]:80",
+                       "a b:80",    "db:80:",   "10.0.0.256:80", "[::1:80"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    h = (char *)"x";
+    port = 7;
+    if (gh__hostport_parse(bad[i], &h, &port) != GH_EINVAL)
+      print_error("accepted '%s'\n", bad[i]);
+    assert_int_equal(gh__hostport_parse(bad[i], &h, &port), GH_EINVAL);
+    assert_null(h);
+    assert_int_equal(port, 0);
+  }
+  assert_int_equal(gh__hostport_parse(NULL, &h, &port), GH_EINVAL);
+}
+
+/* -------------------------------------------- validation against plugins */
+
+static const gh_option tcp_opts[] = {
+    {.name = "nodelay", .type = GH_OPT_BOOL, .def = "yes"},
+};
+static const gh_option tls_opts[] = {
+    {.name = "cert", .type = GH_OPT_FILE},
+    {.name = "key", .type = GH_OPT_FILE},
+    {.name = "ca", .type = GH_OPT_FILE},
+    {.name = "verify", .type = GH_OPT_BOOL, .def = "yes"},
+    {.name = "server_name", .type = GH_OPT_STRING},
+};
+static const gh_option udp_opts[] = {
+    {.name = "idle_timeout",
+     .type = GH_OPT_INT,
+     .min = 1,
+     .max = 86400,
+     .def = "60"},
+};
+static const gh_option http_opts[] = {
+    {.name = "host", .type = GH_OPT_STRING, .flags = GH_OPT_REQUIRED},
+    {.name = "add_header", .type = GH_OPT_STRING, .flags = GH_OPT_MULTI},
+};
+static const gh_handler h_tcp = {GH_HANDLER_HEADER,
+                                 .kind = GH_KIND_TRANSPORT,
+                                 .name = "tcp",
+                                 .n_options = 1,
+                                 .options = tcp_opts};
+static const gh_handler h_tls = {GH_HANDLER_HEADER,
+                                 .kind = GH_KIND_LAYER,
+                                 .name = "tls",
+                                 .n_options = 5,
+                                 .options = tls_opts};
+static const gh_handler h_udp = {GH_HANDLER_HEADER,
+                                 .kind = GH_KIND_TRANSPORT,
+                                 .flags = GH_HANDLER_DGRAM,
+                                 .name = "udp",
+                                 .n_options = 1,
+                                 .options = udp_opts};
+static const gh_handler h_http = {GH_HANDLER_HEADER,
+                                  .kind = GH_KIND_LAYER,
+                                  .name = "http",
+                                  .n_options = 2,
+                                  .options = http_opts};
+static const gh_handler h_bare = {GH_HANDLER_HEADER,
+                                  .kind = GH_KIND_LAYER,
+                                  .name = "bare"};
+static const gh_handler *fake_handlers[] = {&h_tcp, &h_tls, &h_udp, &h_http,
+                                            &h_bare};
+static gh__registry reg = {.handlers = fake_handlers, .n_handlers = 5};
+
+/* Loads SBASE + text (which holds one destination) and validates it. */
+static int validate(const char *text, gh__server_cfg *c, char *err,
+                    size_t errlen) {
+  char ini[4096];
+  snprintf(ini, sizeof(ini), SBASE "%s", text);
+  load_s_ok(c, ini);
+  assert_int_equal(c->n_dests, 1);
+  return gh__dest_validate(&c->dests[0], &reg, err, errlen);
+}
+
+static void valid_err(const char *text, int line, const char *what, int at) {
+  gh__server_cfg c;
+  char err[1024] = "";
+  int rc = validate(text, &c, err, sizeof(err));
+  check_err(rc, err, line, what, at);
+  gh__server_cfg_free(&c);
+}
+#define VALID_ERR(text, line, what) valid_err(text, line, what, __LINE__)
+
+static const char web_dest[] =
+    "[destination web]\n"                     /* 8 */
+    "gateway = dc1\n"                         /* 9 */
+    "type = onprem\n"                         /* 10 */
+    "listen = 127.0.0.1:8443\n"               /* 11 */
+    "resource = web.internal:443\n"           /* 12 */
+    "listen.protocol = tls\n"                 /* 13 */
+    "resource.protocol = tcp + tls + http\n"  /* 14 */
+    "listen.tls.cert = tls/server.pem\n"      /* 15 */
+    "listen.tls.key = tls/server.key\n"       /* 16 */
+    "resource.tls.ca = tls/ca.pem\n"          /* 17 */
+    "tls.verify = no\n"                       /* 18 */
+    "resource.http.host = web.internal\n"     /* 19 */
+    "resource.http.add_header = X-A: 1\n"     /* 20 */
+    "resource.http.add_header = X-B: 2\n"     /* 21 */
+    "listen.tcp.nodelay = yes\n";             /* 22 */
+
+static void test_validate_ok(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  char err[1024] = "";
+  int rc = validate(web_dest, &c, err, sizeof(err));
+  if (rc)
+    print_error("%s\n", err);
+  assert_int_equal(rc, 0);
+  const gh__dest *d = &c.dests[0];
+  assert_int_equal(d->listen_chain.n, 2);
+  assert_ptr_equal(d->listen_chain.h[0], &h_tcp);
+  assert_ptr_equal(d->listen_chain.h[1], &h_tls);
+  assert_int_equal(d->resource_chain.n, 3);
+  assert_ptr_equal(d->resource_chain.h[2], &h_http);
+  const gh__kv *kv = gh__kvs_find(&d->opts, "listen.tls.cert");
+  assert_non_null(kv);
+  assert_int_equal(kv->line, 15);
+  assert_int_equal(kv->blob_len, strlen("WEB-SERVER-CERT"));
+  assert_memory_equal(kv->blob, "WEB-SERVER-CERT", kv->blob_len);
+  assert_string_equal(kv->value, "tls/server.pem"); /* as written */
+  kv = gh__kvs_find(&d->opts, "resource.tls.ca");
+  assert_memory_equal(kv->blob, "WEB-RESOURCE-CA", kv->blob_len);
+  kv = gh__kvs_find(&d->opts, "resource.http.add_header");
+  assert_string_equal(kv->value, "X-A: 1");
+  assert_null(gh__kvs_find(&d->opts, "tls.verify")->blob);
+  /* validating twice is harmless: blobs are kept */
+  const uint8_t *blob = gh__kvs_find(&d->opts, "listen.tls.cert")->blob;
+  assert_int_equal(gh__dest_validate(&c.dests[0], &reg, err, sizeof(err)), 0);
+  assert_ptr_equal(gh__kvs_find(&d->opts, "listen.tls.cert")->blob, blob);
+  gh__server_cfg_free(&c);
+
+  /* udp: an int option within its bounds, on both sides at once */
+  assert_int_equal(validate(ONPREM("u", ":53") "protocol = udp\n"
+                                               "udp.idle_timeout = 86400\n",
+                            &c, err, sizeof(err)),
+                   0);
+  assert_int_equal(c.dests[0].listen_chain.n, 1);
+  gh__server_cfg_free(&c);
+}
+
+static void test_validate_errors(void **state) {
+  (void)state;
+  VALID_ERR(ONPREM("d", ":1") "listen.protocol = tls\n"
+                              "listen.tls.foo = 1\n",
+            14,
+            "unknown option 'listen.tls.foo' (handler tls has: cert, key, "
+            "ca, verify, server_name)");
+  VALID_ERR(ONPREM("d", ":1") "protocol = tcp+bare\nbare.x = 1\n", 14,
+            "unknown option 'bare.x' (handler bare has no options)");
+  VALID_ERR(ONPREM("d", ":1") "listen.tls.cert = tls/server.pem\n", 13,
+            "option 'listen.tls.cert': handler tls is not in the listen "
+            "chain (tcp)");
+  VALID_ERR(ONPREM("d", ":1") "resource.protocol = http\n"
+                              "resource.http.host = x\n"
+                              "tls.verify = no\n",
+            15, "handler tls is in neither chain (listen: tcp, resource: "
+                "http)");
+  VALID_ERR(ONPREM("d", ":1") "protocol = tls\ntls.verify = maybe\n", 14,
+            "tls.verify must be yes, no, true, false, on, off, 1 or 0");
+  VALID_ERR(ONPREM("d", ":1") "protocol = udp\nudp.idle_timeout = 0\n", 14,
+            "udp.idle_timeout must be a whole number from 1 to 86400");
+  VALID_ERR(ONPREM("d", ":1") "protocol = udp\nudp.idle_timeout = 86401\n",
+            14, "from 1 to 86400");
+  VALID_ERR(ONPREM("d", ":1") "protocol = udp\nudp.idle_timeout = 6O\n", 14,
+            "whole number");
+  char want[600];
+  snprintf(want, sizeof(want),
+           "listen.tls.cert: cannot read '%s': No such file or directory",
+           P("tls/nope.pem"));
+  VALID_ERR(ONPREM("d", ":1") "listen.protocol = tls\n"
+                              "listen.tls.cert = tls/nope.pem\n",
+            14, want);
+  /* REQUIRED: at the section's line, naming the destination */
+  VALID_ERR(ONPREM("d", ":1") "resource.protocol = http\n", 8,
+            "destination 'd': the resource side's handler http needs "
+            "resource.http.host");
+  /* given twice for one side (one way or another) */
+  VALID_ERR(ONPREM("d", ":1") "protocol = tls\n"
+                              "resource.tls.ca = tls/ca.pem\n"
+                              "resource.tls.ca = tls/ca.pem\n",
+            15, "tls.ca is given twice for the resource side (first at line "
+                "14)");
+  VALID_ERR(ONPREM("d", ":1") "protocol = tls\n"
+                              "tls.ca = tls/ca.pem\n"
+                              "listen.tls.ca = tls/ca.pem\n",
+            15, "tls.ca is given twice for the listen side (first at line "
+                "14)");
+  /* chains */
+  VALID_ERR(ONPREM("d", ":1") "listen.protocol = udp\n", 8,
+            "destination 'd': one side carries datagrams and the other a byte "
+            "stream");
+  VALID_ERR(ONPREM("d", ":1") "listen.protocol = tcp+gzip\n", 13,
+            "listen protocol 'tcp+gzip': unknown protocol handler");
+  VALID_ERR(ONPREM("d", ":1") "protocol = udp+tls\n", 13,
+            "listen protocol 'udp+tls': protocol \"udp+tls\": \"udp\" carries "
+            "datagrams");
+  VALID_ERR(ONPREM("d", ":1") "resource.protocol = tls+tcp\n", 13,
+            "resource protocol 'tls+tcp'");
+
+  /* MULTI is fine twice; a side-less option on one chain is fine */
+  gh__server_cfg c;
+  char err[1024] = "";
+  assert_int_equal(validate(ONPREM("d", ":1") "resource.protocol = https\n"
+                                              "http.host = a\n"
+                                              "http.add_header = A: 1\n"
+                                              "http.add_header = B: 2\n"
+                                              "tls.verify = off\n",
+                            &c, err, sizeof(err)),
+                   0);
+  gh__server_cfg_free(&c);
+}
+
+/* ------------------------------------------------ the pushed set */
+
+static const char push_ini[] =
+    SBASE                                          /* 1-7 */
+    "[gateway dc2]\n"                              /* 8 */
+    "token = " TOKEN2 "\n"                         /* 9 */
+    "%s"                                           /* web_dest, 10.. */
+    "allow = 192.0.2.0/24\n"
+    "[destination push]\n"
+    "gateway = dc1\n"
+    "type = cloud\n"
+    "client_port = 12000\n"
+    "client_bind = 0.0.0.0\n"
+    "resource = [2001:db8::7]:8443\n"
+    "allow = 10.0.0.0/8, 2001:db8::/32\n"
+    "allow = 192.0.2.1-192.0.2.9, ::ffff:198.51.100.0/120\n"
+    "listen.protocol = tls\n"
+    "listen.tls.cert = tls/push.pem\n"
+    "listen.tls.key = tls/push.key\n"
+    "resource.tcp.nodelay = no\n"
+    "connect_timeout = 30\n"
+    "[destination other]\n"
+    "gateway = dc2\n"
+    "type = onprem\n"
+    "listen = :7000\n"
+    "resource = db:1\n";
+
+static void push_cfg(gh__server_cfg *c) {
+  char ini[4096];
+  char err[1024] = "";
+  snprintf(ini, sizeof(ini), push_ini, web_dest);
+  load_s_ok(c, ini);
+  assert_int_equal(c->n_dests, 3);
+  for (size_t i = 0; i < c->n_dests; i++) {
+    int rc = gh__dest_validate(&c->dests[i], &reg, err, sizeof(err));
+    if (rc)
+      print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+  }
+}
+
+static void assert_kv_blob(const gh__dest *d, const char *key,
+                           const char *content) {
+  const gh__kv *kv = gh__kvs_find(&d->opts, key);
+  assert_non_null(kv);
+  assert_non_null(kv->blob);
+  assert_int_equal(kv->blob_len, strlen(content));
+  assert_memory_equal(kv->blob, content, kv->blob_len);
+}
+
+static void test_push_round_trip(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  push_cfg(&c);
+  uint8_t *blob;
+  size_t len;
+  assert_int_equal(gh__dests_encode(&c, "dc1", &blob, &len), 0);
+  /* no token, nor anything of the server's own side */
+  assert_null(memmem(blob, len, TOKEN, strlen(TOKEN)));
+  assert_null(memmem(blob, len, "WEB-SERVER-KEY", 14));
+  assert_null(memmem(blob, len, "WEB-SERVER-CERT", 15));
+  assert_null(memmem(blob, len, "nodelay", 7)); /* listen.tcp of web */
+  assert_non_null(memmem(blob, len, "PUSH-CLIENT-KEY", 15));
+  assert_non_null(memmem(blob, len, "WEB-RESOURCE-CA", 15));
+
+  gh__dest *v;
+  size_t n;
+  char err[1024] = "";
+  int rc = gh__dests_decode(blob, len, &v, &n, err, sizeof(err));
+  if (rc)
+    print_error("%s\n", err);
+  assert_int_equal(rc, 0);
+  assert_int_equal(n, 2);
+
+  /* web: on-prem, the client runs its resource side */
+  const gh__dest *a = &c.dests[0], *b = &v[0];
+  assert_string_equal(b->name, "web");
+  assert_string_equal(b->file, "<pushed>");
+  assert_int_equal(b->line, 0);
+  assert_true(b->pushed);
+  assert_string_equal(b->gateway, "dc1");
+  assert_int_equal(b->type, GH__DEST_ONPREM);
+  assert_string_equal(b->listen_host, a->listen_host);
+  assert_int_equal(b->listen_port, a->listen_port);
+  assert_string_equal(b->resource_host, "web.internal");
+  assert_int_equal(b->resource_port, 443);
+  assert_string_equal(b->listen_proto, "tls");
+  assert_string_equal(b->resource_proto, "tcp + tls + http");
+  assert_int_equal(b->connect_timeout_ms, 10000);
+  assert_false(b->allow.present); /* the server enforces it */
+  assert_int_equal(b->opts.n, 5);
+  assert_kv_blob(b, "resource.tls.ca", "WEB-RESOURCE-CA");
+  assert_string_equal(gh__kvs_find(&b->opts, "resource.tls.ca")->value,
+                      "tls/ca.pem");
+  assert_string_equal(gh__kvs_find(&b->opts, "tls.verify")->value, "no");
+  assert_string_equal(gh__kvs_find(&b->opts, "resource.http.host")->value,
+                      "web.internal");
+  assert_string_equal(b->opts.v[3].value, "X-A: 1");
+  assert_string_equal(b->opts.v[4].value, "X-B: 2");
+  assert_null(gh__kvs_find(&b->opts, "listen.tls.cert"));
+  assert_null(gh__kvs_find(&b->opts, "listen.tls.key"));
+
+  /* push: cloud, the client runs its listen side */
+  a = &c.dests[1];
+  b = &v[1];
+  assert_string_equal(b->name, "push");
+  assert_int_equal(b->type, GH__DEST_CLOUD);
+  assert_int_equal(b->client_port, 12000);
+  assert_string_equal(b->client_bind, "0.0.0.0");
+  assert_null(b->listen_host);
+  assert_string_equal(b->resource_host, "2001:db8::7");
+  assert_int_equal(b->resource_port, 8443);
+  assert_int_equal(b->connect_timeout_ms, 30000);
+  assert_true(b->allow.present);
+  assert_int_equal(b->allow.n, a->allow.n);
+  assert_int_equal(b->allow.n, 4);
+  assert_memory_equal(b->allow.v, a->allow.v, a->allow.n * sizeof(*a->allow.v));
+  assert_int_equal(b->opts.n, 2);
+  assert_kv_blob(b, "listen.tls.cert", "PUSH-CLIENT-CERT");
+  assert_kv_blob(b, "listen.tls.key", "PUSH-CLIENT-KEY");
+
+  /* the client validates its own side only, with the blobs it got */
+  for (size_t i = 0; i < n; i++) {
+    rc = gh__dest_validate(&v[i], &reg, err, sizeof(err));
+    if (rc)
+      print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+  }
+  assert_int_equal(v[0].listen_chain.n, 0);
+  assert_int_equal(v[0].resource_chain.n, 3);
+  assert_int_equal(v[1].listen_chain.n, 2);
+  assert_int_equal(v[1].resource_chain.n, 0);
+
+  /* encode(decode(x)) == x */
+  gh__server_cfg again = {.dests = v, .n_dests = n};
+  uint8_t *blob2;
+  size_t len2;
+  assert_int_equal(gh__dests_encode(&again, "dc1", &blob2, &len2), 0);
+  assert_int_equal(len2, len);
+  assert_memory_equal(blob2, blob, len);
+  free(blob2);
+
+  for (size_t i = 0; i < n; i++)
+    gh__dest_free(&v[i]);
+  free(v);
+  free(blob);
+
+  /* the other gateway gets its one destination; an unknown one none */
+  assert_int_equal(gh__dests_encode(&c, "dc2", &blob, &len), 0);
+  assert_int_equal(gh__dests_decode(blob, len, &v, &n, err, sizeof(err)), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].name, "other");
+  assert_null(v[0].listen_host);
+  assert_int_equal(v[0].listen_port, 7000);
+  gh__dest_free(&v[0]);
+  free(v);
+  free(blob);
+  assert_int_equal(gh__dests_encode(&c, "nope", &blob, &len), 0);
+  assert_int_equal(gh__dests_decode(blob, len, &v, &n, err, sizeof(err)), 0);
+  assert_int_equal(n, 0);
+  free(v);
+  free(blob);
+  assert_int_equal(gh__dests_encode(&c, NULL, &blob, &len), GH_EINVAL);
+  gh__server_cfg_free(&c);
+}
+
+/* A small writer for hand-made pushed sets. */
+typedef struct {
+  uint8_t b[4096];
+  size_t n;
+} wbuf;
+
+static void w_u8(wbuf *w, uint8_t v) { w->b[w->n++] = v; }
+static void w_u16(wbuf *w, uint16_t v) {
+  w_u8(w, (uint8_t)(v >> 8));
+  w_u8(w, (uint8_t)v);
+}
+static void w_u32(wbuf *w, uint32_t v) {
+  w_u16(w, (uint16_t)(v >> 16));
+  w_u16(w, (uint16_t)v);
+}
+static void w_raw(wbuf *w, const void *p, size_t n) {
+  memcpy(w->b + w->n, p, n);
+  w->n += n;
+}
+static void w_head(wbuf *w, uint32_t count) {
+  w->n = 0;
+  w_raw(w, "GHD\x01", 4);
+  w_u32(w, count);
+}
+static void w_dest(wbuf *w, const char *name, uint16_t nrec) {
+  w_u16(w, (uint16_t)strlen(name));
+  w_raw(w, name, strlen(name));
+  w_u16(w, nrec);
+}
+static void w_rec(wbuf *w, const char *k, const char *v) {
+  w_u8(w, 1);
+  w_u16(w, (uint16_t)strlen(k));
+  w_raw(w, k, strlen(k));
+  w_u32(w, (uint32_t)strlen(v));
+  w_raw(w, v, strlen(v));
+}
+/* The four records a minimal cloud destination needs. */
+static void w_min(wbuf *w, const char *name, uint16_t extra) {
+  w_dest(w, name, (uint16_t)(4 + extra));
+  w_rec(w, "gateway", "dc1");
+  w_rec(w, "type", "cloud");
+  w_rec(w, "client_port", "9");
+  w_rec(w, "resource", "r:1");
+}
+
+static void decode_fails(const uint8_t *p, size_t len, int want,
+                         const char *what, int at) {
+  gh__dest *v = (gh__dest *)1;
+  size_t n = 99;
+  char err[1024] = "";
+  int rc = gh__dests_decode(p, len, &v, &n, err, sizeof(err));
+  if (rc != want || (what && !strstr(err, what)))
+    print_error("case at test line %d: rc=%d err='%s'\n", at, rc, err);
+  assert_int_equal(rc, want);
+  assert_null(v);
+  assert_int_equal(n, 0);
+  if (what)
+    assert_non_null(strstr(err, what));
+}
+#define DECODE_FAILS(w, want, what) decode_fails((w)->b, (w)->n, want, what, __LINE__)
+
+static void test_push_decode_bad(void **state) {
+  (void)state;
+  wbuf w;
+  gh__dest *v;
+  size_t n;
+  char err[512];
+
+  /* the minimal set decodes, with the defaults applied */
+  w_head(&w, 1);
+  w_min(&w, "m", 0);
+  assert_int_equal(gh__dests_decode(w.b, w.n, &v, &n, err, sizeof(err)), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].client_bind, "127.0.0.1");
+  assert_string_equal(v[0].listen_proto, "tcp");
+  assert_int_equal(v[0].connect_timeout_ms, 10000);
+  gh__dest_free(&v[0]);
+  free(v);
+
+  /* every truncation of it fails cleanly */
+  for (size_t cut = 0; cut < w.n; cut++)
+    decode_fails(w.b, cut, GH_EPROTO, NULL, __LINE__);
+  /* a trailing byte */
+  w_u8(&w, 0);
+  DECODE_FAILS(&w, GH_EPROTO, "bytes after the last destination");
+
+  w.n = 0;
+  w_raw(&w, "GHX\x01\0\0\0\0", 8);
+  DECODE_FAILS(&w, GH_EPROTO, "not a destination set");
+  w.n = 0;
+  w_raw(&w, "GHD\x02\0\0\0\0", 8);
+  DECODE_FAILS(&w, GH_EPROTO, "unsupported version 2");
+  w_head(&w, GH__DESTS_MAX + 1);
+  DECODE_FAILS(&w, GH_EPROTO, "bad count");
+  w_head(&w, 1000); /* claims more than the bytes can hold */
+  DECODE_FAILS(&w, GH_EPROTO, "truncated");
+  decode_fails(NULL, 0, GH_EPROTO, NULL, __LINE__);
+
+  /* semantic errors: through gh__dest_set and the same checks as a file */
+  w_head(&w, 1);
+  w_min(&w, "m", 1);
+  w_rec(&w, "bogus", "1");
+  DECODE_FAILS(&w, GH_EINVAL, "destination 'm': unknown key 'bogus'");
+  w_head(&w, 1);
+  w_dest(&w, "m", 1);
+  w_rec(&w, "type", "cloud");
+  DECODE_FAILS(&w, GH_EINVAL, "destination 'm' has no gateway");
+  w_head(&w, 1);
+  w_min(&w, "m", 1);
+  w_rec(&w, "listen", ":1");
+  DECODE_FAILS(&w, GH_EINVAL, "listen is for type = onprem");
+  w_head(&w, 2);
+  w_min(&w, "m", 0);
+  w_min(&w, "m", 0);
+  DECODE_FAILS(&w, GH_EINVAL, "destination 'm' given twice");
+  w_head(&w, 1);
+  w_min(&w, "bad name", 0);
+  DECODE_FAILS(&w, GH_EPROTO, "bad destination name");
+  w_head(&w, 1);
+  w_min(&w, "m", 1);
+  w_rec(&w, "allow", "10.0.0.0/40");
+  DECODE_FAILS(&w, GH_EINVAL, "allow: bad address");
+
+  /* a NUL inside a string */
+  w_head(&w, 1);
+  w_dest(&w, "m", 1);
+  w_u8(&w, 1);
+  w_u16(&w, 4);
+  w_raw(&w, "ty\0e", 4);
+  w_u32(&w, 5);
+  w_raw(&w, "cloud", 5);
+  DECODE_FAILS(&w, GH_EPROTO, "malformed record");
+
+  /* file content for a key that is not an option */
+  w_head(&w, 1);
+  w_dest(&w, "m", 1);
+  w_u8(&w, 2);
+  w_u16(&w, 7);
+  w_raw(&w, "gateway", 7);
+  w_u32(&w, 3);
+  w_raw(&w, "dc1", 3);
+  w_u32(&w, 2);
+  w_raw(&w, "xx", 2);
+  DECODE_FAILS(&w, GH_EPROTO, "not a handler option");
+
+  /* a record tag that does not exist; a value over the limit */
+  w_head(&w, 1);
+  w_dest(&w, "m", 1);
+  w_u8(&w, 3);
+  DECODE_FAILS(&w, GH_EPROTO, "malformed record");
+  w_head(&w, 1);
+  w_dest(&w, "m", 1);
+  w_u8(&w, 1);
+  w_u16(&w, 4);
+  w_raw(&w, "type", 4);
+  w_u32(&w, 0x10000);
+  DECODE_FAILS(&w, GH_EPROTO, "malformed record");
+  /* a blob longer than what is left */
+  w_head(&w, 1);
+  w_min(&w, "m", 1);
+  w_u8(&w, 2);
+  w_u16(&w, 15);
+  w_raw(&w, "listen.tls.cert", 15);
+  w_u32(&w, 1);
+  w_raw(&w, "x", 1);
+  w_u32(&w, 1000);
+  DECODE_FAILS(&w, GH_EPROTO, "truncated");
+}
+
+static void test_push_decode_mutations(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  push_cfg(&c);
+  uint8_t *blob;
+  size_t len;
+  assert_int_equal(gh__dests_encode(&c, "dc1", &blob, &len), 0);
+  gh__server_cfg_free(&c);
+  /* every truncation fails; every one-byte change decodes or fails, with
+   * no leak or overflow (run under ASan) */
+  char err[512];
+  for (size_t cut = 0; cut < len; cut++) {
+    gh__dest *v;
+    size_t n;
+    assert_true(gh__dests_decode(blob, cut, &v, &n, err, sizeof(err)) < 0);
+    assert_null(v);
+  }
+  static const uint8_t flips[] = {0x01, 0x80, 0xff};
+  for (size_t i = 0; i < len; i++) {
+    for (size_t f = 0; f < sizeof(flips); f++) {
+      blob[i] ^= flips[f];
+      gh__dest *v;
+      size_t n;
+      int rc = gh__dests_decode(blob, len, &v, &n, err, sizeof(err));
+      if (rc == 0) {
+        for (size_t k = 0; k < n; k++)
+          gh__dest_free(&v[k]);
+        free(v);
+      } else {
+        assert_true(rc == GH_EPROTO || rc == GH_EINVAL);
+        assert_null(v);
+      }
+      blob[i] ^= flips[f];
+    }
+  }
+  free(blob);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_server_valid),
+      cmocka_unit_test(test_server_defaults),
+      cmocka_unit_test(test_server_errors_sections),
+      cmocka_unit_test(test_server_errors_main),
+      cmocka_unit_test(test_server_errors_gateways),
+      cmocka_unit_test(test_server_errors_destinations),
+      cmocka_unit_test(test_server_client_port_unique),
+      cmocka_unit_test(test_server_listen_clash),
+      cmocka_unit_test(test_long_lines),
+      cmocka_unit_test(test_inline_comments_and_indent),
+      cmocka_unit_test(test_nul_byte),
+      cmocka_unit_test(test_unreadable_file),
+      cmocka_unit_test(test_token_never_in_errors),
+      cmocka_unit_test(test_client_valid),
+      cmocka_unit_test(test_client_acl),
+      cmocka_unit_test(test_client_errors),
+      cmocka_unit_test(test_sniff),
+      cmocka_unit_test(test_relative_paths),
+      cmocka_unit_test(test_hostport_parse),
+      cmocka_unit_test(test_validate_ok),
+      cmocka_unit_test(test_validate_errors),
+      cmocka_unit_test(test_push_round_trip),
+      cmocka_unit_test(test_push_decode_bad),
+      cmocka_unit_test(test_push_decode_mutations),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
