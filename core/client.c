@@ -1,0 +1,414 @@
+/* The client: keeps `connections` tunnels to every server of every gateway,
+ * reconnecting with capped exponential backoff and jitter for ever, and
+ * runs the destinations each gateway's server pushes: it connects to the
+ * resources of on-prem destinations (after its ACL agrees) and listens for
+ * cloud destinations. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "internal.h"
+
+#define GH__BACKOFF_MIN_MS 250u
+
+static void slot_connect(gh__slot *sl);
+
+/* ---- reconnecting ---- */
+
+static void on_retry(uv_timer_t *tm) { slot_connect(tm->data); }
+
+static void slot_schedule(gh__slot *sl) {
+  if (sl->stopped || sl->gw->rt->stopping)
+    return;
+  uint64_t cap = (uint64_t)sl->gw->rt->ccfg->reconnect_max_s * 1000u;
+  uint64_t ms = GH__BACKOFF_MIN_MS;
+  for (uint32_t i = 0; i < sl->attempts && ms < cap; i++)
+    ms *= 2;
+  ms = GH__MIN(ms, cap);
+  uint32_t rnd = 0;
+  RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+  ms = ms / 2 + rnd % (ms / 2 + 1); /* jitter: 50% to 100% */
+  sl->attempts++;
+  sl->gw->reconnects++;
+  gh__debug(sl->gw->id, "reconnecting to %s:%u in %llu ms", sl->host, sl->port,
+            (unsigned long long)ms);
+  uv_timer_start(&sl->retry, on_retry, ms, 0);
+}
+
+void gh__client_tunnel_gone(gh__tunnel *t) {
+  gh__slot *sl = t->slot;
+  if (!sl)
+    return;
+  t->slot = NULL;
+  sl->t = NULL;
+  slot_schedule(sl);
+}
+
+static void on_connected(uv_connect_t *req, int status) {
+  gh__tunnel *t = req->data;
+  free(req);
+  if (t->state == GH__T_CLOSING)
+    return;
+  gh__slot *sl = t->slot;
+  if (status < 0) {
+    char why[160];
+    snprintf(why, sizeof(why), "cannot reach %s:%u: %s", sl->host, sl->port,
+             uv_strerror(status));
+    gh__tunnel_close(t, why);
+    return;
+  }
+  const char *name = sl->gw->ccfg->server_name ? sl->gw->ccfg->server_name
+                                                : sl->host;
+  int r = gh__tunnel_start(t, 0, name);
+  if (r < 0 && t->state != GH__T_CLOSING)
+    gh__tunnel_close(t, "cannot start TLS");
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  gh__slot *sl = req->data;
+  sl->resolving = 0;
+  if (status < 0 || !res) {
+    if (status != UV_ECANCELED) {
+      gh__warn(sl->gw->id, "cannot resolve server %s: %s", sl->host,
+               uv_strerror(status));
+      slot_schedule(sl);
+    }
+    uv_freeaddrinfo(res);
+    return;
+  }
+  if (sl->stopped || sl->gw->rt->stopping) {
+    uv_freeaddrinfo(res);
+    return;
+  }
+  gh__tunnel *t = gh__tunnel_new(sl->gw->rt, sl->gw->ctx);
+  if (!t) {
+    uv_freeaddrinfo(res);
+    slot_schedule(sl);
+    return;
+  }
+  t->slot = sl;
+  t->gw = NULL;
+  t->next_id = 1; /* the client opens odd streams */
+  sl->t = t;
+  snprintf(t->peer, sizeof(t->peer), "%s:%u", sl->host, sl->port);
+  snprintf(t->subject, sizeof(t->subject), "tunnel %s %s", sl->gw->id, t->peer);
+  uv_connect_t *creq = gh__xcalloc(1, sizeof(*creq));
+  creq->data = t;
+  int r = uv_tcp_connect(creq, &t->tcp, res->ai_addr, on_connected);
+  uv_freeaddrinfo(res);
+  if (r < 0) {
+    free(creq);
+    char why[160];
+    snprintf(why, sizeof(why), "cannot connect to %s:%u: %s", sl->host,
+             sl->port, uv_strerror(r));
+    gh__tunnel_close(t, why);
+    return;
+  }
+  gh__tunnel_deadline(t, GH__HANDSHAKE_MS);
+}
+
+static void slot_connect(gh__slot *sl) {
+  if (sl->stopped || sl->t || sl->resolving)
+    return;
+  struct addrinfo hints = {0};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  char port[8];
+  snprintf(port, sizeof(port), "%u", sl->port);
+  sl->gai.data = sl;
+  sl->resolving = 1;
+  int r = uv_getaddrinfo(gh__g.loop, &sl->gai, on_resolved, sl->host, port,
+                         &hints);
+  if (r < 0) {
+    sl->resolving = 0;
+    gh__warn(sl->gw->id, "cannot resolve server %s: %s", sl->host,
+             uv_strerror(r));
+    slot_schedule(sl);
+  }
+}
+
+/* ---- the first exchange ---- */
+
+void gh__client_send_hello(gh__tunnel *t) {
+  const gh__client_gw *g = t->slot->gw->ccfg;
+  char host[256] = "gatehouse-client";
+  gethostname(host, sizeof(host) - 1);
+  gh__hello h = {GH__PROTO_VERSION,
+                 GH__WINDOW_INIT,
+                 GH__SESSION_WINDOW,
+                 {g->id, (uint32_t)strlen(g->id)},
+                 {g->token, (uint32_t)strlen(g->token)},
+                 {host, (uint32_t)strlen(host)}};
+  uint8_t buf[2048];
+  int n = gh__hello_encode(buf, sizeof(buf), &h);
+  if (n < 0) {
+    gh__tunnel_close(t, "cannot encode hello");
+    return;
+  }
+  gh__tunnel_send(t, GH__FT_HELLO, 0, 0, buf, (size_t)n);
+  OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+int gh__client_on_welcome(gh__tunnel *t, const gh__frame *f) {
+  gh__slot *sl = t->slot;
+  if (f->type == GH__FT_REFUSE) {
+    gh__fail fl;
+    char why[1200];
+    if (gh__fail_decode(f->payload, f->len, &fl) < 0)
+      snprintf(why, sizeof(why), "server refused the tunnel");
+    else
+      snprintf(why, sizeof(why), "server refused the tunnel: %.*s",
+               (int)fl.message.len, fl.message.ptr);
+    gh__error(t->subject, "%s", why);
+    gh__tunnel_close(t, why);
+    return -1;
+  }
+  gh__welcome w;
+  if (gh__welcome_decode(f->payload, f->len, &w) < 0 ||
+      w.version != GH__PROTO_VERSION) {
+    gh__tunnel_close(t, "protocol error: bad welcome");
+    return -1;
+  }
+  t->gw = sl->gw;
+  t->peer_window = GH__MIN(w.window, (uint32_t)INT32_MAX);
+  t->send_session = GH__MIN(w.session_window, (uint32_t)INT32_MAX);
+  gh__tunnel_set_up(t);
+  gh__gw_add_live(sl->gw, t);
+  sl->attempts = 0;
+  gh__info(t->subject, "tunnel up: server %.*s, %s %s (%zu tunnel(s))",
+           (int)w.name.len, w.name.ptr, SSL_get_version(t->ssl),
+           SSL_get_cipher_name(t->ssl), sl->gw->n_live);
+  return 0;
+}
+
+/* ---- pushed destinations ---- */
+
+static void notice(gh__tunnel *t, const char *dest, int32_t code,
+                   const char *msg) {
+  uint8_t buf[1400];
+  gh__notice n = {{dest, (uint32_t)strlen(dest)},
+                  code,
+                  {msg, (uint32_t)GH__MIN(strlen(msg), (size_t)1024)}};
+  int len = gh__notice_encode(buf, sizeof(buf), &n);
+  if (len > 0)
+    gh__tunnel_send(t, GH__FT_NOTICE, 0, 0, buf, (size_t)len);
+}
+
+static int str_eq(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int dest_equal(const gh__dest *a, const gh__dest *b) {
+  if (a->type != b->type || !str_eq(a->resource_host, b->resource_host) ||
+      a->resource_port != b->resource_port || a->client_port != b->client_port ||
+      !str_eq(a->client_bind, b->client_bind) ||
+      !str_eq(a->listen_proto, b->listen_proto) ||
+      !str_eq(a->resource_proto, b->resource_proto) ||
+      a->connect_timeout_ms != b->connect_timeout_ms ||
+      a->allow.present != b->allow.present || a->allow.n != b->allow.n ||
+      a->opts.n != b->opts.n)
+    return 0;
+  if (a->allow.n &&
+      memcmp(a->allow.v, b->allow.v, a->allow.n * sizeof(*a->allow.v)) != 0)
+    return 0;
+  for (size_t i = 0; i < a->opts.n; i++) {
+    const gh__kv *x = &a->opts.v[i], *y = &b->opts.v[i];
+    if (!str_eq(x->key, y->key) || !str_eq(x->value, y->value) ||
+        x->blob_len != y->blob_len ||
+        (x->blob_len && memcmp(x->blob, y->blob, x->blob_len) != 0))
+      return 0;
+  }
+  return 1;
+}
+
+/* Another gateway of this client already listens on the port. */
+static gh__drt *port_owner(gh__rt *rt, const gh__dest *c) {
+  for (size_t g = 0; g < rt->n_gws; g++)
+    for (size_t i = 0; i < rt->gws[g]->n_dests; i++) {
+      gh__drt *d = rt->gws[g]->dests[i];
+      if (d->listener && d->cfg->client_port == c->client_port)
+        return d;
+    }
+  return NULL;
+}
+
+static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
+  char err[512];
+  if (gh__dest_validate(c, &gh__g.reg, err, sizeof(err)) < 0) {
+    gh__error(gw->id, "destination %s cannot run here: %s", c->name, err);
+    notice(t, c->name, GH_EINVAL, err);
+    gh__dest_free(c);
+    free(c);
+    return;
+  }
+  uint32_t side =
+      c->type == GH__DEST_CLOUD ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
+  gh__drt *d;
+  if (gh__drt_new(gw, c, side, &d, err, sizeof(err)) < 0) {
+    gh__error(gw->id, "%s", err);
+    notice(t, c->name, GH_EINVAL, err);
+    gh__dest_free(c);
+    free(c);
+    return;
+  }
+  gw->dests = realloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
+  gw->dests[gw->n_dests++] = d;
+  if (side != GH_SIDE_LISTEN) {
+    gh__info(gw->id, "destination %s: on-prem resource %s:%u", c->name,
+             c->resource_host, c->resource_port);
+    return;
+  }
+  gh__drt *owner = port_owner(gw->rt, c);
+  int r = owner ? GH_EADDRINUSE
+                : gh__drt_listen(d, c->client_bind, c->client_port);
+  if (r < 0) {
+    if (owner)
+      snprintf(err, sizeof(err),
+               "cannot listen on port %u: destination %s of gateway %s "
+               "already listens there",
+               c->client_port, owner->cfg->name, owner->gw->id);
+    else
+      snprintf(err, sizeof(err), "cannot listen on %s:%u: %s", c->client_bind,
+               c->client_port, gh_strerror(r));
+    gh__error(c->name, "%s", err);
+    gh__drt_set_error(d, r, err);
+    notice(t, c->name, r, err);
+    return;
+  }
+  gh__info(c->name, "listening on %s:%u for gateway %s", c->client_bind,
+           c->client_port, gw->id);
+  notice(t, c->name, 0, "listening");
+}
+
+int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
+  gh__gw *gw = t->gw;
+  gh__dest *nd = NULL;
+  size_t n = 0;
+  char err[512];
+  if (gh__dests_decode(p, len, &nd, &n, err, sizeof(err)) < 0) {
+    gh__error(t->subject, "bad destination set from the server: %s", err);
+    return -1;
+  }
+  /* Keep the unchanged, retire the removed and the changed. */
+  size_t kept = 0;
+  for (size_t i = 0; i < gw->n_dests; i++) {
+    gh__drt *d = gw->dests[i];
+    int keep = 0;
+    for (size_t j = 0; j < n; j++)
+      if (nd[j].name && strcmp(nd[j].name, d->cfg->name) == 0 &&
+          dest_equal(&nd[j], d->cfg)) {
+        keep = 1;
+        gh__dest_free(&nd[j]);
+        memset(&nd[j], 0, sizeof(nd[j]));
+      }
+    if (keep) {
+      gw->dests[kept++] = d;
+    } else {
+      gh__info(gw->id, "destination %s removed", d->cfg->name);
+      gh__drt_retire(d);
+    }
+  }
+  gw->n_dests = kept;
+  for (size_t j = 0; j < n; j++) {
+    if (!nd[j].name)
+      continue;
+    gh__dest *c = gh__xcalloc(1, sizeof(*c));
+    *c = nd[j];
+    start_dest(t, gw, c);
+  }
+  free(nd);
+  return 0;
+}
+
+/* ---- starting ---- */
+
+static int client_tls(gh__gw *gw, const gh__client_gw *g, char *err,
+                      size_t errlen) {
+  gh__tls_files f = {0};
+  uint8_t *cert = NULL, *key = NULL, *ca = NULL;
+  int r = gh__file_read(g->ca, &ca, &f.ca_len);
+  const char *bad = g->ca;
+  if (r == 0 && g->cert) {
+    bad = g->cert;
+    r = gh__file_read(g->cert, &cert, &f.cert_len);
+    if (r == 0) {
+      bad = g->key;
+      r = gh__file_read(g->key, &key, &f.key_len);
+    }
+  }
+  if (r < 0) {
+    snprintf(err, errlen, "gateway %s: cannot read %s: %s", g->id, bad,
+             strerror(-r));
+  } else {
+    f.ca = ca;
+    f.cert = cert;
+    f.key = key;
+    char why[256];
+    gw->ctx = gh__tls_client_ctx(&f, why, sizeof(why));
+    if (!gw->ctx) {
+      snprintf(err, errlen, "gateway %s: %s", g->id, why);
+      r = GH_EINVAL;
+    }
+  }
+  if (key)
+    OPENSSL_cleanse(key, f.key_len);
+  free(ca);
+  free(cert);
+  free(key);
+  return r;
+}
+
+int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
+                     size_t errlen) {
+  rt->role = GH__ROLE_CLIENT;
+  rt->subject = "client";
+  rt->ccfg = cfg;
+  rt->keepalive_ms = cfg->keepalive_s * 1000u;
+  rt->keepalive_timeout_ms = cfg->keepalive_timeout_s * 1000u;
+  rt->drain_ms = cfg->drain_timeout_s * 1000u;
+  gh__list_init(&rt->tunnels);
+  rt->gws = gh__xcalloc(cfg->n_gateways, sizeof(*rt->gws));
+  for (size_t i = 0; i < cfg->n_gateways; i++) {
+    const gh__client_gw *g = &cfg->gateways[i];
+    gh__gw *gw = gh__xcalloc(1, sizeof(*gw));
+    gw->rt = rt;
+    gw->id = gh__strdup(g->id);
+    gw->ccfg = g;
+    rt->gws[rt->n_gws++] = gw;
+    if (rt->tls_mem) {
+      char why[256];
+      gw->ctx = gh__tls_client_ctx(rt->tls_mem, why, sizeof(why));
+      if (!gw->ctx) {
+        snprintf(err, errlen, "gateway %s: %s", g->id, why);
+        return GH_EINVAL;
+      }
+    } else {
+      int r = client_tls(gw, g, err, errlen);
+      if (r < 0)
+        return r;
+    }
+    gw->n_slots = g->n_servers * g->connections;
+    gw->slots = gh__xcalloc(gw->n_slots, sizeof(*gw->slots));
+    for (size_t k = 0; k < gw->n_slots; k++) {
+      gh__slot *sl = &gw->slots[k];
+      sl->gw = gw;
+      sl->index = (uint32_t)k;
+      const char *spec = g->servers[k / g->connections];
+      if (gh__hostport_parse(spec, &sl->host, &sl->port) < 0 || !sl->host) {
+        snprintf(err, errlen, "gateway %s: bad server address %s", g->id, spec);
+        return GH_EINVAL;
+      }
+      uv_timer_init(gh__g.loop, &sl->retry);
+      sl->retry.data = sl;
+      slot_connect(sl);
+    }
+    gh__info(rt->subject, "gateway %s: %zu tunnel(s) to %zu server(s)", g->id,
+             gw->n_slots, g->n_servers);
+  }
+  return 0;
+}

@@ -1,0 +1,123 @@
+/* Gateways (the tunnels up for each, picked round-robin) and destinations
+ * as this process runs them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+gh__tunnel *gh__gw_pick(gh__gw *gw) {
+  if (gw->n_live == 0)
+    return NULL;
+  gw->rr = (gw->rr + 1) % gw->n_live;
+  return gw->live[gw->rr];
+}
+
+void gh__gw_add_live(gh__gw *gw, gh__tunnel *t) {
+  if (gw->n_live == gw->cap_live) {
+    size_t cap = gw->cap_live ? gw->cap_live * 2 : 8;
+    gh__tunnel **p = realloc(gw->live, cap * sizeof(*p));
+    if (!p)
+      return;
+    gw->live = p;
+    gw->cap_live = cap;
+  }
+  gw->live[gw->n_live++] = t;
+}
+
+void gh__gw_del_live(gh__gw *gw, gh__tunnel *t) {
+  for (size_t i = 0; i < gw->n_live; i++) {
+    if (gw->live[i] == t) {
+      gw->live[i] = gw->live[--gw->n_live];
+      return;
+    }
+  }
+}
+
+gh__drt *gh__gw_find_dest(gh__gw *gw, const char *name, size_t len) {
+  if (!gw)
+    return NULL;
+  for (size_t i = 0; i < gw->n_dests; i++) {
+    const char *n = gw->dests[i]->cfg->name;
+    if (strlen(n) == len && memcmp(n, name, len) == 0)
+      return gw->dests[i];
+  }
+  return NULL;
+}
+
+static void drt_free_insts(gh__drt *d, size_t n) {
+  for (size_t i = n; i-- > 0;)
+    if (d->insts[i].inited && d->insts[i].h->inst_free)
+      d->insts[i].h->inst_free(&d->insts[i]);
+}
+
+int gh__drt_new(gh__gw *gw, gh__dest *cfg, uint32_t side, gh__drt **out,
+                char *err, size_t errlen) {
+  gh__drt *d = gh__xcalloc(1, sizeof(*d));
+  d->cfg = cfg;
+  d->gw = gw;
+  d->side = side;
+  d->chain = side == GH_SIDE_LISTEN ? &cfg->listen_chain : &cfg->resource_chain;
+  d->refs = 1;
+  for (size_t i = 0; i < d->chain->n; i++) {
+    gh_inst *in = &d->insts[i];
+    in->h = d->chain->h[i];
+    in->d = d;
+    in->side = side;
+    in->prefix = side == GH_SIDE_LISTEN ? "listen" : "resource";
+    if (!in->h->inst_init) {
+      in->inited = 1;
+      continue;
+    }
+    char why[256] = "";
+    int r = in->h->inst_init(in, why, sizeof(why));
+    if (r < 0) {
+      snprintf(err, errlen, "destination %s: %s: %s", cfg->name, in->h->name,
+               why[0] ? why : gh_strerror(r));
+      drt_free_insts(d, i);
+      free(d);
+      return r;
+    }
+    in->inited = 1;
+  }
+  *out = d;
+  return 0;
+}
+
+int gh__drt_listen(gh__drt *d, const char *host, uint16_t port) {
+  gh_listener *l = gh__xcalloc(1, sizeof(*l));
+  l->inst = &d->insts[0];
+  l->d = d;
+  int r = l->inst->h->listen(l, host, port);
+  if (r < 0) {
+    free(l);
+    return r;
+  }
+  d->listener = l;
+  d->refs++;
+  return 0;
+}
+
+void gh__drt_retire(gh__drt *d) {
+  if (d->retired)
+    return;
+  d->retired = 1;
+  if (d->listener)
+    d->listener->inst->h->unlisten(d->listener);
+  gh__drt_unref(d);
+}
+
+void gh__drt_unref(gh__drt *d) {
+  if (--d->refs > 0)
+    return;
+  drt_free_insts(d, d->chain->n);
+  gh__dest_free(d->cfg);
+  free(d->cfg);
+  free(d->error);
+  free(d);
+}
+
+void gh__drt_set_error(gh__drt *d, int32_t status, const char *msg) {
+  d->status = status;
+  free(d->error);
+  d->error = msg ? gh__strdup(msg) : NULL;
+}

@@ -1,0 +1,397 @@
+/* gatehouse: the command line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "internal.h"
+
+int gh__demo_main(int argc, char **argv);
+int gh__plugins_main(int argc, char **argv);
+
+static const char usage[] =
+    "usage:\n"
+    "  gatehouse server -c server.ini [-d] [--pidfile FILE] [--log-file FILE] "
+    "[-v]\n"
+    "  gatehouse client -c client.ini [-d] [--pidfile FILE] [--log-file FILE] "
+    "[-v]\n"
+    "  gatehouse check  -c FILE.ini\n"
+    "  gatehouse plugins [--plugin-dir DIR]\n"
+    "  gatehouse demo\n"
+    "  gatehouse --version | --help\n"
+    "\n"
+    "  -c, --config FILE   the configuration (INI)\n"
+    "  -d, --daemon        detach, write the pid file, log to the log file or "
+    "syslog\n"
+    "      --pidfile FILE  the pid file (refused when a live process holds "
+    "it)\n"
+    "      --log-file FILE log here (reopened on SIGUSR1)\n"
+    "  -v, --verbose       log at debug level (twice: trace)\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT drain and stop; SIGUSR1 reopens the log file.\n"
+    "Exit status: 0 clean stop, 1 runtime failure, 2 usage or configuration "
+    "error.\n";
+
+typedef struct opts {
+  const char *config;
+  const char *pidfile;
+  const char *log_file;
+  int daemon;
+  int verbose;
+} opts;
+
+static int parse_opts(int argc, char **argv, opts *o) {
+  static const struct option lo[] = {{"config", required_argument, 0, 'c'},
+                                     {"daemon", no_argument, 0, 'd'},
+                                     {"pidfile", required_argument, 0, 'p'},
+                                     {"log-file", required_argument, 0, 'l'},
+                                     {"verbose", no_argument, 0, 'v'},
+                                     {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "c:dv", lo, NULL)) != -1) {
+    switch (c) {
+    case 'c':
+      o->config = optarg;
+      break;
+    case 'd':
+      o->daemon = 1;
+      break;
+    case 'p':
+      o->pidfile = optarg;
+      break;
+    case 'l':
+      o->log_file = optarg;
+      break;
+    case 'v':
+      o->verbose++;
+      break;
+    default:
+      return -1;
+    }
+  }
+  if (optind != argc) {
+    fprintf(stderr, "gatehouse: unexpected argument '%s'\n", argv[optind]);
+    return -1;
+  }
+  if (!o->config) {
+    fprintf(stderr, "gatehouse: -c FILE is required\n");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- check ---- */
+
+static int check_server(const char *path, gh__server_cfg *cfg, char *err,
+                        size_t errlen) {
+  int r = gh__server_cfg_load(cfg, path, err, errlen);
+  if (r < 0)
+    return r;
+  gh__log_level = GH_LOG_ERROR; /* refused plugins are not config errors */
+  r = gh__core_init(uv_default_loop(), cfg->plugin_dir);
+  if (r < 0) {
+    snprintf(err, errlen, "%s: cannot read plugin_dir %s", path,
+             cfg->plugin_dir ? cfg->plugin_dir : gh__default_plugin_dir());
+    return r;
+  }
+  for (size_t i = 0; i < cfg->n_dests; i++)
+    if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)
+      return r;
+  return 0;
+}
+
+static int cmd_check(int argc, char **argv) {
+  opts o = {0};
+  if (parse_opts(argc, argv, &o) < 0) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  char err[1024] = "";
+  int kind = gh__cfg_sniff(o.config);
+  int r;
+  if (kind < 0) {
+    fprintf(stderr, "%s: %s\n", o.config, strerror(-kind));
+    return 2;
+  }
+  if (kind == 1) {
+    gh__server_cfg cfg = {0};
+    r = check_server(o.config, &cfg, err, sizeof(err));
+    if (r == 0)
+      printf("%s: server configuration ok (%zu gateway(s), %zu "
+             "destination(s))\n",
+             o.config, cfg.n_gateways, cfg.n_dests);
+    gh__server_cfg_free(&cfg);
+  } else if (kind == 2) {
+    gh__client_cfg cfg = {0};
+    r = gh__client_cfg_load(&cfg, o.config, err, sizeof(err));
+    if (r == 0)
+      printf("%s: client configuration ok (%zu gateway(s), %zu ACL "
+             "rule(s))\n",
+             o.config, cfg.n_gateways, cfg.acl.n);
+    gh__client_cfg_free(&cfg);
+  } else {
+    fprintf(stderr,
+            "%s: neither a server ([server]) nor a client ([client] or "
+            "[gateway] with server =) configuration\n",
+            o.config);
+    return 2;
+  }
+  if (r < 0) {
+    fprintf(stderr, "%s\n", err);
+    return 2;
+  }
+  return 0;
+}
+
+/* ---- running ---- */
+
+static gh__rt the_rt;
+static uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
+static int pid_fd = -1;
+static const char *pid_path;
+static int ready_fd = -1; /* daemon: tells the waiting parent how start went */
+
+static void stopped(gh__rt *rt) {
+  uv_stop(gh__g.loop);
+}
+
+static void on_signal(uv_signal_t *h, int sig) {
+  switch (sig) {
+  case SIGINT:
+  case SIGTERM:
+    if (the_rt.stopping) {
+      gh__warn(the_rt.subject, "second signal: stopping now");
+      uv_stop(gh__g.loop);
+      return;
+    }
+    gh__info(the_rt.subject, "%s received", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    gh__rt_stop(&the_rt, stopped);
+    break;
+  case SIGUSR1:
+    if (gh__log_reopen() < 0)
+      gh__error(the_rt.subject, "cannot reopen the log file");
+    else
+      gh__info(the_rt.subject, "log file reopened");
+    break;
+  case SIGHUP:
+    gh__warn(the_rt.subject,
+             "SIGHUP: live reload is not available in this version; the "
+             "configuration is unchanged");
+    break;
+  }
+}
+
+static void signals_start(void) {
+  signal(SIGPIPE, SIG_IGN);
+  uv_signal_init(gh__g.loop, &sig_int);
+  uv_signal_init(gh__g.loop, &sig_term);
+  uv_signal_init(gh__g.loop, &sig_hup);
+  uv_signal_init(gh__g.loop, &sig_usr1);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_start(&sig_hup, on_signal, SIGHUP);
+  uv_signal_start(&sig_usr1, on_signal, SIGUSR1);
+  uv_unref((uv_handle_t *)&sig_int);
+  uv_unref((uv_handle_t *)&sig_term);
+  uv_unref((uv_handle_t *)&sig_hup);
+  uv_unref((uv_handle_t *)&sig_usr1);
+}
+
+/* Takes the pid file's lock; a live process holding it refuses the start.
+ */
+static int pidfile_lock(const char *path, char *err, size_t errlen) {
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    char buf[32] = "";
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    buf[n > 0 ? n : 0] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    snprintf(err, errlen, "%s: already running (pid %s)", path,
+             buf[0] ? buf : "?");
+    close(fd);
+    return -1;
+  }
+  pid_fd = fd;
+  pid_path = path;
+  return 0;
+}
+
+static void pidfile_write(void) {
+  if (pid_fd < 0)
+    return;
+  char buf[32];
+  int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+  if (ftruncate(pid_fd, 0) == 0 && pwrite(pid_fd, buf, (size_t)n, 0) != n)
+    gh__warn("main", "cannot write the pid file");
+}
+
+/* Double fork; the first parent waits for the daemon's word on start-up,
+ * so that a failing start still exits non-zero in the terminal. */
+static int daemonize(void) {
+  int p[2];
+  if (pipe(p) < 0)
+    return -1;
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid > 0) {
+    close(p[1]);
+    char buf[1024];
+    ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+    if (n == 1 && buf[0] == 0)
+      _exit(0);
+    if (n > 1) {
+      buf[n] = 0;
+      fprintf(stderr, "%s\n", buf + 1);
+      _exit(buf[0]);
+    }
+    fprintf(stderr, "gatehouse: the daemon died while starting\n");
+    _exit(1);
+  }
+  close(p[0]);
+  if (setsid() < 0)
+    _exit(1);
+  pid = fork();
+  if (pid < 0)
+    _exit(1);
+  if (pid > 0)
+    _exit(0);
+  umask(027);
+  if (chdir("/") < 0)
+    _exit(1);
+  int fd = open("/dev/null", O_RDWR);
+  if (fd >= 0) {
+    dup2(fd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (fd > 2)
+      close(fd);
+  }
+  ready_fd = p[1];
+  return 0;
+}
+
+static void report_start(int status, const char *msg) {
+  if (ready_fd < 0)
+    return;
+  char buf[1024];
+  buf[0] = (char)status;
+  size_t n = 1;
+  if (msg)
+    n += (size_t)snprintf(buf + 1, sizeof(buf) - 1, "%s", msg);
+  if (write(ready_fd, buf, n) < 0) {
+    /* the parent is gone: nothing to tell */
+  }
+  close(ready_fd);
+  ready_fd = -1;
+}
+
+static int fail_start(int status, const char *msg) {
+  fprintf(stderr, "%s\n", msg);
+  gh__error("main", "%s", msg);
+  report_start(status, msg);
+  return status;
+}
+
+static int cmd_run(int argc, char **argv, int role) {
+  opts o = {0};
+  if (parse_opts(argc, argv, &o) < 0) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  char err[1024] = "";
+  static gh__server_cfg scfg;
+  static gh__client_cfg ccfg;
+  int r = role == GH__ROLE_SERVER
+              ? gh__server_cfg_load(&scfg, o.config, err, sizeof(err))
+              : gh__client_cfg_load(&ccfg, o.config, err, sizeof(err));
+  if (r < 0) {
+    fprintf(stderr, "%s\n", err);
+    return 2;
+  }
+  int level = role == GH__ROLE_SERVER ? scfg.log_level : ccfg.log_level;
+  gh__log_level = o.verbose ? GH__MIN(GH_LOG_DEBUG + o.verbose - 1, GH_LOG_TRACE)
+                            : level;
+  if (o.log_file && (r = gh__log_to_file(o.log_file)) < 0) {
+    fprintf(stderr, "%s: %s\n", o.log_file, strerror(-r));
+    return 2;
+  }
+  if (o.pidfile && pidfile_lock(o.pidfile, err, sizeof(err)) < 0) {
+    fprintf(stderr, "gatehouse: %s\n", err);
+    return 1;
+  }
+  if (o.daemon) {
+    if (daemonize() < 0) {
+      fprintf(stderr, "gatehouse: cannot detach: %s\n", strerror(errno));
+      return 1;
+    }
+    if (!o.log_file)
+      gh__log_to_syslog(role == GH__ROLE_SERVER ? "gatehouse-server"
+                                                : "gatehouse-client");
+  }
+  pidfile_write();
+  const char *pdir = role == GH__ROLE_SERVER ? scfg.plugin_dir : ccfg.plugin_dir;
+  if (gh__core_init(uv_default_loop(), pdir) < 0) {
+    snprintf(err, sizeof(err), "%s: cannot read the plugin directory",
+             o.config);
+    return fail_start(2, err);
+  }
+  signals_start();
+  r = role == GH__ROLE_SERVER
+          ? gh__server_start(&the_rt, &scfg, err, sizeof(err))
+          : gh__client_start(&the_rt, &ccfg, err, sizeof(err));
+  if (r < 0)
+    return fail_start(r == GH_EINVAL ? 2 : 1, err);
+  gh__info(the_rt.subject, "gatehouse %s started (pid %ld)", GH_VERSION_STRING,
+           (long)getpid());
+  report_start(0, NULL);
+  uv_run(gh__g.loop, UV_RUN_DEFAULT);
+  gh__info(the_rt.subject, "stopped");
+  if (pid_path)
+    unlink(pid_path);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("gatehouse %s (SDK ABI %d.%d, protocol %d, %s, libuv %s)\n",
+           GH_VERSION_STRING, GH_ABI_MAJOR, GH_ABI_MINOR, GH__PROTO_VERSION,
+           OpenSSL_version(OPENSSL_VERSION), uv_version_string());
+    return 0;
+  }
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+      strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "server") == 0)
+    return cmd_run(argc - 1, argv + 1, GH__ROLE_SERVER);
+  if (strcmp(cmd, "client") == 0)
+    return cmd_run(argc - 1, argv + 1, GH__ROLE_CLIENT);
+  if (strcmp(cmd, "check") == 0)
+    return cmd_check(argc - 1, argv + 1);
+  if (strcmp(cmd, "plugins") == 0)
+    return gh__plugins_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "demo") == 0)
+    return gh__demo_main(argc - 1, argv + 1);
+  fprintf(stderr, "gatehouse: unknown command '%s'\n\n%s", cmd, usage);
+  return 2;
+}

@@ -1,0 +1,345 @@
+/* Streams over a tunnel: opening, data, half-close, reset and flow control.
+ *
+ * Credit. A sender may have at most `credit` bytes of a stream, and
+ * `send_session` bytes of all streams, in flight. The receiver gives credit
+ * back only for bytes that its transport reports written to the local
+ * socket (gh__mux_written), so a stream whose reader stalls stops its sender
+ * after one window while the other streams go on. Credit is returned once
+ * GH__CREDIT_BATCH bytes are written, or at once when the socket has taken
+ * everything, and WINDOW frames are coalesced per loop turn. */
+#include <string.h>
+
+#include "internal.h"
+
+static gh__stream *find(gh__tunnel *t, uint32_t id) {
+  gh__map_node *n = gh__map_get(&t->streams, id);
+  return n ? GH__CONTAINER_OF(n, gh__stream, mnode) : NULL;
+}
+
+static void protocol_error(gh__tunnel *t, const char *what, uint32_t id) {
+  char why[160];
+  snprintf(why, sizeof(why), "protocol error: %s (stream %u)", what, id);
+  gh__tunnel_close(t, why);
+}
+
+/* Frames as much of data as credit and room allow; returns bytes sent. */
+static size_t send_data(gh__stream *s, const uint8_t *data, size_t len) {
+  gh__tunnel *t = s->t;
+  size_t sent = 0;
+  while (sent < len && s->credit > 0 && gh__tunnel_can_send(t)) {
+    size_t n = GH__MIN(len - sent, (size_t)GH__FRAME_MAX);
+    n = GH__MIN(n, (size_t)s->credit);
+    n = GH__MIN(n, (size_t)t->send_session);
+    if (gh__tunnel_send(t, GH__FT_DATA, 0, s->mnode.key, data + sent, n) < 0)
+      break;
+    s->credit -= (int64_t)n;
+    t->send_session -= (int64_t)n;
+    s->d->st.bytes_in += n;
+    sent += n;
+  }
+  return sent;
+}
+
+static void send_fin(gh__stream *s) {
+  s->fin_sent = 1;
+  gh__tunnel_send(s->t, GH__FT_DATA, GH__FF_FIN, s->mnode.key, NULL, 0);
+  gh__stream_maybe_done(s);
+}
+
+static void sendq_add(gh__stream *s) {
+  if (!gh__list_linked(&s->sendq_node))
+    gh__list_push(&s->t->sendq, &s->sendq_node);
+}
+
+void gh__stream_up(gh__stream *s, const uint8_t *data, uint32_t len) {
+  if (s->state == GH__S_CLOSING || s->src_eof)
+    return;
+  size_t sent = 0;
+  if (s->state == GH__S_OPEN && s->out.len == 0)
+    sent = send_data(s, data, len);
+  if (sent < len) {
+    if (gh__buf_append(&s->out, data + sent, len - sent) < 0) {
+      gh__stream_abort(s, GH_ENOMEM, 1);
+      return;
+    }
+    if (s->state == GH__S_OPEN && s->credit > 0)
+      sendq_add(s);
+  }
+  gh__stream_update_read(s);
+}
+
+void gh__stream_up_eof(gh__stream *s) {
+  if (s->state == GH__S_CLOSING || s->src_eof)
+    return;
+  s->src_eof = 1;
+  gh__stream_update_read(s);
+  if (s->state == GH__S_OPEN && s->out.len == 0)
+    send_fin(s);
+}
+
+void gh__mux_pump(gh__tunnel *t) {
+  while (!gh__list_empty(&t->sendq) && gh__tunnel_can_send(t)) {
+    gh__stream *s = GH__CONTAINER_OF(t->sendq.next, gh__stream, sendq_node);
+    gh__list_del(&s->sendq_node);
+    size_t n = GH__MIN(s->out.len, (size_t)GH__FRAME_MAX);
+    gh__buf_consume(&s->out, send_data(s, gh__buf_head(&s->out), n));
+    if (s->out.len > 0) {
+      if (s->credit > 0)
+        gh__list_push(&t->sendq, &s->sendq_node); /* round-robin */
+      continue;
+    }
+    if (s->src_eof && !s->fin_sent)
+      send_fin(s);
+    else
+      gh__stream_update_read(s);
+  }
+}
+
+/* A stream we opened is accepted by the peer. */
+static void on_open_ok(gh__tunnel *t, gh__stream *s) {
+  if (s->state != GH__S_OPENING) {
+    protocol_error(t, "unexpected OPEN_OK", s->mnode.key);
+    return;
+  }
+  gh__stream_opened(s);
+}
+
+void gh__stream_opened(gh__stream *s) {
+  s->state = GH__S_OPEN;
+  if (s->out.len > 0)
+    sendq_add(s);
+  if (s->out.len == 0 && s->src_eof)
+    send_fin(s);
+  gh__mux_pump(s->t);
+  gh__stream_update_read(s);
+}
+
+static void on_fail(gh__tunnel *t, gh__stream *s, const gh__frame *f) {
+  gh__fail fl;
+  if (gh__fail_decode(f->payload, f->len, &fl) < 0) {
+    protocol_error(t, "malformed OPEN_FAIL/RESET", f->stream);
+    return;
+  }
+  char sub[160];
+  if (f->type == GH__FT_OPEN_FAIL) {
+    if (s->state != GH__S_OPENING) {
+      protocol_error(t, "unexpected OPEN_FAIL", f->stream);
+      return;
+    }
+    s->d->st.failed++;
+    gh__warn(gh__stream_subject(s, sub, sizeof(sub)), "open failed: %.*s (%s)",
+             (int)fl.message.len, fl.message.ptr, gh_errname(fl.code));
+  } else {
+    gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "reset by peer: %s",
+              gh_errname(fl.code));
+  }
+  int32_t code = fl.code < 0 ? fl.code : GH_ECONNRESET;
+  gh__stream_abort(s, code, 0);
+}
+
+static void on_open(gh__tunnel *t, const gh__frame *f) {
+  /* The peer's streams have the other parity than ours. */
+  uint32_t parity = t->rt->role == GH__ROLE_SERVER ? 1u : 0u;
+  if (f->stream == 0 || (f->stream & 1u) != parity ||
+      f->stream <= t->peer_last_id) {
+    protocol_error(t, "bad or reused stream id in OPEN", f->stream);
+    return;
+  }
+  t->peer_last_id = f->stream; /* ids only grow: never reused */
+  gh__open o;
+  if (gh__open_decode(f->payload, f->len, &o) < 0) {
+    protocol_error(t, "malformed OPEN", f->stream);
+    return;
+  }
+  gh__drt *d = gh__gw_find_dest(t->gw, o.destination.ptr, o.destination.len);
+  if (!d || d->side != GH_SIDE_RESOURCE || d->retired) {
+    gh__warn(t->subject, "open of unknown destination '%.*s' refused",
+             (int)o.destination.len, o.destination.ptr);
+    uint8_t buf[256];
+    gh__fail fl = {GH_ENODEST, {"no such destination", 19}};
+    int n = gh__fail_encode(buf, sizeof(buf), &fl);
+    gh__tunnel_send(t, GH__FT_OPEN_FAIL, 0, f->stream, buf, (size_t)n);
+    return;
+  }
+  gh__stream_open_resource(t, f->stream, d, &o.peer);
+}
+
+static void on_data(gh__tunnel *t, const gh__frame *f) {
+  if ((int64_t)f->len > t->rx_session_avail) {
+    protocol_error(t, "session window exceeded", f->stream);
+    return;
+  }
+  t->rx_session_avail -= f->len;
+  gh__stream *s = find(t, f->stream);
+  if (!s) {
+    /* A stream we already closed: its bytes still count on the session. */
+    t->session_owed += f->len;
+    gh__tunnel_dirty(t);
+    return;
+  }
+  if ((int64_t)f->len > s->rx_avail) {
+    protocol_error(t, "stream window exceeded", f->stream);
+    return;
+  }
+  if (s->fin_recv || s->state == GH__S_NEW) {
+    protocol_error(t, "DATA on a finished or unopened stream", f->stream);
+    return;
+  }
+  s->rx_avail -= f->len;
+  if (f->len) {
+    s->rx_held += f->len;
+    if (gh__stream_down(s, f->payload, f->len) < 0)
+      return;
+  }
+  if (f->flags & GH__FF_FIN) {
+    s->fin_recv = 1;
+    gh__stream_down_eof(s);
+    gh__stream_maybe_done(s);
+  }
+}
+
+static void on_window(gh__tunnel *t, const gh__frame *f) {
+  uint32_t inc;
+  if (gh__window_decode(f->payload, f->len, &inc) < 0) {
+    protocol_error(t, "malformed WINDOW", f->stream);
+    return;
+  }
+  if (f->stream == 0) {
+    t->send_session += inc;
+    if (t->send_session > (int64_t)GH__CONFIG_MAX * 64) {
+      protocol_error(t, "session window overflow", 0);
+      return;
+    }
+    gh__mux_pump(t);
+    return;
+  }
+  gh__stream *s = find(t, f->stream);
+  if (!s)
+    return; /* closed meanwhile */
+  s->credit += inc;
+  if (s->credit > (int64_t)INT32_MAX) {
+    protocol_error(t, "stream window overflow", f->stream);
+    return;
+  }
+  if (s->out.len > 0 && s->state == GH__S_OPEN)
+    sendq_add(s);
+  gh__mux_pump(t);
+  gh__stream_update_read(s);
+}
+
+void gh__mux_frame(gh__tunnel *t, const gh__frame *f) {
+  if (f->type == GH__FT_OPEN) {
+    on_open(t, f);
+    return;
+  }
+  if (f->type == GH__FT_DATA) {
+    on_data(t, f);
+    return;
+  }
+  if (f->type == GH__FT_WINDOW) {
+    on_window(t, f);
+    return;
+  }
+  if (f->stream == 0) {
+    protocol_error(t, "stream frame on stream 0", 0);
+    return;
+  }
+  gh__stream *s = find(t, f->stream);
+  if (!s)
+    return; /* raced with our own close: nothing to do */
+  switch (f->type) {
+  case GH__FT_OPEN_OK:
+    on_open_ok(t, s);
+    return;
+  case GH__FT_OPEN_FAIL:
+  case GH__FT_RESET:
+    on_fail(t, s, f);
+    return;
+  default:
+    protocol_error(t, "unsupported frame", f->stream);
+  }
+}
+
+/* The transport wrote n bytes of what the tunnel brought. */
+void gh__mux_written(gh__stream *s, uint32_t n) {
+  s->tx_pending = s->tx_pending > n ? s->tx_pending - n : 0;
+  s->rx_ready = GH__MIN(s->rx_ready + n, s->rx_held);
+  if (s->tx_pending == 0)
+    s->rx_ready = s->rx_held;
+  if (!s->t || !s->in_map || s->rx_ready == 0)
+    return;
+  if (s->rx_ready >= GH__CREDIT_BATCH || s->tx_pending == 0) {
+    if (!gh__list_linked(&s->credq_node)) {
+      gh__list_push(&s->t->credq, &s->credq_node);
+      gh__tunnel_dirty(s->t);
+    }
+  }
+}
+
+void gh__mux_credit_flush(gh__tunnel *t) {
+  uint8_t b[4];
+  while (!gh__list_empty(&t->credq)) {
+    gh__stream *s = GH__CONTAINER_OF(t->credq.next, gh__stream, credq_node);
+    gh__list_del(&s->credq_node);
+    if (s->rx_ready == 0)
+      continue;
+    uint32_t inc = (uint32_t)s->rx_ready;
+    s->rx_held -= inc;
+    s->rx_ready = 0;
+    s->rx_avail += inc;
+    t->session_owed += inc;
+    gh__put_u32(b, inc);
+    gh__tunnel_send(t, GH__FT_WINDOW, 0, s->mnode.key, b, 4);
+  }
+  if (t->session_owed > 0) {
+    uint32_t inc = (uint32_t)GH__MIN(t->session_owed, (uint64_t)INT32_MAX);
+    t->session_owed -= inc;
+    t->rx_session_avail += inc;
+    gh__put_u32(b, inc);
+    gh__tunnel_send(t, GH__FT_WINDOW, 0, 0, b, 4);
+  }
+}
+
+/* Removes s from the tunnel; what it held still counts on the session. */
+void gh__mux_detach(gh__stream *s) {
+  gh__tunnel *t = s->t;
+  if (gh__list_linked(&s->sendq_node))
+    gh__list_del(&s->sendq_node);
+  if (gh__list_linked(&s->credq_node))
+    gh__list_del(&s->credq_node);
+  if (!t)
+    return;
+  if (s->in_map) {
+    gh__map_del(&t->streams, &s->mnode);
+    s->in_map = 0;
+    if (s->rx_held > 0 && t->state == GH__T_UP) {
+      t->session_owed += s->rx_held;
+      gh__tunnel_dirty(t);
+    }
+  }
+  s->rx_held = 0;
+  s->t = NULL;
+}
+
+void gh__mux_tunnel_down(gh__tunnel *t) {
+  for (size_t i = 0; i < t->streams.n_buckets; i++) {
+    while (t->streams.buckets && t->streams.buckets[i]) {
+      gh__stream *s =
+          GH__CONTAINER_OF(t->streams.buckets[i], gh__stream, mnode);
+      gh__mux_detach(s);
+      gh__stream_abort(s, GH_ECONNABORTED, 0);
+    }
+  }
+}
+
+/* Registers s as stream `id` of t, with the peer's initial window. */
+int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id) {
+  s->mnode.key = id;
+  if (gh__map_put(&t->streams, &s->mnode) < 0)
+    return GH_ENOMEM;
+  s->in_map = 1;
+  s->t = t;
+  s->credit = t->peer_window;
+  s->rx_avail = GH__WINDOW_INIT;
+  return 0;
+}

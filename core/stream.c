@@ -1,0 +1,434 @@
+/* A stream on one side: the chain of handler links between a socket and
+ * the tunnel, its start (accept or resolve, check, connect, handshakes) and
+ * its end. Links are torn down by the reaper at the end of a loop turn, so
+ * that no handler's close() runs inside one of its own callbacks. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define GH__MAX_ADDRS 16
+
+static const gh_handler *H(const gh__stream *s, size_t i) {
+  return s->links[i].inst->h;
+}
+
+const char *gh__stream_subject(const gh__stream *s, char *buf, size_t len) {
+  char peer[64];
+  gh__addr_format(&s->peer, peer, sizeof(peer));
+  snprintf(buf, len, "%s %s #%u %s", s->d->gw->id, s->d->cfg->name,
+           s->in_map ? s->mnode.key : 0u, peer);
+  return buf;
+}
+
+static gh__stream *stream_new(gh__drt *d, uint32_t side, const gh_addr *peer,
+                              const gh_addr *local) {
+  size_t n = d->chain->n;
+  gh__stream *s = gh__xcalloc(1, sizeof(*s) + n * sizeof(gh_link));
+  s->d = d;
+  s->side = side;
+  s->n_links = (uint8_t)n;
+  if (peer)
+    s->peer = *peer;
+  if (local)
+    s->local = *local;
+  gh__list_init(&s->sendq_node);
+  gh__list_init(&s->credq_node);
+  gh__list_init(&s->reap_node);
+  for (size_t i = 0; i < n; i++) {
+    s->links[i].s = s;
+    s->links[i].inst = &d->insts[i];
+    s->links[i].idx = (uint8_t)i;
+  }
+  d->refs++;
+  d->st.opened++;
+  d->st.active++;
+  d->gw->st.opened++;
+  d->gw->st.active++;
+  return s;
+}
+
+static void stream_free(gh__stream *s) {
+  s->d->st.active--;
+  s->d->gw->st.active--;
+  gh__drt_unref(s->d);
+  free(s);
+}
+
+/* Freed once torn down, its transport closed and no request pending. */
+static void stream_try_free(gh__stream *s) {
+  if (s->state != GH__S_CLOSING || gh__list_linked(&s->reap_node) ||
+      s->gai || s->open_timer)
+    return;
+  if (s->links[0].started && !s->links[0].closed)
+    return;
+  stream_free(s);
+}
+
+void gh__stream_link_closed(gh_link *l) {
+  l->closed = 1;
+  stream_try_free(l->s);
+}
+
+static void open_timer_closed(uv_handle_t *h) {
+  gh__stream *s = h->data;
+  free(h);
+  s->open_timer = NULL;
+  stream_try_free(s);
+}
+
+static void teardown(gh__stream *s, int32_t reason) {
+  if (s->state == GH__S_CLOSING)
+    return;
+  s->state = GH__S_CLOSING;
+  s->reason = reason;
+  if (s->gai)
+    uv_cancel((uv_req_t *)s->gai);
+  if (s->open_timer && !uv_is_closing((uv_handle_t *)s->open_timer))
+    uv_close((uv_handle_t *)s->open_timer, open_timer_closed);
+  gh__mux_detach(s);
+  gh__buf_free(&s->out);
+  gh__list_push(&gh__g.reap, &s->reap_node);
+  gh__core_kick();
+}
+
+void gh__reap_run(void) {
+  while (!gh__list_empty(&gh__g.reap)) {
+    gh__stream *s = GH__CONTAINER_OF(gh__g.reap.next, gh__stream, reap_node);
+    gh__list_del(&s->reap_node);
+    for (size_t i = s->n_links; i-- > 1;)
+      if (s->links[i].started)
+        H(s, i)->close(&s->links[i], s->reason);
+    if (s->links[0].started && !s->links[0].closed)
+      H(s, 0)->close(&s->links[0], s->reason);
+    stream_try_free(s);
+  }
+}
+
+static void send_fail(gh__tunnel *t, uint8_t type, uint32_t id, int32_t code,
+                      const char *msg) {
+  uint8_t buf[GH__FRAME_MAX];
+  size_t mlen = strlen(msg);
+  gh__fail fl = {code, {msg, (uint32_t)GH__MIN(mlen, (size_t)1024)}};
+  int n = gh__fail_encode(buf, sizeof(buf), &fl);
+  if (n >= 0)
+    gh__tunnel_send(t, type, 0, id, buf, (size_t)n);
+}
+
+void gh__stream_abort(gh__stream *s, int32_t reason, int send_reset) {
+  if (s->state == GH__S_CLOSING)
+    return;
+  if (send_reset && s->t && s->in_map && s->t->state == GH__T_UP) {
+    if (s->side == GH_SIDE_RESOURCE && s->state != GH__S_OPEN)
+      send_fail(s->t, GH__FT_OPEN_FAIL, s->mnode.key, reason,
+                gh_strerror(reason));
+    else
+      send_fail(s->t, GH__FT_RESET, s->mnode.key, reason, "");
+  }
+  if (reason < 0 && s->state == GH__S_OPEN)
+    s->d->st.failed++;
+  teardown(s, reason);
+}
+
+/* Resource side, before OPEN_OK: say why to the peer and to the log. */
+static void fail_open(gh__stream *s, int32_t code, const char *fmt, ...)
+    GH_PRINTF(3, 4);
+static void fail_open(gh__stream *s, int32_t code, const char *fmt, ...) {
+  if (s->state == GH__S_CLOSING)
+    return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  char sub[160];
+  gh__warn(gh__stream_subject(s, sub, sizeof(sub)), "%s", msg);
+  if (code == GH_EDENIED)
+    s->d->st.refused++;
+  else
+    s->d->st.failed++;
+  if (s->t && s->in_map && s->t->state == GH__T_UP)
+    send_fail(s->t, GH__FT_OPEN_FAIL, s->mnode.key, code, msg);
+  teardown(s, code);
+}
+
+void gh__stream_maybe_done(gh__stream *s) {
+  if (s->state == GH__S_OPEN && s->fin_sent && s->fin_recv &&
+      s->tx_pending == 0)
+    teardown(s, 0);
+}
+
+void gh__stream_update_read(gh__stream *s) {
+  gh_link *l0 = &s->links[0];
+  int want = 0;
+  if (s->state == GH__S_CLOSING || s->src_eof || !l0->ready)
+    want = 0;
+  else if (s->state == GH__S_NEW)
+    want = 1; /* layers are handshaking */
+  else if (s->state == GH__S_OPEN)
+    want = s->out.len < GH__OUT_MAX && (int64_t)s->out.len < s->credit;
+  if (want == s->reading)
+    return;
+  s->reading = (uint8_t)want;
+  if (want)
+    H(s, 0)->read_start(l0);
+  else
+    H(s, 0)->read_stop(l0);
+}
+
+/* ---- down the chain ---- */
+
+int gh__stream_transport_write(gh__stream *s, const uint8_t *data,
+                               uint32_t len) {
+  s->tx_pending += len;
+  int r = H(s, 0)->write(&s->links[0], data, len);
+  if (r < 0)
+    gh__stream_abort(s, r, 1);
+  return r;
+}
+
+int gh__stream_down(gh__stream *s, const uint8_t *data, uint32_t len) {
+  size_t top = s->n_links - 1;
+  if (top == 0)
+    return gh__stream_transport_write(s, data, len);
+  int r = H(s, top)->down(&s->links[top], data, len);
+  if (r < 0)
+    gh__stream_abort(s, r, 1);
+  return r;
+}
+
+void gh__stream_down_eof(gh__stream *s) {
+  size_t top = s->n_links - 1;
+  if (top == 0)
+    H(s, 0)->shutdown(&s->links[0]);
+  else
+    H(s, top)->down_eof(&s->links[top]);
+}
+
+/* ---- starting ---- */
+
+static void all_ready(gh__stream *s) {
+  char sub[160];
+  if (s->side == GH_SIDE_RESOURCE) {
+    if (s->open_timer && !uv_is_closing((uv_handle_t *)s->open_timer))
+      uv_close((uv_handle_t *)s->open_timer, open_timer_closed);
+    gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "connected to %s:%u",
+              s->d->cfg->resource_host, s->d->cfg->resource_port);
+    gh__tunnel_send(s->t, GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
+    gh__stream_opened(s);
+    return;
+  }
+  /* Listen side: an application is ready; give it a tunnel. */
+  gh__tunnel *t = gh__gw_pick(s->d->gw);
+  if (!t) {
+    gh__warn(gh__stream_subject(s, sub, sizeof(sub)),
+             "no tunnel is up for gateway %s: connection closed",
+             s->d->gw->id);
+    s->d->st.failed++;
+    teardown(s, GH_ENOTUNNEL);
+    return;
+  }
+  uint32_t id = t->next_id;
+  t->next_id += 2;
+  if (gh__mux_attach(t, s, id) < 0) {
+    teardown(s, GH_ENOMEM);
+    return;
+  }
+  uint8_t buf[512];
+  gh__open o = {{s->d->cfg->name, (uint32_t)strlen(s->d->cfg->name)},
+                s->peer};
+  int n = gh__open_encode(buf, sizeof(buf), &o);
+  s->state = GH__S_OPENING;
+  gh__stream_update_read(s);
+  gh__tunnel_send(t, GH__FT_OPEN, 0, id, buf, (size_t)(n > 0 ? n : 0));
+  gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "opening");
+}
+
+/* Starts the layers in order; each may finish later through ready(). */
+static void start_layers(gh__stream *s) {
+  for (size_t i = 1; i < s->n_links; i++) {
+    gh_link *l = &s->links[i];
+    if (l->ready)
+      continue;
+    if (!l->started) {
+      l->started = 1;
+      int r = H(s, i)->open(l);
+      if (r < 0) {
+        if (s->side == GH_SIDE_RESOURCE)
+          fail_open(s, r, "%s failed: %s", H(s, i)->name, gh_strerror(r));
+        else
+          gh__stream_abort(s, r, 0);
+        return;
+      }
+      if (r == 0)
+        l->ready = 1;
+    }
+    if (!l->ready) {
+      gh__stream_update_read(s);
+      return;
+    }
+  }
+  if (s->state == GH__S_NEW)
+    all_ready(s);
+}
+
+void gh__stream_link_ready(gh_link *l, int32_t status) {
+  gh__stream *s = l->s;
+  if (s->state == GH__S_CLOSING || l->ready)
+    return;
+  if (status < 0) {
+    if (s->side == GH_SIDE_RESOURCE && s->state == GH__S_NEW)
+      fail_open(s, status, "%s %s:%u failed: %s",
+                l->idx == 0 ? "connect to" : "handshake with",
+                s->d->cfg->resource_host, s->d->cfg->resource_port,
+                gh_strerror(status));
+    else
+      gh__stream_abort(s, status, 1);
+    return;
+  }
+  l->ready = 1;
+  if (s->state == GH__S_NEW)
+    start_layers(s);
+}
+
+gh_link *gh__stream_accept(gh_listener *ln, void *data, const gh_addr *peer,
+                           const gh_addr *local) {
+  gh__drt *d = ln->d;
+  char p[64];
+  if (d->retired || d->gw->rt->stopping)
+    return NULL;
+  if (!gh__iplist_match(&d->cfg->allow, peer)) {
+    gh__addr_format(peer, p, sizeof(p));
+    gh__warn(d->cfg->name, "refused %s: not in the allow list", p);
+    d->st.refused++;
+    return NULL;
+  }
+  if (d->gw->n_live == 0) {
+    gh__addr_format(peer, p, sizeof(p));
+    gh__warn(d->cfg->name, "refused %s: no tunnel is up for gateway %s", p,
+             d->gw->id);
+    d->st.failed++;
+    return NULL;
+  }
+  gh__stream *s = stream_new(d, GH_SIDE_LISTEN, peer, local);
+  gh_link *l0 = &s->links[0];
+  l0->data = data;
+  l0->started = 1;
+  l0->ready = 1;
+  start_layers(s);
+  return l0;
+}
+
+/* ---- the resource side: resolve, check, connect ---- */
+
+static void on_open_timeout(uv_timer_t *tm) {
+  gh__stream *s = tm->data;
+  fail_open(s, GH_ETIMEDOUT, "connect to %s:%u timed out after %u ms",
+            s->d->cfg->resource_host, s->d->cfg->resource_port,
+            s->d->cfg->connect_timeout_ms);
+}
+
+static size_t addrs_from(const struct addrinfo *ai, gh_addr *out) {
+  size_t n = 0;
+  for (; ai && n < GH__MAX_ADDRS; ai = ai->ai_next) {
+    gh_addr a = {0};
+    if (ai->ai_family == AF_INET) {
+      const struct sockaddr_in *sa = (const void *)ai->ai_addr;
+      a.family = GH_AF_INET;
+      memcpy(a.addr, &sa->sin_addr, 4);
+    } else if (ai->ai_family == AF_INET6) {
+      const struct sockaddr_in6 *sa = (const void *)ai->ai_addr;
+      a.family = GH_AF_INET6;
+      memcpy(a.addr, &sa->sin6_addr, 16);
+      a.scope_id = sa->sin6_scope_id;
+    } else {
+      continue;
+    }
+    out[n++] = a;
+  }
+  return n;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  gh__stream *s = req->data;
+  s->gai = NULL;
+  free(req);
+  if (s->state == GH__S_CLOSING) {
+    uv_freeaddrinfo(res);
+    stream_try_free(s);
+    return;
+  }
+  const gh__dest *c = s->d->cfg;
+  if (status < 0) {
+    fail_open(s, GH_ENOTFOUND, "cannot resolve %s: %s", c->resource_host,
+              uv_strerror(status));
+    return;
+  }
+  gh_addr addrs[GH__MAX_ADDRS];
+  size_t n = addrs_from(res, addrs);
+  uv_freeaddrinfo(res);
+  if (n == 0) {
+    fail_open(s, GH_ENOTFOUND, "%s has no address", c->resource_host);
+    return;
+  }
+  gh__rt *rt = s->d->gw->rt;
+  if (rt->role == GH__ROLE_CLIENT) {
+    int line = 0;
+    if (!gh__acl_check(&rt->ccfg->acl, c->resource_host, c->resource_port,
+                       addrs, n, &line)) {
+      if (line)
+        fail_open(s, GH_EDENIED, "resource %s:%u refused by the ACL (%s:%d)",
+                  c->resource_host, c->resource_port, rt->ccfg->file, line);
+      else
+        fail_open(s, GH_EDENIED,
+                  "resource %s:%u refused by the ACL (no rule allows it)",
+                  c->resource_host, c->resource_port);
+      return;
+    }
+  }
+  char host[64];
+  gh_addr a = addrs[0];
+  a.port = 0;
+  gh__addr_format(&a, host, sizeof(host));
+  if (host[0] == '[') { /* the transport wants the bare address */
+    memmove(host, host + 1, strlen(host));
+    host[strlen(host) - 1] = 0;
+  }
+  gh_link *l0 = &s->links[0];
+  l0->started = 1;
+  int r = H(s, 0)->connect(l0, host, c->resource_port, c->connect_timeout_ms);
+  if (r < 0) {
+    l0->started = 0;
+    fail_open(s, r, "connect to %s:%u failed: %s", c->resource_host,
+              c->resource_port, gh_strerror(r));
+  }
+}
+
+void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
+                              const gh_addr *peer) {
+  gh__stream *s = stream_new(d, GH_SIDE_RESOURCE, peer, NULL);
+  if (gh__mux_attach(t, s, id) < 0) {
+    stream_free(s);
+    return;
+  }
+  s->open_timer = gh__xcalloc(1, sizeof(*s->open_timer));
+  uv_timer_init(gh__g.loop, s->open_timer);
+  s->open_timer->data = s;
+  uv_timer_start(s->open_timer, on_open_timeout, d->cfg->connect_timeout_ms,
+                 0);
+  s->gai = gh__xcalloc(1, sizeof(*s->gai));
+  s->gai->data = s;
+  struct addrinfo hints = {0};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int r = uv_getaddrinfo(gh__g.loop, s->gai, on_resolved,
+                         d->cfg->resource_host, NULL, &hints);
+  if (r < 0) {
+    free(s->gai);
+    s->gai = NULL;
+    fail_open(s, GH_ENOTFOUND, "cannot resolve %s: %s", d->cfg->resource_host,
+              uv_strerror(r));
+  }
+}

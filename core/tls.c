@@ -1,0 +1,144 @@
+/* TLS contexts of the tunnel: TLS 1.2 at least, 1.3 preferred, modern
+ * ciphers, certificates from PEM in memory (files are read by the caller,
+ * so that `gatehouse demo` needs none). */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "internal.h"
+
+#define GH__TLS12_CIPHERS                                                      \
+  "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                 \
+  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                 \
+  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+const char *gh__tls_error(char *buf, size_t len) {
+  unsigned long e = ERR_get_error();
+  if (!e) {
+    snprintf(buf, len, "unknown TLS error");
+  } else {
+    ERR_error_string_n(e, buf, len);
+  }
+  ERR_clear_error();
+  return buf;
+}
+
+static int fail(char *err, size_t errlen, const char *what) {
+  char tls[256];
+  snprintf(err, errlen, "%s: %s", what, gh__tls_error(tls, sizeof(tls)));
+  return -1;
+}
+
+static SSL_CTX *ctx_new(const SSL_METHOD *m, char *err, size_t errlen) {
+  SSL_CTX *ctx = SSL_CTX_new(m);
+  if (!ctx) {
+    fail(err, errlen, "cannot create a TLS context");
+    return NULL;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(ctx, GH__TLS12_CIPHERS);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  return ctx;
+}
+
+/* The certificate chain and its key. */
+static int use_cert(SSL_CTX *ctx, const gh__tls_files *f, char *err,
+                    size_t errlen) {
+  BIO *b = BIO_new_mem_buf(f->cert, (int)f->cert_len);
+  X509 *leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+  if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1) {
+    X509_free(leaf);
+    BIO_free(b);
+    return fail(err, errlen, "cannot read the certificate");
+  }
+  X509_free(leaf);
+  X509 *extra;
+  while ((extra = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+    if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+      X509_free(extra);
+      BIO_free(b);
+      return fail(err, errlen, "cannot add a chain certificate");
+    }
+  }
+  ERR_clear_error(); /* the end of the PEM stream */
+  BIO_free(b);
+  b = BIO_new_mem_buf(f->key, (int)f->key_len);
+  EVP_PKEY *pk = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+  BIO_free(b);
+  if (!pk || SSL_CTX_use_PrivateKey(ctx, pk) != 1) {
+    EVP_PKEY_free(pk);
+    return fail(err, errlen, "cannot read the private key");
+  }
+  EVP_PKEY_free(pk);
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    return fail(err, errlen, "the key does not match the certificate");
+  return 0;
+}
+
+/* Trust exactly the CAs of the PEM given. */
+static int use_ca(SSL_CTX *ctx, const gh__tls_files *f, char *err,
+                  size_t errlen) {
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  BIO *b = BIO_new_mem_buf(f->ca, (int)f->ca_len);
+  int n = 0;
+  X509 *x;
+  while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+    X509_STORE_add_cert(store, x);
+    X509_free(x);
+    n++;
+  }
+  ERR_clear_error();
+  BIO_free(b);
+  if (n == 0) {
+    snprintf(err, errlen, "no certificate found in the CA file");
+    return -1;
+  }
+  return 0;
+}
+
+SSL_CTX *gh__tls_server_ctx(const gh__tls_files *f, char *err,
+                            size_t errlen) {
+  SSL_CTX *ctx = ctx_new(TLS_server_method(), err, errlen);
+  if (!ctx)
+    return NULL;
+  if (use_cert(ctx, f, err, errlen) < 0)
+    goto bad;
+  if (f->ca) {
+    if (use_ca(ctx, f, err, errlen) < 0)
+      goto bad;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       NULL);
+  }
+  /* Clients reconnect often after a restart: tickets make that cheap. */
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+  return ctx;
+bad:
+  SSL_CTX_free(ctx);
+  return NULL;
+}
+
+SSL_CTX *gh__tls_client_ctx(const gh__tls_files *f, char *err,
+                            size_t errlen) {
+  SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errlen);
+  if (!ctx)
+    return NULL;
+  if (f->cert && use_cert(ctx, f, err, errlen) < 0)
+    goto bad;
+  if (!f->ca) {
+    snprintf(err, errlen, "a CA is required to verify the server");
+    goto bad;
+  }
+  if (use_ca(ctx, f, err, errlen) < 0)
+    goto bad;
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  return ctx;
+bad:
+  SSL_CTX_free(ctx);
+  return NULL;
+}

@@ -1,0 +1,532 @@
+/* The tunnel: one TLS connection over a libuv TCP handle, carrying frames.
+ *
+ * TLS runs over memory BIOs: what the socket reads goes into rbio, what
+ * OpenSSL produces comes out of wbio and is written with uv_write. Frames
+ * to send are staged in plaintext during a loop turn and encrypted at its
+ * end (or once GH__STAGE_FLUSH bytes wait) in full 16 KiB records, so that
+ * many small frames cost one record and one write. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+
+#define GH__RX_INIT (64u * 1024u)
+#define GH__CLOSE_GRACE_MS 2000u
+
+static uint8_t rx_scratch[64 * 1024]; /* BIO_write copies what it is given */
+
+static void tunnel_handle_closed(uv_handle_t *h);
+
+gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
+  gh__tunnel *t = gh__xcalloc(1, sizeof(*t));
+  t->rt = rt;
+  t->ssl = SSL_new(ctx);
+  t->rbio = BIO_new(BIO_s_mem());
+  t->wbio = BIO_new(BIO_s_mem());
+  if (!t->ssl || !t->rbio || !t->wbio) {
+    SSL_free(t->ssl);
+    BIO_free(t->rbio);
+    BIO_free(t->wbio);
+    free(t);
+    return NULL;
+  }
+  BIO_set_mem_eof_return(t->rbio, -1);
+  BIO_set_mem_eof_return(t->wbio, -1);
+  SSL_set_bio(t->ssl, t->rbio, t->wbio);
+  uv_tcp_init(gh__g.loop, &t->tcp);
+  uv_timer_init(gh__g.loop, &t->timer);
+  t->tcp.data = t;
+  t->timer.data = t;
+  t->state = GH__T_TLS;
+  t->send_session = GH__SESSION_WINDOW;
+  t->rx_session_avail = GH__SESSION_WINDOW;
+  t->peer_window = GH__WINDOW_INIT;
+  gh__list_init(&t->sendq);
+  gh__list_init(&t->credq);
+  gh__list_init(&t->dirty_node);
+  gh__list_push(&rt->tunnels, &t->node);
+  snprintf(t->subject, sizeof(t->subject), "tunnel");
+  return t;
+}
+
+/* ---- writing ---- */
+
+typedef struct wreq {
+  uv_write_t req;
+  gh__tunnel *t;
+  size_t len;
+  uint8_t data[];
+} wreq;
+
+static void tunnel_finish_close(gh__tunnel *t);
+
+static void on_written(uv_write_t *req, int status) {
+  wreq *w = GH__CONTAINER_OF(req, wreq, req);
+  gh__tunnel *t = w->t;
+  t->wq_bytes -= w->len;
+  free(w);
+  if (t->state == GH__T_CLOSING) {
+    if (t->wq_bytes == 0)
+      tunnel_finish_close(t);
+    return;
+  }
+  if (status < 0) {
+    char why[128];
+    snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
+    gh__tunnel_close(t, why);
+    return;
+  }
+  if (t->congested && t->wq_bytes < GH__TX_LOW) {
+    t->congested = 0;
+    gh__mux_pump(t);
+  }
+}
+
+/* Moves what OpenSSL produced to the socket: written at once when the
+ * socket takes it, copied and queued otherwise. */
+static int wbio_flush(gh__tunnel *t) {
+  char *p;
+  long n = BIO_get_mem_data(t->wbio, &p);
+  if (n <= 0)
+    return 0;
+  size_t len = (size_t)n, off = 0;
+  if (t->wq_bytes == 0) {
+    uv_buf_t b = uv_buf_init(p, (unsigned)len);
+    int r = uv_try_write((uv_stream_t *)&t->tcp, &b, 1);
+    if (r > 0)
+      off = (size_t)r;
+    else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+      (void)BIO_reset(t->wbio);
+      return r;
+    }
+  }
+  if (off < len) {
+    wreq *w = malloc(sizeof(*w) + len - off);
+    if (!w)
+      return UV_ENOMEM;
+    w->t = t;
+    w->len = len - off;
+    memcpy(w->data, p + off, w->len);
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    int r = uv_write(&w->req, (uv_stream_t *)&t->tcp, &b, 1, on_written);
+    if (r < 0) {
+      free(w);
+      (void)BIO_reset(t->wbio);
+      return r;
+    }
+    t->wq_bytes += w->len;
+    if (t->wq_bytes > GH__TX_HIGH)
+      t->congested = 1;
+  }
+  (void)BIO_reset(t->wbio);
+  return 0;
+}
+
+void gh__tunnel_flush(gh__tunnel *t) {
+  if (gh__list_linked(&t->dirty_node))
+    gh__list_del(&t->dirty_node);
+  if (t->state == GH__T_CLOSING || t->state == GH__T_TLS)
+    return;
+  size_t off = 0;
+  while (off < t->stage_len) {
+    size_t n = GH__MIN((size_t)GH__TLS_RECORD, t->stage_len - off);
+    int r = SSL_write(t->ssl, t->stage + off, (int)n);
+    if (r <= 0) {
+      char tls[256];
+      char why[320];
+      snprintf(why, sizeof(why), "TLS write failed: %s",
+               gh__tls_error(tls, sizeof(tls)));
+      t->stage_len = 0;
+      gh__tunnel_close(t, why);
+      return;
+    }
+    off += (size_t)r;
+  }
+  t->stage_len = 0;
+  int r = wbio_flush(t);
+  if (r < 0) {
+    char why[128];
+    snprintf(why, sizeof(why), "write failed: %s", uv_strerror(r));
+    gh__tunnel_close(t, why);
+  }
+}
+
+void gh__tunnel_dirty(gh__tunnel *t) {
+  if (!gh__list_linked(&t->dirty_node)) {
+    gh__list_push(&gh__g.dirty, &t->dirty_node);
+    gh__core_kick();
+  }
+}
+
+int gh__tunnel_send(gh__tunnel *t, uint8_t type, uint8_t flags,
+                    uint32_t stream, const void *payload, size_t len) {
+  if (t->state == GH__T_CLOSING || len > GH__FRAME_MAX)
+    return GH_EPIPE;
+  size_t need = t->stage_len + GH__FRAME_HDR + len;
+  if (need > t->stage_cap) {
+    size_t cap = t->stage_cap ? t->stage_cap : 32768;
+    while (cap < need)
+      cap *= 2;
+    uint8_t *p = realloc(t->stage, cap);
+    if (!p)
+      return GH_ENOMEM;
+    t->stage = p;
+    t->stage_cap = cap;
+  }
+  gh__frame_header(t->stage + t->stage_len, type, flags, stream,
+                   (uint32_t)len);
+  if (len)
+    memcpy(t->stage + t->stage_len + GH__FRAME_HDR, payload, len);
+  t->stage_len += GH__FRAME_HDR + len;
+  if (t->stage_len >= GH__STAGE_FLUSH)
+    gh__tunnel_flush(t);
+  else
+    gh__tunnel_dirty(t);
+  return 0;
+}
+
+int gh__tunnel_can_send(const gh__tunnel *t) {
+  return t->state == GH__T_UP && !t->congested && t->send_session > 0;
+}
+
+/* ---- closing ---- */
+
+static void tunnel_finish_close(gh__tunnel *t) {
+  if (t->closed_handle)
+    return;
+  t->closed_handle = 1;
+  uv_close((uv_handle_t *)&t->timer, NULL);
+  uv_close((uv_handle_t *)&t->tcp, tunnel_handle_closed);
+}
+
+static void tunnel_handle_closed(uv_handle_t *h) {
+  gh__tunnel *t = h->data;
+  gh__list_del(&t->node);
+  gh__map_free(&t->streams);
+  SSL_free(t->ssl);
+  free(t->rx);
+  free(t->stage);
+  free(t->cfg_acc);
+  free(t);
+}
+
+static void on_close_grace(uv_timer_t *tm) {
+  tunnel_finish_close(tm->data);
+}
+
+void gh__tunnel_close(gh__tunnel *t, const char *why) {
+  if (t->state == GH__T_CLOSING)
+    return;
+  int was_up = t->state == GH__T_UP;
+  if (was_up)
+    gh__info(t->subject, "tunnel closed: %s", why);
+  else
+    gh__warn(t->subject, "tunnel failed: %s", why);
+  /* Whatever is staged (a REFUSE, a GOAWAY) still goes out, with a
+   * close_notify, before the socket closes. */
+  if (t->state != GH__T_TLS) {
+    gh__tunnel_flush(t);
+    (void)SSL_shutdown(t->ssl);
+    (void)wbio_flush(t);
+  }
+  t->state = GH__T_CLOSING;
+  if (gh__list_linked(&t->dirty_node))
+    gh__list_del(&t->dirty_node);
+  gh__mux_tunnel_down(t);
+  if (t->gw)
+    gh__gw_del_live(t->gw, t);
+  if (t->rt->role == GH__ROLE_CLIENT)
+    gh__client_tunnel_gone(t);
+  uv_read_stop((uv_stream_t *)&t->tcp);
+  uv_timer_stop(&t->timer);
+  if (t->wq_bytes == 0) {
+    tunnel_finish_close(t);
+    return;
+  }
+  uv_timer_start(&t->timer, on_close_grace, GH__CLOSE_GRACE_MS, 0);
+}
+
+/* ---- keepalive ---- */
+
+static void on_keepalive(uv_timer_t *tm) {
+  gh__tunnel *t = tm->data;
+  uint64_t now = gh__now_ms();
+  if (now - t->last_rx_ms > t->rt->keepalive_timeout_ms) {
+    char why[96];
+    snprintf(why, sizeof(why), "peer silent for %llu ms",
+             (unsigned long long)(now - t->last_rx_ms));
+    gh__tunnel_close(t, why);
+    return;
+  }
+  uint8_t ping[8];
+  for (int i = 0; i < 8; i++)
+    ping[i] = (uint8_t)(now >> (56 - 8 * i));
+  t->ping_sent_ms = now;
+  gh__tunnel_send(t, GH__FT_PING, 0, 0, ping, sizeof(ping));
+}
+
+static void on_handshake_timeout(uv_timer_t *tm) {
+  gh__tunnel *t = tm->data;
+  t->rt->handshake_failures++;
+  gh__tunnel_close(t, "handshake timed out");
+}
+
+void gh__tunnel_deadline(gh__tunnel *t, uint64_t ms) {
+  uv_timer_start(&t->timer, on_handshake_timeout, ms, 0);
+}
+
+void gh__tunnel_set_up(gh__tunnel *t) {
+  t->state = GH__T_UP;
+  t->up_since_ms = gh__now_ms();
+  uv_timer_stop(&t->timer);
+  uv_timer_start(&t->timer, on_keepalive, t->rt->keepalive_ms,
+                 t->rt->keepalive_ms);
+}
+
+/* ---- reading ---- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  buf->base = (char *)rx_scratch;
+  buf->len = sizeof(rx_scratch);
+}
+
+static void dispatch(gh__tunnel *t, const gh__frame *f) {
+  if (t->state == GH__T_HELLO) {
+    if (t->rt->role == GH__ROLE_SERVER && f->type == GH__FT_HELLO) {
+      gh__server_on_hello(t, f);
+    } else if (t->rt->role == GH__ROLE_CLIENT &&
+               (f->type == GH__FT_WELCOME || f->type == GH__FT_REFUSE)) {
+      gh__client_on_welcome(t, f);
+    } else {
+      gh__tunnel_close(t, "protocol error: unexpected frame before hello");
+    }
+    return;
+  }
+  switch (f->type) {
+  case GH__FT_PING:
+    if (!(f->flags & GH__FF_ACK))
+      gh__tunnel_send(t, GH__FT_PING, GH__FF_ACK, 0, f->payload, f->len);
+    return;
+  case GH__FT_GOAWAY:
+    gh__info(t->subject, "peer is going away: no new streams on this tunnel");
+    if (t->gw)
+      gh__gw_del_live(t->gw, t);
+    return;
+  case GH__FT_CONFIG:
+    if (t->rt->role != GH__ROLE_CLIENT || f->stream != 0)
+      break;
+    if (t->cfg_len + f->len > GH__CONFIG_MAX) {
+      gh__tunnel_close(t, "protocol error: configuration too large");
+      return;
+    }
+    if (f->len) {
+      uint8_t *p = realloc(t->cfg_acc, t->cfg_len + f->len);
+      if (!p) {
+        gh__tunnel_close(t, "out of memory");
+        return;
+      }
+      t->cfg_acc = p;
+      memcpy(p + t->cfg_len, f->payload, f->len);
+      t->cfg_len += f->len;
+    }
+    if (!(f->flags & GH__FF_MORE)) {
+      gh__client_on_config(t, t->cfg_acc, t->cfg_len);
+      free(t->cfg_acc);
+      t->cfg_acc = NULL;
+      t->cfg_len = 0;
+    }
+    return;
+  case GH__FT_NOTICE:
+    if (t->rt->role != GH__ROLE_SERVER)
+      break;
+    gh__server_on_notice(t, f);
+    return;
+  case GH__FT_HELLO:
+  case GH__FT_WELCOME:
+  case GH__FT_REFUSE:
+    break;
+  default:
+    gh__mux_frame(t, f);
+    return;
+  }
+  char why[96];
+  snprintf(why, sizeof(why), "protocol error: unexpected frame type %u",
+           f->type);
+  gh__tunnel_close(t, why);
+}
+
+static void process_rx(gh__tunnel *t) {
+  size_t off = 0;
+  while (t->state != GH__T_CLOSING) {
+    gh__frame f;
+    int r = gh__frame_decode(t->rx + off, t->rx_len - off, &f);
+    if (r == 0)
+      break;
+    if (r < 0) {
+      gh__tunnel_close(t, "protocol error: malformed frame");
+      return;
+    }
+    off += (size_t)r;
+    dispatch(t, &f);
+  }
+  if (t->state == GH__T_CLOSING)
+    return;
+  if (off) {
+    memmove(t->rx, t->rx + off, t->rx_len - off);
+    t->rx_len -= off;
+  }
+}
+
+static void log_handshake_failure(gh__tunnel *t) {
+  char tls[256];
+  char why[400];
+  long v = SSL_get_verify_result(t->ssl);
+  unsigned long e = ERR_peek_error();
+  if (v != X509_V_OK) {
+    snprintf(why, sizeof(why), "TLS handshake failed: certificate: %s",
+             X509_verify_cert_error_string(v));
+    ERR_clear_error();
+  } else if (e) {
+    const char *reason = ERR_reason_error_string(e);
+    snprintf(why, sizeof(why), "TLS handshake failed: %s",
+             reason ? reason : gh__tls_error(tls, sizeof(tls)));
+    ERR_clear_error();
+  } else {
+    snprintf(why, sizeof(why), "TLS handshake failed: connection closed");
+  }
+  t->rt->handshake_failures++;
+  (void)wbio_flush(t); /* the alert, so the peer learns why */
+  gh__tunnel_close(t, why);
+}
+
+static int do_handshake(gh__tunnel *t) {
+  int r = SSL_do_handshake(t->ssl);
+  if (r == 1) {
+    gh__debug(t->subject, "TLS up: %s %s", SSL_get_version(t->ssl),
+              SSL_get_cipher_name(t->ssl));
+    t->state = GH__T_HELLO;
+    return 1;
+  }
+  int e = SSL_get_error(t->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    (void)wbio_flush(t);
+    return 0;
+  }
+  log_handshake_failure(t);
+  return -1;
+}
+
+static void read_plaintext(gh__tunnel *t) {
+  for (;;) {
+    if (t->rx_cap - t->rx_len < GH__TLS_RECORD + GH__FRAME_HDR) {
+      size_t cap = t->rx_cap ? t->rx_cap * 2 : GH__RX_INIT;
+      uint8_t *p = realloc(t->rx, cap);
+      if (!p) {
+        gh__tunnel_close(t, "out of memory");
+        return;
+      }
+      t->rx = p;
+      t->rx_cap = cap;
+    }
+    int n = SSL_read(t->ssl, t->rx + t->rx_len, (int)(t->rx_cap - t->rx_len));
+    if (n <= 0) {
+      int e = SSL_get_error(t->ssl, n);
+      if (e == SSL_ERROR_WANT_READ)
+        return;
+      if (e == SSL_ERROR_ZERO_RETURN) {
+        gh__tunnel_close(t, "peer closed the connection");
+      } else {
+        char tls[256];
+        char why[320];
+        snprintf(why, sizeof(why), "TLS error: %s",
+                 gh__tls_error(tls, sizeof(tls)));
+        gh__tunnel_close(t, why);
+      }
+      return;
+    }
+    t->rx_len += (size_t)n;
+    process_rx(t);
+    if (t->state == GH__T_CLOSING)
+      return;
+    /* Bound what a peer can make us hold: a frame never exceeds its max. */
+    if (t->rx_len > GH__RX_INIT + GH__FRAME_MAX) {
+      gh__tunnel_close(t, "protocol error: frame larger than allowed");
+      return;
+    }
+  }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  gh__tunnel *t = st->data;
+  if (nread == 0 || t->state == GH__T_CLOSING)
+    return;
+  if (nread < 0) {
+    char why[128];
+    if (nread == UV_EOF)
+      snprintf(why, sizeof(why), "connection closed by peer");
+    else
+      snprintf(why, sizeof(why), "connection lost: %s", uv_strerror((int)nread));
+    if (t->state == GH__T_TLS)
+      t->rt->handshake_failures++;
+    gh__tunnel_close(t, why);
+    return;
+  }
+  t->last_rx_ms = gh__now_ms();
+  BIO_write(t->rbio, buf->base, (int)nread);
+  if (t->state == GH__T_TLS) {
+    int r = do_handshake(t);
+    if (r <= 0)
+      return;
+    if (t->rt->role == GH__ROLE_CLIENT)
+      gh__client_send_hello(t);
+  }
+  read_plaintext(t);
+  if (t->state != GH__T_CLOSING && BIO_pending(t->wbio) > 0)
+    gh__tunnel_dirty(t); /* e.g. TLS 1.3 tickets, key updates */
+}
+
+int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    char host[64] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+      snprintf(t->peer, sizeof(t->peer), "[%s]:%d", host, port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+      snprintf(t->peer, sizeof(t->peer), "%s:%d", host, port);
+    }
+  }
+  if (is_server)
+    snprintf(t->subject, sizeof(t->subject), "tunnel %s", t->peer);
+  uv_tcp_nodelay(&t->tcp, 1);
+  uv_tcp_keepalive(&t->tcp, 1, 60);
+  t->last_rx_ms = gh__now_ms();
+  if (is_server) {
+    SSL_set_accept_state(t->ssl);
+  } else {
+    SSL_set_connect_state(t->ssl);
+    if (verify_name && *verify_name) {
+      X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
+      if (X509_VERIFY_PARAM_set1_ip_asc(vp, verify_name) != 1) {
+        SSL_set_tlsext_host_name(t->ssl, verify_name);
+        if (SSL_set1_host(t->ssl, verify_name) != 1)
+          return GH_EINVAL;
+      }
+    }
+  }
+  gh__tunnel_deadline(t, GH__HANDSHAKE_MS);
+  int r = uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read);
+  if (r < 0)
+    return r;
+  if (!is_server && do_handshake(t) < 0)
+    return GH_EHANDSHAKE;
+  return 0;
+}
