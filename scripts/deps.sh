@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Install what gatehouse needs to build and test on Debian 12 (bookworm).
+#
+# Idempotent: when every package is already installed it only checks (with
+# dpkg-query) and returns at once, without touching the network. Otherwise it
+# runs `apt-get update` once and installs only what is missing.
+# Runs as root, or through sudo when not root and sudo exists.
+set -euo pipefail
+
+# clang is for the libFuzzer build: on Debian 12, `clang -fsanitize=fuzzer`
+# links against libclang_rt.fuzzer-*.a, which ships in libclang-rt-14-dev (only
+# *recommended* by libclang-common-14-dev, so name it explicitly since we
+# install without recommends). libfuzzer-14-dev is the standalone libFuzzer.a
+# and is not needed for -fsanitize=fuzzer.
+PACKAGES=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libuv1-dev libssl-dev libinih-dev libcmocka-dev
+  python3 openssl curl socat netcat-openbsd ca-certificates
+)
+
+say() { printf 'deps: %s\n' "$*" >&2; }
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  say "this script expects Debian 12 (dpkg and apt-get); install by hand:"
+  say "  ${PACKAGES[*]}"
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  if [ "$status" != "installed" ]; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  say "all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+say "missing: ${missing[*]}"
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    say "not root and no sudo: as root, run"
+    say "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+    exit 1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+say "apt-get update"
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+say "apt-get install ${missing[*]}"
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# Verify: a package that could not be installed is a hard error.
+still=()
+for p in "${missing[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "installed" ] || still+=("$p")
+done
+if [ ${#still[@]} -ne 0 ]; then
+  say "still missing after install: ${still[*]}"
+  exit 1
+fi
+say "installed: ${missing[*]}"
