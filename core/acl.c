@@ -19,7 +19,9 @@ static size_t fam_len(uint16_t family) {
   return family == GH_AF_INET ? 4 : 16;
 }
 
-static int is_blank(int c) { return c == ' ' || c == '\t'; }
+static int is_blank(int c) {
+  return c == ' ' || c == '\t';
+}
 
 /* An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; it is
  * an IPv4 client, and IPv4 rules must apply to it. */
@@ -135,8 +137,7 @@ static int range_span(char *text, char *dash, gh__iprange *r) {
   *dash = '\0';
   if (gh__addr_parse(text, &a) < 0 || gh__addr_parse(dash + 1, &b) < 0)
     return GH_EINVAL;
-  if (a.family != b.family ||
-      memcmp(a.addr, b.addr, fam_len(a.family)) > 0)
+  if (a.family != b.family || memcmp(a.addr, b.addr, fam_len(a.family)) > 0)
     return GH_EINVAL;
   r->family = a.family;
   memcpy(r->lo, a.addr, 16);
@@ -398,8 +399,10 @@ int gh__acl_add(gh__acl *acl, int allow, const char *target, int line,
                       "write an IPv6 host in brackets, e.g. [2001:db8::1]:443",
                       t);
     if (rc < 0)
-      return acl_fail(err, errlen, "expected HOST:PORTS (e.g. db:5432, *:443) "
-                                   "or *", t);
+      return acl_fail(err, errlen,
+                      "expected HOST:PORTS (e.g. db:5432, *:443) "
+                      "or *",
+                      t);
     if (ports_parse(ports, &r.port_lo, &r.port_hi) < 0)
       return acl_fail(err, errlen, "ports must be *, N or LO-HI within 1-65535",
                       t);
@@ -409,7 +412,8 @@ int gh__acl_add(gh__acl *acl, int allow, const char *target, int line,
     if (rc < 0)
       return acl_fail(err, errlen,
                       "host must be *, a name, an address, a CIDR block or a "
-                      "range a-b", t);
+                      "range a-b",
+                      t);
   }
   int rc = acl_push(acl, &r);
   if (rc < 0) {
@@ -442,10 +446,10 @@ static int acl_decide(const gh__acl *acl, const char *host, uint16_t port,
     const gh__acl_rule *r = &acl->v[i];
     if (port < r->port_lo || port > r->port_hi)
       continue;
-    int hit = r->any_host                ? 1
-              : r->name                  ? host && name_eq(r->name, host)
-              : addr                     ? range_has(&r->range, &a)
-                                         : 0;
+    int hit = r->any_host ? 1
+              : r->name   ? host && name_eq(r->name, host)
+              : addr      ? range_has(&r->range, &a)
+                          : 0;
     if (hit) {
       *line = r->line;
       return r->allow;

@@ -90,8 +90,7 @@ static void fmt_hostport(const char *host, uint16_t port, char *out,
     snprintf(out, len, "%s:%u", host, port);
 }
 
-static int parse_u32(const char *s, uint32_t min, uint32_t max,
-                     uint32_t *out) {
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out) {
   uint64_t v = 0;
   if (!*s)
     return GH_EINVAL;
@@ -204,7 +203,7 @@ static int file_check(const char *path) {
 /* ---------------------------------------------------- destination keys */
 
 static const char *type_name(int type) {
-  return type == GH__DEST_ONPREM ? "onprem"
+  return type == GH__DEST_ONPREM  ? "onprem"
          : type == GH__DEST_CLOUD ? "cloud"
                                   : "?";
 }
@@ -521,8 +520,7 @@ static int dest_finish(gh__dest *d, int *idx, char *err, size_t errlen) {
   if (!d->gateway)
     return why(err, errlen, "destination '%s' has no gateway = ID", n);
   if (!d->type)
-    return why(err, errlen, "destination '%s' has no type = onprem | cloud",
-               n);
+    return why(err, errlen, "destination '%s' has no type = onprem | cloud", n);
   if (d->type == GH__DEST_ONPREM) {
     if (d->client_port || d->client_bind) {
       *idx = d->client_port ? GH__DK_CLIENT_PORT : GH__DK_CLIENT_BIND;
@@ -642,9 +640,8 @@ static int fail(gh__parse *p, int line, const char *fmt, ...) {
 }
 
 static const char *sec_desc(const gh__parse *p, char *buf, size_t len) {
-  static const char *const kinds[] = {"",        "server",  "client",
-                                      "gateway", "gateway", "destination",
-                                      "acl"};
+  static const char *const kinds[] = {
+      "", "server", "client", "gateway", "gateway", "destination", "acl"};
   if (p->sec_name[0])
     snprintf(buf, len, "[%s %s]", kinds[p->sec], p->sec_name);
   else
@@ -658,7 +655,9 @@ static gh__server_gw *cur_sgw(gh__parse *p) {
 static gh__client_gw *cur_cgw(gh__parse *p) {
   return &p->c->gateways[p->sec_idx];
 }
-static gh__dest *cur_dest(gh__parse *p) { return &p->s->dests[p->sec_idx]; }
+static gh__dest *cur_dest(gh__parse *p) {
+  return &p->s->dests[p->sec_idx];
+}
 
 /* ---- keys of [server], [client] and the gateways */
 
@@ -673,21 +672,20 @@ static int key_hostport(gh__parse *p, const char *key, const char *v,
                         char **host, uint16_t *port) {
   if (gh__hostport_parse(v, host, port) < 0)
     return fail(p, p->line,
-                "%s: expected host:port, [v6]:port or :port, not '%.100s'",
-                key, v);
+                "%s: expected host:port, [v6]:port or :port, not '%.100s'", key,
+                v);
   return 0;
 }
 
 static int key_seconds(gh__parse *p, const char *key, const char *v,
                        uint32_t min, uint32_t max, uint32_t *out) {
   if (parse_u32(v, min, max, out) < 0)
-    return fail(p, p->line, "%s must be a number of seconds from %u to %u",
-                key, min, max);
+    return fail(p, p->line, "%s must be a number of seconds from %u to %u", key,
+                min, max);
   return 0;
 }
 
-static int key_file(gh__parse *p, const char *key, const char *v,
-                    char **dst) {
+static int key_file(gh__parse *p, const char *key, const char *v, char **dst) {
   char *path = path_resolve(p->dir, v);
   int rc = file_check(path);
   if (rc < 0) {
@@ -971,8 +969,8 @@ static int apply_key(gh__parse *p, const gh__keydef *defs, size_t n,
 
 static int dest_key(gh__parse *p, const char *name, const char *value) {
   char reason[512];
-  if (gh__dest_set(cur_dest(p), name, value, p->line, reason,
-                   sizeof(reason)) < 0)
+  if (gh__dest_set(cur_dest(p), name, value, p->line, reason, sizeof(reason)) <
+      0)
     return fail(p, p->line, "%s", reason);
   return 0;
 }
@@ -1096,7 +1094,8 @@ static int open_gateway(gh__parse *p, const char *id) {
     if (s->n_gateways >= GH__GATEWAYS_MAX)
       return fail(p, p->line, "too many gateways (at most %d)",
                   GH__GATEWAYS_MAX);
-    s->gateways = xrealloc(s->gateways, (s->n_gateways + 1) * sizeof(*s->gateways));
+    s->gateways =
+        xrealloc(s->gateways, (s->n_gateways + 1) * sizeof(*s->gateways));
     gh__server_gw *g = &s->gateways[s->n_gateways];
     memset(g, 0, sizeof(*g));
     g->id = gh__strdup(id);
@@ -1110,9 +1109,9 @@ static int open_gateway(gh__parse *p, const char *id) {
     if (strcmp(c->gateways[i].id, id) == 0)
       return sec_dup(p, what, c->gateways[i].line);
   if (c->n_gateways >= GH__GATEWAYS_MAX)
-    return fail(p, p->line, "too many gateways (at most %d)",
-                GH__GATEWAYS_MAX);
-  c->gateways = xrealloc(c->gateways, (c->n_gateways + 1) * sizeof(*c->gateways));
+    return fail(p, p->line, "too many gateways (at most %d)", GH__GATEWAYS_MAX);
+  c->gateways =
+      xrealloc(c->gateways, (c->n_gateways + 1) * sizeof(*c->gateways));
   gh__client_gw *g = &c->gateways[c->n_gateways];
   memset(g, 0, sizeof(*g));
   g->id = gh__strdup(id);
@@ -1154,9 +1153,9 @@ static int open_acl(gh__parse *p) {
 
 static int unknown_section(gh__parse *p, const char *kind) {
   const int srv = p->role == ROLE_SERVER;
-  int other = srv ? strcmp(kind, "client") == 0 || strcmp(kind, "acl") == 0
-                  : strcmp(kind, "server") == 0 ||
-                        strcmp(kind, "destination") == 0;
+  int other =
+      srv ? strcmp(kind, "client") == 0 || strcmp(kind, "acl") == 0
+          : strcmp(kind, "server") == 0 || strcmp(kind, "destination") == 0;
   if (!key_showable(kind))
     return fail(p, p->line, "unknown section");
   if (other)
@@ -1167,8 +1166,8 @@ static int unknown_section(gh__parse *p, const char *kind) {
 
 static int section_open(gh__parse *p, const char *kind, const char *name) {
   const int srv = p->role == ROLE_SERVER;
-  int named = strcmp(kind, "gateway") == 0 ||
-              (srv && strcmp(kind, "destination") == 0);
+  int named =
+      strcmp(kind, "gateway") == 0 || (srv && strcmp(kind, "destination") == 0);
   int plain = strcmp(kind, srv ? "server" : "client") == 0 ||
               (!srv && strcmp(kind, "acl") == 0);
   if (!named && !plain)
@@ -1266,8 +1265,8 @@ static int line_classify(gh__parse *p, const char *line) {
 
 /* The next physical line of text at *pos, trimmed, in *s / *n; 0 at the
  * end. */
-static int next_line(const char *text, size_t len, size_t *pos,
-                     const char **s, size_t *n, int first) {
+static int next_line(const char *text, size_t len, size_t *pos, const char **s,
+                     size_t *n, int first) {
   if (*pos >= len)
     return 0;
   const char *b = text + *pos;
@@ -1444,7 +1443,7 @@ static int server_finish(gh__parse *p) {
                   "destination '%s': no [gateway %s] in this file", d->name,
                   d->gateway);
     int rc = d->type == GH__DEST_CLOUD ? client_port_check(p, i)
-                                        : listen_check(p, i);
+                                       : listen_check(p, i);
     if (rc < 0)
       return rc;
   }
@@ -1676,8 +1675,8 @@ static int vfail(const gh__dest *d, int line, char *err, size_t errlen,
   if (line > 0)
     snprintf(err, errlen, "%s:%d: %s", file, line, msg);
   else if (d->line > 0)
-    snprintf(err, errlen, "%s:%d: destination '%s': %s", file, d->line,
-             d->name, msg);
+    snprintf(err, errlen, "%s:%d: destination '%s': %s", file, d->line, d->name,
+             msg);
   else
     snprintf(err, errlen, "%s: destination '%s': %s", file, d->name, msg);
   return GH_EINVAL;
@@ -1713,8 +1712,10 @@ static int chain_side(gh__dest *d, const gh__registry *reg, uint32_t side,
                       char *err, size_t errlen) {
   char reason[512] = "";
   gh__chain *c = side == GH_SIDE_LISTEN ? &d->listen_chain : &d->resource_chain;
-  int idx = side == GH_SIDE_LISTEN ? GH__DK_LISTEN_PROTO : GH__DK_RESOURCE_PROTO;
-  if (gh__chain_parse(reg, dest_proto(d, side), c, reason, sizeof(reason)) < 0) {
+  int idx =
+      side == GH_SIDE_LISTEN ? GH__DK_LISTEN_PROTO : GH__DK_RESOURCE_PROTO;
+  if (gh__chain_parse(reg, dest_proto(d, side), c, reason, sizeof(reason)) <
+      0) {
     c->n = 0;
     return vfail(d, d->key_line[idx], err, errlen, "%s protocol '%s': %s",
                  side_name(side), dest_proto(d, side), reason);
@@ -1740,8 +1741,8 @@ static int opt_int_parse(const char *v, int64_t *out) {
 }
 
 static int opt_bool_ok(const char *v) {
-  static const char *const words[] = {"yes", "no", "true", "false",
-                                      "on",  "off", "1",   "0"};
+  static const char *const words[] = {"yes", "no",  "true", "false",
+                                      "on",  "off", "1",    "0"};
   for (size_t i = 0; i < GH__ARRAY_LEN(words); i++)
     if (strcasecmp(v, words[i]) == 0)
       return 1;
@@ -1784,20 +1785,19 @@ static int opt_value_check(const gh__dest *d, gh__kv *kv, const gh_option *o,
   case GH_OPT_BOOL:
     if (!opt_bool_ok(kv->value))
       return vfail(d, kv->line, err, errlen,
-                   "%s must be yes, no, true, false, on, off, 1 or 0",
-                   kv->key);
+                   "%s must be yes, no, true, false, on, off, 1 or 0", kv->key);
     return 0;
   case GH_OPT_FILE:
     return kv->blob ? 0 : opt_file_read(d, kv, err, errlen);
   default:
     return vfail(d, kv->line, err, errlen,
-                 "%s: the handler declares it with an unknown type %u",
-                 kv->key, o->type);
+                 "%s: the handler declares it with an unknown type %u", kv->key,
+                 o->type);
   }
 }
 
-static int opt_unknown(const gh__dest *d, const gh__kv *kv,
-                       const gh_handler *h, char *err, size_t errlen) {
+static int opt_unknown(const gh__dest *d, const gh__kv *kv, const gh_handler *h,
+                       char *err, size_t errlen) {
   char list[300] = "";
   size_t used = 0;
   for (uint32_t i = 0; h->options && i < h->n_options; i++) {
@@ -1837,8 +1837,8 @@ static int opt_check(gh__dest *d, gh__kv *kv, uint32_t sides, char *err,
     return 0; /* meant for the server's side */
   if (!h && side)
     return vfail(d, kv->line, err, errlen,
-                 "option '%s': handler %s is not in the %s chain (%s)",
-                 kv->key, hname, side_name(side), dest_proto(d, side));
+                 "option '%s': handler %s is not in the %s chain (%s)", kv->key,
+                 hname, side_name(side), dest_proto(d, side));
   if (!h)
     return vfail(d, kv->line, err, errlen,
                  "option '%s': handler %s is in neither chain (listen: %s, "
@@ -1943,7 +1943,9 @@ static void enc_bytes(gh__enc *e, const void *p, size_t n) {
     e->rc = GH_ENOMEM;
 }
 
-static void enc_u8(gh__enc *e, uint8_t v) { enc_bytes(e, &v, 1); }
+static void enc_u8(gh__enc *e, uint8_t v) {
+  enc_bytes(e, &v, 1);
+}
 
 static void enc_u16(gh__enc *e, uint16_t v) {
   uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
@@ -2162,8 +2164,7 @@ static int rd_record(gh__rd *r, gh__dest *d, char *err, size_t errlen) {
   size_t before = d->opts.n;
   rc = gh__dest_set(d, key, value, 0, reason, sizeof(reason));
   if (rc < 0)
-    rc = dfail(err, errlen, GH_EINVAL, "destination '%s': %s", d->name,
-               reason);
+    rc = dfail(err, errlen, GH_EINVAL, "destination '%s': %s", d->name, reason);
   else if (tag == GH__REC_BLOB)
     rc = rd_blob(r, d, before, key, err, errlen);
   free(key);
@@ -2171,8 +2172,7 @@ static int rd_record(gh__rd *r, gh__dest *d, char *err, size_t errlen) {
   return rc;
 }
 
-static int rd_dest(gh__rd *r, gh__dest *v, size_t i, char *err,
-                   size_t errlen) {
+static int rd_dest(gh__rd *r, gh__dest *v, size_t i, char *err, size_t errlen) {
   gh__dest *d = &v[i];
   uint32_t nrec;
   char reason[512];

@@ -122,14 +122,15 @@ static int build_dests(gh__rt *rt, gh__server_cfg *cfg, char *err,
     gw->dests = realloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
     gw->dests[gw->n_dests++] = d;
     if (side == GH_SIDE_LISTEN) {
+      const char *host = c->listen_host ? c->listen_host : "*";
       r = gh__drt_listen(d, c->listen_host, c->listen_port);
       if (r < 0) {
         snprintf(err, errlen, "%s:%d: destination %s: cannot listen on %s:%u: %s",
-                 c->file, c->line, c->name, c->listen_host, c->listen_port,
+                 c->file, c->line, c->name, host, c->listen_port,
                  gh_strerror(r));
         return r;
       }
-      gh__info(c->name, "listening on %s:%u for gateway %s", c->listen_host,
+      gh__info(c->name, "listening on %s:%u for gateway %s", host,
                c->listen_port, gw->id);
     }
   }

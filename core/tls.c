@@ -40,6 +40,10 @@ static SSL_CTX *ctx_new(const SSL_METHOD *m, char *err, size_t errlen) {
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_cipher_list(ctx, GH__TLS12_CIPHERS);
+  /* AES-128-GCM first: as safe here, and the fastest with AES-NI. */
+  SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:"
+                                "TLS_CHACHA20_POLY1305_SHA256:"
+                                "TLS_AES_256_GCM_SHA384");
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |

@@ -492,7 +492,7 @@ int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
   if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    char host[64] = "?";
+    char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss.ss_family == AF_INET6) {
       uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));

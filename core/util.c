@@ -124,11 +124,14 @@ int gh__file_read(const char *path, uint8_t **out, size_t *len) {
   if (fd < 0)
     return -errno;
   struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-      st.st_size > 16 * 1024 * 1024) {
-    int e = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+  if (fstat(fd, &st) < 0) {
+    int e = -errno;
     close(fd);
     return e;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
+    close(fd);
+    return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
   }
   uint8_t *buf = malloc((size_t)st.st_size + 1);
   if (!buf) {

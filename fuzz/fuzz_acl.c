@@ -20,9 +20,16 @@
   } while (0)
 
 static const char *const probes[] = {
-    "0.0.0.0",     "10.0.0.1",        "255.255.255.255", "::",
-    "::1",         "::ffff:10.0.0.1", "2001:db8::1",     "192.0.2.7",
-    "fd00::ffff",  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "0.0.0.0",
+    "10.0.0.1",
+    "255.255.255.255",
+    "::",
+    "::1",
+    "::ffff:10.0.0.1",
+    "2001:db8::1",
+    "192.0.2.7",
+    "fd00::ffff",
+    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
 };
 
 static void rules(const char *text) {

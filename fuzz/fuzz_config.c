@@ -44,9 +44,12 @@ static const gh_handler h_tcp = {GH_HANDLER_HEADER, .kind = GH_KIND_TRANSPORT,
 static const gh_handler h_tls = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
                                  .name = "tls", .n_options = 5,
                                  .options = tls_opts};
-static const gh_handler h_udp = {GH_HANDLER_HEADER, .kind = GH_KIND_TRANSPORT,
-                                 .flags = GH_HANDLER_DGRAM, .name = "udp",
-                                 .n_options = 1, .options = udp_opts};
+static const gh_handler h_udp = {GH_HANDLER_HEADER,
+                                 .kind = GH_KIND_TRANSPORT,
+                                 .flags = GH_HANDLER_DGRAM,
+                                 .name = "udp",
+                                 .n_options = 1,
+                                 .options = udp_opts};
 static const gh_handler h_http = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
                                   .name = "http", .n_options = 2,
                                   .options = http_opts};
@@ -64,7 +67,9 @@ static int rm_one(const char *path, const struct stat *st, int flag,
   return remove(path);
 }
 
-static void cleanup(void) { nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS); }
+static void cleanup(void) {
+  nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 static void put(const char *file, const char *content) {
   char path[256];

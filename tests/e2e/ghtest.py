@@ -1031,6 +1031,7 @@ class Case:
         self.procs = []
         self.peers = []
         self.deferred = []
+        self.t0 = time.monotonic()
 
     @property
     def pki(self):
@@ -1041,7 +1042,7 @@ class Case:
     ports = staticmethod(free_ports)
 
     def log(self, msg):
-        log(f"  {msg}")
+        log(f"  [{time.monotonic() - self.t0:6.1f}s] {msg}")
 
     def defer(self, fn, *args):
         self.deferred.append((fn, args))

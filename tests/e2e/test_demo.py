@@ -51,21 +51,29 @@ def _http_get(port, path, timeout=10.0):
 
 def test_demo_runs_and_echoes(t):
     demo = t.gatehouse("demo", args=["demo"], name="demo")
-    # what it prints: every 127.0.0.1:PORT, once the list has settled
+    # what it prints: every 127.0.0.1:PORT, once its "try:" lines are out (or,
+    # should it print none, once the list has not grown for a few seconds)
     ports, last_new = [], None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         demo.check_alive()
-        found = [int(p) for p in ENDPOINT.findall(demo.log_text())]
-        for p in found:
+        text = demo.log_text()
+        for p in (int(x) for x in ENDPOINT.findall(text)):
             if p not in ports and 0 < p < 65536:
                 ports.append(p)
                 last_new = time.monotonic()
-        if ports and time.monotonic() - last_new > 1.0:
+        settled = ports and time.monotonic() - last_new > 0.5
+        if settled and (TRY_NC.search(text) or TRY_HTTP.search(text)):
+            break
+        if ports and time.monotonic() - last_new > 5:
             break
         time.sleep(0.2)
     assert ports, "gatehouse demo printed no 127.0.0.1:PORT endpoint"
     t.log(f"demo endpoints: {ports}")
+    # where it says "nc ... 127.0.0.1 PORT", those are the echo endpoints to try;
+    # otherwise try every printed port
+    nc_ports = sorted({int(x) for x in TRY_NC.findall(demo.log_text())})
+    candidates = [p for p in ports if p in nc_ports] or nc_ports or ports
 
     # push bytes through; the demo's resource is an echo, so at least one printed
     # endpoint must give them back identical (retry while the tunnel comes up)
@@ -74,7 +82,7 @@ def test_demo_runs_and_echoes(t):
     deadline = time.monotonic() + 30
     while not echoed and time.monotonic() < deadline:
         demo.check_alive()
-        for p in ports:
+        for p in candidates:
             try:
                 if _echo_once(p, data) == data:
                     echoed.append(p)
@@ -82,9 +90,10 @@ def test_demo_runs_and_echoes(t):
                 pass
         if not echoed:
             time.sleep(0.5)
-    assert echoed, f"no demo endpoint echoed 64 KiB back identical (tried {ports})"
+    assert echoed, f"no demo endpoint echoed 64 KiB back identical (tried {candidates})"
     t.log(f"echo verified through: {echoed}")
     # a bigger, concurrent check through the endpoints that echo
+    t.log("4 MiB echo through each")
     ghtest.run_parallel([ghtest.job(ghtest.echo_check, p, 4 * ghtest.MiB, header=b"",
                                     desc=f"echo 4 MiB via {p}") for p in echoed])
 
@@ -98,6 +107,7 @@ def test_demo_runs_and_echoes(t):
         assert status.startswith("HTTP/1."), f"the demo's http://127.0.0.1:{p}{path} answered {status!r}"
         t.log(f"http://127.0.0.1:{p}{path or '/'} answered {status!r}")
 
+    t.log("SIGINT")
     rc = demo.stop(signal.SIGINT, timeout=40)
     assert rc == 0, f"gatehouse demo exited {rc} on SIGINT (want 0)"
 

@@ -308,6 +308,13 @@ static void h_timer_free(gh_timer *gt) {
   uv_close((uv_handle_t *)&t->uv, timer_closed);
 }
 
+/* A link the plugin may still hold: started, and not closed. */
+static int is_live(const mock_link *l) {
+  if (l->closed)
+    return 0;
+  return l->listener || l->connect_called || l->open_called || l->close_called;
+}
+
 /* ----------------------------------------------------------- instances */
 
 static mock_inst *I(const gh_inst *gi, const char *fn) {
@@ -499,6 +506,13 @@ void mock_inst_free(mock_inst *i) {
   if (!i->inited)
     return;
   i->inited = 0;
+  for (mock_link *l = M.links; l; l = l->next)
+    if (l->inst == i && is_live(l))
+      violation("test: inst_free with link %llu of the instance alive",
+                (unsigned long long)l->id);
+  for (mock_listener *l = M.listeners; l; l = l->next)
+    if (l->inst == i && l->listening && !l->closed)
+      violation("test: inst_free with a listener of the instance alive");
   if (i->h->inst_free)
     i->h->inst_free(mock_gi(i));
 }

@@ -29,8 +29,8 @@ static void test_addr_parse(void **state) {
   assert_int_equal(a.family, GH_AF_INET6);
   assert_int_equal(a.addr[0], 0x20);
   assert_int_equal(a.addr[15], 0x01);
-  const char *bad[] = {"",          "1.2.3",   "256.1.1.1", "1.2.3.4 ",
-                       " 1.2.3.4",  "::g",     "1.2.3.4/8", "[::1]",
+  const char *bad[] = {"",          "1.2.3",      "256.1.1.1",  "1.2.3.4 ",
+                       " 1.2.3.4",  "::g",        "1.2.3.4/8",  "[::1]",
                        "01.2.3.4x", "1.2.3.4:80", "db.internal"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     assert_int_equal(gh__addr_parse(bad[i], &a), GH_EINVAL);
@@ -66,11 +66,11 @@ static void test_addr_format(void **state) {
 
 static void test_hostname_valid(void **state) {
   (void)state;
-  const char *good[] = {"db",         "db.internal", "DB.Internal.",
-                        "a-b.c_d.e",  "x1.example",  "3com.example"};
-  const char *bad[] = {"",          ".",           "a..b",    "-a.b",
-                       "a-.b",      "a b",         "a/b",     "10.0.0.256",
-                       "1.2.3.4",   "host.123",    "*.example", "db:5432"};
+  const char *good[] = {"db",        "db.internal", "DB.Internal.",
+                        "a-b.c_d.e", "x1.example",  "3com.example"};
+  const char *bad[] = {"",        ".",        "a..b",      "-a.b",
+                       "a-.b",    "a b",      "a/b",       "10.0.0.256",
+                       "1.2.3.4", "host.123", "*.example", "db:5432"};
   for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
     assert_true(gh__hostname_valid(good[i]));
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -112,8 +112,7 @@ static void test_iplist_v4_cidr_bounds(void **state) {
   gh__iplist_free(&l);
   assert_false(l.present);
 
-  assert_int_equal(gh__iplist_add(&l, "198.51.100.7/32", err, sizeof(err)),
-                   0);
+  assert_int_equal(gh__iplist_add(&l, "198.51.100.7/32", err, sizeof(err)), 0);
   assert_true(match(&l, "198.51.100.7"));
   assert_false(match(&l, "198.51.100.6"));
   assert_false(match(&l, "198.51.100.8"));
@@ -186,10 +185,10 @@ static void test_iplist_ranges(void **state) {
   gh__iplist_free(&l);
 
   /* a range across octets, and a one-address range */
-  assert_int_equal(
-      gh__iplist_add(&l, "10.0.0.250-10.0.1.5, 192.0.2.1-192.0.2.1", err,
-                     sizeof(err)),
-      0);
+  assert_int_equal(gh__iplist_add(&l,
+                                  "10.0.0.250-10.0.1.5, 192.0.2.1-192.0.2.1",
+                                  err, sizeof(err)),
+                   0);
   assert_int_equal(l.n, 2);
   assert_true(match(&l, "10.0.0.255"));
   assert_true(match(&l, "10.0.1.0"));
@@ -198,8 +197,7 @@ static void test_iplist_ranges(void **state) {
   assert_false(match(&l, "192.0.2.2"));
   gh__iplist_free(&l);
 
-  assert_int_equal(gh__iplist_add(&l, "fd00::1-fd00::ff", err, sizeof(err)),
-                   0);
+  assert_int_equal(gh__iplist_add(&l, "fd00::1-fd00::ff", err, sizeof(err)), 0);
   assert_true(match(&l, "fd00::80"));
   assert_false(match(&l, "fd00::100"));
   gh__iplist_free(&l);
@@ -216,8 +214,8 @@ static void test_iplist_mapped(void **state) {
   gh__iplist_free(&l);
 
   /* a rule written in mapped form is an IPv4 rule */
-  assert_int_equal(
-      gh__iplist_add(&l, "::ffff:192.0.2.0/120", err, sizeof(err)), 0);
+  assert_int_equal(gh__iplist_add(&l, "::ffff:192.0.2.0/120", err, sizeof(err)),
+                   0);
   assert_int_equal(l.v[0].family, GH_AF_INET);
   assert_true(match(&l, "192.0.2.77"));
   assert_true(match(&l, "::ffff:192.0.2.77"));
@@ -281,8 +279,8 @@ static void test_iplist_errors(void **state) {
   gh__iplist l = {0};
   char err[256];
   assert_int_equal(gh__iplist_add(&l, "10.0.0.1", err, sizeof(err)), 0);
-  assert_int_equal(
-      gh__iplist_add(&l, "10.0.0.2, 10.0.0.300", err, sizeof(err)), GH_EINVAL);
+  assert_int_equal(gh__iplist_add(&l, "10.0.0.2, 10.0.0.300", err, sizeof(err)),
+                   GH_EINVAL);
   assert_non_null(strstr(err, "'10.0.0.300'"));
   assert_int_equal(l.n, 1);
   assert_false(match(&l, "10.0.0.2"));
@@ -513,8 +511,7 @@ static void test_acl_errors(void **state) {
   }
   gh__acl acl = {0};
   char err[256];
-  assert_int_equal(gh__acl_add(&acl, 1, "2001:db8::1:443", 1, err,
-                               sizeof(err)),
+  assert_int_equal(gh__acl_add(&acl, 1, "2001:db8::1:443", 1, err, sizeof(err)),
                    GH_EINVAL);
   assert_non_null(strstr(err, "brackets"));
   gh__acl_free(&acl);

@@ -3,7 +3,7 @@
  * handlers, and the pushed destination set (encode, decode, garbage). Every
  * file is written under a fresh mkdtemp() directory. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE
 #endif
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,55 +197,55 @@ static void client_err(const char *text, int line, const char *what, int at) {
 /* ------------------------------------------------------- server: valid */
 
 static const char server_ini[] =
-    "; gatehouse server\n"                                          /* 1 */
-    "[server]\n"                                                    /* 2 */
-    "tunnel_listen = 0.0.0.0:9000      ; where clients dial in\n"   /* 3 */
-    "cert = server.crt\n"                                           /* 4 */
-    "key = server.key\n"                                            /* 5 */
-    "client_ca = sub/clients-ca.crt\n"                              /* 6 */
-    "admin_listen = 127.0.0.1:9100\n"                               /* 7 */
-    "plugin_dir = plugins\n"                                        /* 8 */
-    "log_level = debug\n"                                           /* 9 */
-    "drain_timeout = 5\n"                                           /* 10 */
-    "keepalive = 7\n"                                               /* 11 */
-    "keepalive_timeout = 21\n"                                      /* 12 */
-    "# a comment\n"                                                 /* 13 */
-    "[gateway dc1]\n"                                               /* 14 */
-    "token = " TOKEN "\n"                                           /* 15 */
-    "token_file = dc1.token\n"                                      /* 16 */
-    "\n"                                                            /* 17 */
-    "[gateway dc2]\n"                                               /* 18 */
-    "  token = " TOKEN2 "\n"                                        /* 19 */
-    "\n"                                                            /* 20 */
-    "[destination billing-db]          ; on-prem\n"                 /* 21 */
-    "gateway = dc1\n"                                               /* 22 */
-    "type = onprem\n"                                               /* 23 */
-    "listen = 0.0.0.0:15432\n"                                      /* 24 */
-    "resource = db.internal:5432\n"                                 /* 25 */
-    "protocol = tcp\n"                                              /* 26 */
+    "; gatehouse server\n"                                             /* 1 */
+    "[server]\n"                                                       /* 2 */
+    "tunnel_listen = 0.0.0.0:9000      ; where clients dial in\n"      /* 3 */
+    "cert = server.crt\n"                                              /* 4 */
+    "key = server.key\n"                                               /* 5 */
+    "client_ca = sub/clients-ca.crt\n"                                 /* 6 */
+    "admin_listen = 127.0.0.1:9100\n"                                  /* 7 */
+    "plugin_dir = plugins\n"                                           /* 8 */
+    "log_level = debug\n"                                              /* 9 */
+    "drain_timeout = 5\n"                                              /* 10 */
+    "keepalive = 7\n"                                                  /* 11 */
+    "keepalive_timeout = 21\n"                                         /* 12 */
+    "# a comment\n"                                                    /* 13 */
+    "[gateway dc1]\n"                                                  /* 14 */
+    "token = " TOKEN "\n"                                              /* 15 */
+    "token_file = dc1.token\n"                                         /* 16 */
+    "\n"                                                               /* 17 */
+    "[gateway dc2]\n"                                                  /* 18 */
+    "  token = " TOKEN2 "\n"                                           /* 19 */
+    "\n"                                                               /* 20 */
+    "[destination billing-db]          ; on-prem\n"                    /* 21 */
+    "gateway = dc1\n"                                                  /* 22 */
+    "type = onprem\n"                                                  /* 23 */
+    "listen = 0.0.0.0:15432\n"                                         /* 24 */
+    "resource = db.internal:5432\n"                                    /* 25 */
+    "protocol = tcp\n"                                                 /* 26 */
     "allow = 203.0.113.0/24, 198.51.100.7, 10.0.0.1-10.0.0.9   ; IP\n" /* 27 */
-    "connect_timeout = 20\n"                                        /* 28 */
-    "\n"                                                            /* 29 */
-    "[destination metrics-push]\n"                                  /* 30 */
-    "    gateway = dc1\n"                                           /* 31 */
-    "    type = cloud\n"                                            /* 32 */
-    "    client_port = 12000\n"                                     /* 33 */
-    "    client_bind = 0.0.0.0\n"                                   /* 34 */
-    "    resource = ingest.cloud.example:443\n"                     /* 35 */
-    "    resource.protocol = https\n"                               /* 36 */
-    "    resource.tls.server_name = ingest.cloud.example\n"         /* 37 */
-    "\n"                                                            /* 38 */
-    "[destination v6]\n"                                            /* 39 */
-    "gateway = dc2\n"                                               /* 40 */
-    "type = onprem\n"                                               /* 41 */
-    "listen = [::1]:15432\n"                                        /* 42 */
-    "resource = [2001:db8::5]:22\n"                                 /* 43 */
-    "\n"                                                            /* 44 */
-    "[destination dc2-cloud]\n"                                     /* 45 */
-    "gateway = dc2\n"                                               /* 46 */
-    "type = cloud\n"                                                /* 47 */
-    "client_port = 12000   ; the same port, another gateway\n"      /* 48 */
-    "resource = 10.0.0.5:80\n";                                     /* 49 */
+    "connect_timeout = 20\n"                                           /* 28 */
+    "\n"                                                               /* 29 */
+    "[destination metrics-push]\n"                                     /* 30 */
+    "    gateway = dc1\n"                                              /* 31 */
+    "    type = cloud\n"                                               /* 32 */
+    "    client_port = 12000\n"                                        /* 33 */
+    "    client_bind = 0.0.0.0\n"                                      /* 34 */
+    "    resource = ingest.cloud.example:443\n"                        /* 35 */
+    "    resource.protocol = https\n"                                  /* 36 */
+    "    resource.tls.server_name = ingest.cloud.example\n"            /* 37 */
+    "\n"                                                               /* 38 */
+    "[destination v6]\n"                                               /* 39 */
+    "gateway = dc2\n"                                                  /* 40 */
+    "type = onprem\n"                                                  /* 41 */
+    "listen = [::1]:15432\n"                                           /* 42 */
+    "resource = [2001:db8::5]:22\n"                                    /* 43 */
+    "\n"                                                               /* 44 */
+    "[destination dc2-cloud]\n"                                        /* 45 */
+    "gateway = dc2\n"                                                  /* 46 */
+    "type = cloud\n"                                                   /* 47 */
+    "client_port = 12000   ; the same port, another gateway\n"         /* 48 */
+    "resource = 10.0.0.5:80\n";                                        /* 49 */
 
 static void test_server_valid(void **state) {
   (void)state;
@@ -389,8 +389,7 @@ static void test_server_errors_sections(void **state) {
   SERVER_ERR(SBASE "[destination a b]\n", 8, "bad section name");
   SERVER_ERR(SBASE "[destination x\n", 8, "section header without ']'");
   SERVER_ERR(SBASE "[gateway dc2] junk\n", 8, "text after the section");
-  SERVER_ERR("cert = server.crt\n[server]\n", 1,
-             "key outside of any section");
+  SERVER_ERR("cert = server.crt\n[server]\n", 1, "key outside of any section");
   SERVER_ERR(SBASE "just some words\n", 8, "expected key = value");
   SERVER_ERR("[gateway dc1]\ntoken = " TOKEN "\n", 0, "no [server] section");
   SERVER_ERR("", 0, "no [server] section");
@@ -440,8 +439,9 @@ static void test_server_errors_main(void **state) {
              5, "keepalive_timeout (30 s) must be greater than keepalive");
   SERVER_ERR("[server]\ntunnel_listen = :9000\ncert = server.crt\n"
              "keepalive_timeout = 5\nkey = server.key\n",
-             4, "keepalive_timeout (5 s) must be greater than keepalive "
-                "(10 s)");
+             4,
+             "keepalive_timeout (5 s) must be greater than keepalive "
+             "(10 s)");
   SERVER_ERR("[server]\ntunnel_listen = 0.0.0.0:9000\ncert = server.crt\n"
              "key = server.key\nadmin_listen = 127.0.0.1:9000\n",
              5, "admin_listen clashes with tunnel_listen (line 2)");
@@ -459,12 +459,10 @@ static void test_server_errors_gateways(void **state) {
              "[gateway dc2] has no token");
   SERVER_ERR(SBASE "[gateway dc2]\n", 8, "[gateway dc2] has no token");
   char want[600];
-  snprintf(want, sizeof(want), "token_file: cannot read '%s'",
-           P("none.token"));
+  snprintf(want, sizeof(want), "token_file: cannot read '%s'", P("none.token"));
   SERVER_ERR(SBASE "token_file = none.token\n", 8, want);
   put("empty.token", "\n \n\t\n");
-  SERVER_ERR(SBASE "token_file = empty.token\n", 8,
-             "the token in '");
+  SERVER_ERR(SBASE "token_file = empty.token\n", 8, "the token in '");
   SERVER_ERR(SBASE "token_file = empty.token\n", 8, "empty.token' is empty");
   put("two.token", "abcdefghijklmnopqrstuvwxyz\nabcdefghijklmnopqrstuvwxyz\n");
   SERVER_ERR(SBASE "token_file = two.token\n", 8,
@@ -532,14 +530,14 @@ static void test_server_errors_destinations(void **state) {
              "unknown key 'colour'");
   SERVER_ERR(SBASE "[destination d]\nallow = 10.0.0.0/33\n", 9,
              "allow: bad address '10.0.0.0/33'");
-  SERVER_ERR(SBASE "[destination d]\nallow = 10.0.0.1\nallow = 10.0.0.9-10.0.0.1\n",
+  SERVER_ERR(SBASE
+             "[destination d]\nallow = 10.0.0.1\nallow = 10.0.0.9-10.0.0.1\n",
              10, "allow: bad address '10.0.0.9-10.0.0.1'");
   SERVER_ERR(SBASE "[destination d]\nconnect_timeout = 0\n", 9,
              "connect_timeout must be a number of seconds from 1 to 3600");
   SERVER_ERR(SBASE "[destination d]\nconnect_timeout = 3601\n", 9,
              "connect_timeout must be");
-  SERVER_ERR(SBASE "[destination d]\nresource =\n", 9,
-             "resource has no value");
+  SERVER_ERR(SBASE "[destination d]\nresource =\n", 9, "resource has no value");
 }
 
 static void test_server_client_port_unique(void **state) {
@@ -551,9 +549,11 @@ static void test_server_client_port_unique(void **state) {
              "destination 'a' (line 11) of gateway dc1");
   /* another gateway, another port, or an on-prem one: fine */
   gh__server_cfg c;
-  load_s_ok(&c, SBASE "[gateway dc2]\ntoken = " TOKEN2 "\n" CLOUD(
-                    "a", "dc1", "12000") CLOUD("b", "dc2", "12000")
-                    CLOUD("c", "dc1", "12001") ONPREM("d", "0.0.0.0:12000"));
+  static const char fine[] = SBASE "[gateway dc2]\n"
+                                   "token = " TOKEN2 "\n" /* 8-9 */
+      CLOUD("a", "dc1", "12000") CLOUD("b", "dc2", "12000")
+          CLOUD("c", "dc1", "12001") ONPREM("d", "0.0.0.0:12000");
+  load_s_ok(&c, fine);
   assert_int_equal(c.n_dests, 4);
   gh__server_cfg_free(&c);
 }
@@ -664,10 +664,16 @@ static void test_inline_comments_and_indent(void **state) {
   gh__server_cfg c;
   /* ';' after a blank starts a comment; inside a value it does not. An
    * indented key is a key, not a continuation of the previous value. */
-  load_s_ok(&c, SBASE "token = abcdefghijklmnop;qrst ; comment\n"
-                      "  token = 0123456789abcdef0123\n" ONPREM(
-                          "d", ":1") "    allow = 10.0.0.1 ; only this one\n"
-                                     "\t  connect_timeout = 3\n");
+  static const char text[] = SBASE "token = abcdefghijklmnop;qrst ; comment\n"
+                                   "  token = 0123456789abcdef0123\n"
+                                   "[destination d]\n"
+                                   "  gateway = dc1\n"
+                                   "  type = onprem\n"
+                                   "  listen = :1\n"
+                                   "  resource = db:1\n"
+                                   "    allow = 10.0.0.1 ; only this one\n"
+                                   "\t  connect_timeout = 3\n";
+  load_s_ok(&c, text);
   assert_int_equal(c.gateways[0].n_tokens, 3);
   assert_string_equal(c.gateways[0].tokens[1], "abcdefghijklmnop;qrst");
   assert_string_equal(c.gateways[0].tokens[2], "0123456789abcdef0123");
@@ -754,31 +760,31 @@ static void test_client_valid(void **state) {
   (void)state;
   char ini[2048];
   snprintf(ini, sizeof(ini),
-           "[client]\n"                                 /* 1 */
-           "log_level = warn\n"                         /* 2 */
-           "admin_listen = 127.0.0.1:9101\n"            /* 3 */
-           "plugin_dir = /usr/lib/gatehouse/plugins\n"  /* 4 */
-           "reconnect_max = 60\n"                       /* 5 */
-           "drain_timeout = 0\n"                        /* 6 */
-           "[gateway dc1]\n"                            /* 7 */
-           "server = gw.example.com:9000\n"             /* 8 */
-           "server = [2001:db8::1]:9000\n"              /* 9 */
-           "token = " TOKEN "\n"                        /* 10 */
-           "ca = ca.crt\n"                              /* 11 */
-           "cert = client.crt\n"                        /* 12 */
-           "key = client.key\n"                         /* 13 */
-           "server_name = gw.example.com\n"             /* 14 */
-           "connections = 2\n"                          /* 15 */
-           "\n"                                         /* 16 */
-           "[gateway dc2]\n"                            /* 17 */
-           "server = 192.0.2.10:9000\n"                 /* 18 */
-           "token_file = dc1.token\n"                   /* 19 */
-           "ca = %s\n"                                  /* 20 */
-           "\n"                                         /* 21 */
-           "[acl]   ; what the cloud may reach\n"       /* 22 */
-           "allow = db.internal:5432\n"                 /* 23 */
-           "allow = 10.1.0.0/16:80-443\n"               /* 24 */
-           "deny = *\n",                                /* 25 */
+           "[client]\n"                                /* 1 */
+           "log_level = warn\n"                        /* 2 */
+           "admin_listen = 127.0.0.1:9101\n"           /* 3 */
+           "plugin_dir = /usr/lib/gatehouse/plugins\n" /* 4 */
+           "reconnect_max = 60\n"                      /* 5 */
+           "drain_timeout = 0\n"                       /* 6 */
+           "[gateway dc1]\n"                           /* 7 */
+           "server = gw.example.com:9000\n"            /* 8 */
+           "server = [2001:db8::1]:9000\n"             /* 9 */
+           "token = " TOKEN "\n"                       /* 10 */
+           "ca = ca.crt\n"                             /* 11 */
+           "cert = client.crt\n"                       /* 12 */
+           "key = client.key\n"                        /* 13 */
+           "server_name = gw.example.com\n"            /* 14 */
+           "connections = 2\n"                         /* 15 */
+           "\n"                                        /* 16 */
+           "[gateway dc2]\n"                           /* 17 */
+           "server = 192.0.2.10:9000\n"                /* 18 */
+           "token_file = dc1.token\n"                  /* 19 */
+           "ca = %s\n"                                 /* 20 */
+           "\n"                                        /* 21 */
+           "[acl]   ; what the cloud may reach\n"      /* 22 */
+           "allow = db.internal:5432\n"                /* 23 */
+           "allow = 10.1.0.0/16:80-443\n"              /* 24 */
+           "deny = *\n",                               /* 25 */
            P("ca.crt"));
   gh__client_cfg c;
   load_c_ok(&c, ini);
@@ -845,8 +851,8 @@ static void test_client_acl(void **state) {
   gh__client_cfg_free(&c);
 
   /* a client file without [client] */
-  load_c_ok(&c, "[gateway dc1]\nserver = h:1\ntoken = " TOKEN
-                "\nca = ca.crt\n");
+  load_c_ok(&c,
+            "[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\nca = ca.crt\n");
   assert_int_equal(c.n_gateways, 1);
   gh__client_cfg_free(&c);
 }
@@ -931,8 +937,8 @@ static void test_relative_paths(void **state) {
   char err[1024] = "";
   char name[600];
   snprintf(name, sizeof(name), "%s", P("sub/x.ini"));
-  assert_int_equal(gh__server_cfg_load_string(&c, text, sizeof(text) - 1,
-                                              name, err, sizeof(err)),
+  assert_int_equal(gh__server_cfg_load_string(&c, text, sizeof(text) - 1, name,
+                                              err, sizeof(err)),
                    0);
   assert_string_equal(c.file, name);
   assert_string_equal(c.cert, P("sub/../server.crt"));
@@ -952,8 +958,8 @@ static void test_relative_paths(void **state) {
   gh__server_cfg_free(&c);
 
   /* a name without a directory: the working directory */
-  assert_int_equal(gh__server_cfg_load_string(&c, text2, strlen(text2),
-                                              "s.ini", err, sizeof(err)),
+  assert_int_equal(gh__server_cfg_load_string(&c, text2, strlen(text2), "s.ini",
+                                              err, sizeof(err)),
                    0);
   gh__server_cfg_free(&c);
   static const char text3[] = "[server]\ncert = nope.crt\n";
@@ -982,10 +988,10 @@ static void test_hostport_parse(void **state) {
   assert_int_equal(port, 65535);
   assert_int_equal(gh__hostport_parse("10.0.0.1:80", &h, &port), 0);
   free(h);
-  const char *bad[] = {"",          "db",       "db:",        "db:0",
-                       "db:65536",  "db:+80",   "db:8 0",     "::1:80",
-                       "[::1]80",   "[]:80",    "[db]:80",    "[1.2.3.4]:80",
-                       "a b:80",    "db:80:",   "10.0.0.256:80", "[::1:80"};
+  const char *bad[] = {"",         "db",     "db:",           "db:0",
+                       "db:65536", "db:+80", "db:8 0",        "::1:80",
+                       "[::1]80",  "[]:80",  "[db]:80",       "[1.2.3.4]:80",
+                       "a b:80",   "db:80:", "10.0.0.256:80", "[::1:80"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     h = (char *)"x";
     port = 7;
@@ -1021,15 +1027,11 @@ static const gh_option http_opts[] = {
     {.name = "host", .type = GH_OPT_STRING, .flags = GH_OPT_REQUIRED},
     {.name = "add_header", .type = GH_OPT_STRING, .flags = GH_OPT_MULTI},
 };
-static const gh_handler h_tcp = {GH_HANDLER_HEADER,
-                                 .kind = GH_KIND_TRANSPORT,
-                                 .name = "tcp",
-                                 .n_options = 1,
+static const gh_handler h_tcp = {GH_HANDLER_HEADER, .kind = GH_KIND_TRANSPORT,
+                                 .name = "tcp", .n_options = 1,
                                  .options = tcp_opts};
-static const gh_handler h_tls = {GH_HANDLER_HEADER,
-                                 .kind = GH_KIND_LAYER,
-                                 .name = "tls",
-                                 .n_options = 5,
+static const gh_handler h_tls = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
+                                 .name = "tls", .n_options = 5,
                                  .options = tls_opts};
 static const gh_handler h_udp = {GH_HANDLER_HEADER,
                                  .kind = GH_KIND_TRANSPORT,
@@ -1037,13 +1039,10 @@ static const gh_handler h_udp = {GH_HANDLER_HEADER,
                                  .name = "udp",
                                  .n_options = 1,
                                  .options = udp_opts};
-static const gh_handler h_http = {GH_HANDLER_HEADER,
-                                  .kind = GH_KIND_LAYER,
-                                  .name = "http",
-                                  .n_options = 2,
+static const gh_handler h_http = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
+                                  .name = "http", .n_options = 2,
                                   .options = http_opts};
-static const gh_handler h_bare = {GH_HANDLER_HEADER,
-                                  .kind = GH_KIND_LAYER,
+static const gh_handler h_bare = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
                                   .name = "bare"};
 static const gh_handler *fake_handlers[] = {&h_tcp, &h_tls, &h_udp, &h_http,
                                             &h_bare};
@@ -1068,22 +1067,21 @@ static void valid_err(const char *text, int line, const char *what, int at) {
 }
 #define VALID_ERR(text, line, what) valid_err(text, line, what, __LINE__)
 
-static const char web_dest[] =
-    "[destination web]\n"                     /* 8 */
-    "gateway = dc1\n"                         /* 9 */
-    "type = onprem\n"                         /* 10 */
-    "listen = 127.0.0.1:8443\n"               /* 11 */
-    "resource = web.internal:443\n"           /* 12 */
-    "listen.protocol = tls\n"                 /* 13 */
-    "resource.protocol = tcp + tls + http\n"  /* 14 */
-    "listen.tls.cert = tls/server.pem\n"      /* 15 */
-    "listen.tls.key = tls/server.key\n"       /* 16 */
-    "resource.tls.ca = tls/ca.pem\n"          /* 17 */
-    "tls.verify = no\n"                       /* 18 */
-    "resource.http.host = web.internal\n"     /* 19 */
-    "resource.http.add_header = X-A: 1\n"     /* 20 */
-    "resource.http.add_header = X-B: 2\n"     /* 21 */
-    "listen.tcp.nodelay = yes\n";             /* 22 */
+static const char web_dest[] = "[destination web]\n"                    /* 8 */
+                               "gateway = dc1\n"                        /* 9 */
+                               "type = onprem\n"                        /* 10 */
+                               "listen = 127.0.0.1:8443\n"              /* 11 */
+                               "resource = web.internal:443\n"          /* 12 */
+                               "listen.protocol = tls\n"                /* 13 */
+                               "resource.protocol = tcp + tls + http\n" /* 14 */
+                               "listen.tls.cert = tls/server.pem\n"     /* 15 */
+                               "listen.tls.key = tls/server.key\n"      /* 16 */
+                               "resource.tls.ca = tls/ca.pem\n"         /* 17 */
+                               "tls.verify = no\n"                      /* 18 */
+                               "resource.http.host = web.internal\n"    /* 19 */
+                               "resource.http.add_header = X-A: 1\n"    /* 20 */
+                               "resource.http.add_header = X-B: 2\n"    /* 21 */
+                               "listen.tcp.nodelay = yes\n";            /* 22 */
 
 static void test_validate_ok(void **state) {
   (void)state;
@@ -1140,14 +1138,15 @@ static void test_validate_errors(void **state) {
   VALID_ERR(ONPREM("d", ":1") "resource.protocol = http\n"
                               "resource.http.host = x\n"
                               "tls.verify = no\n",
-            15, "handler tls is in neither chain (listen: tcp, resource: "
-                "http)");
+            15,
+            "handler tls is in neither chain (listen: tcp, resource: "
+            "http)");
   VALID_ERR(ONPREM("d", ":1") "protocol = tls\ntls.verify = maybe\n", 14,
             "tls.verify must be yes, no, true, false, on, off, 1 or 0");
   VALID_ERR(ONPREM("d", ":1") "protocol = udp\nudp.idle_timeout = 0\n", 14,
             "udp.idle_timeout must be a whole number from 1 to 86400");
-  VALID_ERR(ONPREM("d", ":1") "protocol = udp\nudp.idle_timeout = 86401\n",
-            14, "from 1 to 86400");
+  VALID_ERR(ONPREM("d", ":1") "protocol = udp\nudp.idle_timeout = 86401\n", 14,
+            "from 1 to 86400");
   VALID_ERR(ONPREM("d", ":1") "protocol = udp\nudp.idle_timeout = 6O\n", 14,
             "whole number");
   char want[600];
@@ -1165,13 +1164,15 @@ static void test_validate_errors(void **state) {
   VALID_ERR(ONPREM("d", ":1") "protocol = tls\n"
                               "resource.tls.ca = tls/ca.pem\n"
                               "resource.tls.ca = tls/ca.pem\n",
-            15, "tls.ca is given twice for the resource side (first at line "
-                "14)");
+            15,
+            "tls.ca is given twice for the resource side (first at line "
+            "14)");
   VALID_ERR(ONPREM("d", ":1") "protocol = tls\n"
                               "tls.ca = tls/ca.pem\n"
                               "listen.tls.ca = tls/ca.pem\n",
-            15, "tls.ca is given twice for the listen side (first at line "
-                "14)");
+            15,
+            "tls.ca is given twice for the listen side (first at line "
+            "14)");
   /* chains */
   VALID_ERR(ONPREM("d", ":1") "listen.protocol = udp\n", 8,
             "destination 'd': one side carries datagrams and the other a byte "
@@ -1199,11 +1200,10 @@ static void test_validate_errors(void **state) {
 
 /* ------------------------------------------------ the pushed set */
 
-static const char push_ini[] =
-    SBASE                                          /* 1-7 */
-    "[gateway dc2]\n"                              /* 8 */
-    "token = " TOKEN2 "\n"                         /* 9 */
-    "%s"                                           /* web_dest, 10.. */
+static const char push_ini[] = SBASE /* 1-7 */
+    "[gateway dc2]\n"                /* 8 */
+    "token = " TOKEN2 "\n"           /* 9 */
+    "%s"                             /* web_dest, 10.. */
     "allow = 192.0.2.0/24\n"
     "[destination push]\n"
     "gateway = dc1\n"
@@ -1369,7 +1369,9 @@ typedef struct {
   size_t n;
 } wbuf;
 
-static void w_u8(wbuf *w, uint8_t v) { w->b[w->n++] = v; }
+static void w_u8(wbuf *w, uint8_t v) {
+  w->b[w->n++] = v;
+}
 static void w_u16(wbuf *w, uint16_t v) {
   w_u8(w, (uint8_t)(v >> 8));
   w_u8(w, (uint8_t)v);
@@ -1422,7 +1424,8 @@ static void decode_fails(const uint8_t *p, size_t len, int want,
   if (what)
     assert_non_null(strstr(err, what));
 }
-#define DECODE_FAILS(w, want, what) decode_fails((w)->b, (w)->n, want, what, __LINE__)
+#define DECODE_FAILS(w, want, what)                                            \
+  decode_fails((w)->b, (w)->n, want, what, __LINE__)
 
 static void test_push_decode_bad(void **state) {
   (void)state;

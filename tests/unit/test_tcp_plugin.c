@@ -1149,6 +1149,70 @@ static void test_accept_emfile(void **state) {
   stop_listener(f);
 }
 
+/* The mock host itself, on the tcp handler's declarations: options with
+ * defaults, timers, and its violation counter. */
+typedef struct tick {
+  int n;
+  gh_timer *t;
+} tick;
+
+static void on_tick(gh_timer *t, void *arg) {
+  tick *k = arg;
+  assert_ptr_equal(t, k->t);
+  if (++k->n == 3)
+    mock_host.timer_free(t); /* from its own callback */
+}
+
+static int pred_ticks(void *a) {
+  return ((tick *)a)->n >= 3;
+}
+
+static void test_mock_host_table(void **state) {
+  fx *f = *state;
+  const gh_host *h = &mock_host;
+  assert_int_equal(h->size, sizeof(gh_host));
+  assert_int_equal(h->abi_major, GH_ABI_MAJOR);
+  assert_ptr_equal(h->uv_loop(), mock_loop());
+
+  mock_inst *i = mock_inst_new(f->h, GH_SIDE_RESOURCE);
+  gh_inst *gi = mock_gi(i);
+  assert_string_equal(h->opt_get(gi, "nodelay", 0), "yes"); /* default */
+  assert_null(h->opt_get(gi, "nodelay", 1));
+  assert_int_equal(h->opt_count(gi, "nodelay"), 0);
+  assert_int_equal(h->opt_bool(gi, "nodelay"), 1);
+  assert_int_equal(h->opt_int(gi, "keepalive"), 60);
+  mock_inst_opt(i, "nodelay", "off");
+  mock_inst_opt(i, "keepalive", "15");
+  assert_int_equal(h->opt_count(gi, "nodelay"), 1);
+  assert_int_equal(h->opt_bool(gi, "nodelay"), 0);
+  assert_int_equal(h->opt_int(gi, "keepalive"), 15);
+  assert_int_equal(h->inst_side(gi), GH_SIDE_RESOURCE);
+  assert_string_equal(h->inst_destination(gi), "mock");
+
+  /* an undeclared option is a violation (counted, then forgiven here) */
+  assert_null(h->opt_get(gi, "nodelays", 0));
+  assert_int_equal(mock_stats.violations, 1);
+  mock_stats.violations = 0;
+
+  tick k = {0, NULL};
+  k.t = h->timer_new(on_tick, &k);
+  assert_non_null(k.t);
+  assert_int_equal(h->timer_start(k.t, 5, 5), 0);
+  assert_true(mock_run_until(pred_ticks, &k, WAIT_MS));
+  mock_run_for(30);
+  assert_int_equal(k.n, 3);
+  assert_int_equal(mock_stats.timers_live, 0);
+
+  uint64_t before = mock_stats.live_bytes;
+  void *p = h->alloc(100);
+  p = h->realloc(p, 1000);
+  assert_non_null(p);
+  assert_int_equal(mock_stats.live_bytes - before, 1000);
+  h->free(p);
+  assert_int_equal(mock_stats.live_bytes, before);
+  h->free(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1181,6 +1245,7 @@ int main(void) {
       T(test_close_during_connect),
       T(test_connect_timeout),
       T(test_accept_emfile),
+      T(test_mock_host_table),
 #undef T
   };
   return cmocka_run_group_tests_name("tcp plugin", tests, NULL, NULL);

@@ -1,0 +1,54 @@
+"""`gatehouse plugins` and the shipped plugins' symbol tables.
+
+Each shipped plugin exports exactly one dynamic symbol, its entry point
+(DESIGN.md: hidden visibility, no symbols but gh_plugin_entry), and
+`gatehouse plugins` lists every plugin with its handlers and options."""
+
+import glob
+import os
+import subprocess
+
+import ghtest
+
+
+def _plugins():
+    files = sorted(os.path.abspath(p) for p in glob.glob(os.path.join(ghtest.GH_PLUGIN_DIR, "*.so")))
+    assert files, "no plugin found in %s" % ghtest.GH_PLUGIN_DIR
+    return files
+
+
+def test_each_plugin_exports_only_its_entry(t):
+    for so in _plugins():
+        out = subprocess.run(["nm", "-D", "--defined-only", so], check=True,
+                             capture_output=True, text=True).stdout
+        names = [line.split()[-1] for line in out.splitlines() if line.strip()]
+        assert names == ["gh_plugin_entry"], "%s exports %r" % (so, names)
+
+
+def test_plugins_command_lists_handlers_and_options(t):
+    r = subprocess.run([ghtest.GH_BIN, "plugins", "--plugin-dir", os.path.abspath(ghtest.GH_PLUGIN_DIR)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    for so in _plugins():
+        assert so in r.stdout, "%s not listed:\n%s" % (so, r.stdout)
+    assert "tcp (transport)" in r.stdout, r.stdout
+    assert "tcp.nodelay  bool  default yes" in r.stdout, r.stdout
+    assert "ABI 1.0" in r.stdout, r.stdout
+
+
+def test_refused_plugin_is_reported_and_others_load(t):
+    d = os.path.join(t.dir, "plugins")
+    os.makedirs(d)
+    for so in _plugins():
+        os.symlink(so, os.path.join(d, os.path.basename(so)))
+    with open(os.path.join(d, "broken.so"), "w") as f:
+        f.write("this is not a shared object\n")
+    r = subprocess.run([ghtest.GH_BIN, "plugins", "--plugin-dir", d],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "broken.so: not an ELF shared object" in r.stdout, r.stdout
+    assert "tcp (transport)" in r.stdout, r.stdout
+
+
+if __name__ == "__main__":
+    ghtest.main(globals())
