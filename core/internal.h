@@ -15,6 +15,8 @@
 
 /* Flow control (DESIGN.md, "The tunnel"). */
 #define GH__WINDOW_INIT (256u * 1024u) /* credit of a new stream */
+#define GH__WINDOW_MAX (16u * 1024u * 1024u) /* what it may grow to */
+#define GH__WINDOW_FAST_MS 50u /* a window turned over faster: grow it */
 #define GH__SESSION_WINDOW (32u * 1024u * 1024u) /* all streams of a tunnel */
 #define GH__CREDIT_BATCH (32u * 1024u) /* return credit in such steps */
 #define GH__OUT_MAX (64u * 1024u)      /* stop reading a socket above it */
@@ -302,6 +304,10 @@ struct gh__stream {
   uint64_t rx_ready;  /* of which written to the socket */
   uint64_t tx_pending; /* given to the transport, not yet written */
   int64_t rx_avail;    /* what the peer may still send on it */
+  uint32_t rx_window;  /* its current window: grows while the sender is
+                          held back by credit and our socket keeps up */
+  uint32_t rx_epoch_bytes; /* credit returned since rx_epoch_ms */
+  uint64_t rx_epoch_ms;
   int32_t reason;
   gh_addr peer, local;
   uv_getaddrinfo_t *gai;

@@ -286,8 +286,23 @@ void gh__mux_credit_flush(gh__tunnel *t) {
     uint32_t inc = (uint32_t)s->rx_ready;
     s->rx_held -= inc;
     s->rx_ready = 0;
-    s->rx_avail += inc;
     t->session_owed += inc;
+    /* A whole window written out within GH__WINDOW_FAST_MS, with the
+     * socket keeping up: the sender waits for credit, not for us. Double
+     * the window, toward the bandwidth-delay product; a stream whose
+     * reader is slow never grows. */
+    s->rx_epoch_bytes += inc;
+    if (s->rx_epoch_bytes >= s->rx_window) {
+      uint64_t now = uv_now(gh__g.loop);
+      if (now - s->rx_epoch_ms < GH__WINDOW_FAST_MS && s->tx_pending == 0 &&
+          s->rx_window < GH__WINDOW_MAX) {
+        inc += s->rx_window;
+        s->rx_window *= 2;
+      }
+      s->rx_epoch_ms = now;
+      s->rx_epoch_bytes = 0;
+    }
+    s->rx_avail += inc;
     gh__put_u32(b, inc);
     gh__tunnel_send(t, GH__FT_WINDOW, 0, s->mnode.key, b, 4);
   }
@@ -341,5 +356,7 @@ int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id) {
   s->t = t;
   s->credit = t->peer_window;
   s->rx_avail = GH__WINDOW_INIT;
+  s->rx_window = GH__WINDOW_INIT;
+  s->rx_epoch_ms = uv_now(gh__g.loop);
   return 0;
 }
