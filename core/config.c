@@ -1182,7 +1182,10 @@ static int section_open(gh__parse *p, const char *kind, const char *name) {
                 "bad %s name: use letters, digits, '.', '_' and '-' (at "
                 "most %d)",
                 kind, GH__NAME_MAX);
-  snprintf(p->sec_name, sizeof(p->sec_name), "%s", name);
+  /* name_valid() bounds it to GH__NAME_MAX, which sec_name holds. */
+  size_t nlen = strnlen(name, sizeof(p->sec_name) - 1);
+  memcpy(p->sec_name, name, nlen);
+  p->sec_name[nlen] = '\0';
   if (strcmp(kind, "gateway") == 0)
     return open_gateway(p, name);
   if (strcmp(kind, "destination") == 0)
