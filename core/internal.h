@@ -16,7 +16,8 @@
 /* Flow control (DESIGN.md, "The tunnel"). */
 #define GH__WINDOW_INIT (256u * 1024u) /* credit of a new stream */
 #define GH__WINDOW_MAX (16u * 1024u * 1024u) /* what it may grow to */
-#define GH__WINDOW_FAST_MS 50u /* a window turned over faster: grow it */
+#define GH__WINDOW_FAST_MS 50u /* a window turned over faster than this
+                                  plus two round trips: grow it */
 #define GH__SESSION_WINDOW (32u * 1024u * 1024u) /* all streams of a tunnel */
 #define GH__CREDIT_BATCH (32u * 1024u) /* return credit in such steps */
 #define GH__OUT_MAX (64u * 1024u)      /* stop reading a socket above it */
@@ -259,6 +260,7 @@ struct gh__tunnel {
   size_t cfg_len;
   uint64_t last_rx_ms, up_since_ms;
   uint64_t ping_sent_ms;
+  uint32_t rtt_ms; /* smoothed, from PING answers; 0 until the first */
   char peer[64];
   char subject[128];
   gh__list node; /* in rt->tunnels */

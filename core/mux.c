@@ -55,8 +55,11 @@ void gh__stream_up(gh__stream *s, const uint8_t *data, uint32_t len) {
   if (s->state == GH__S_CLOSING || s->src_eof)
     return;
   size_t sent = 0;
-  if (s->state == GH__S_OPEN && s->out.len == 0)
+  if (s->state == GH__S_OPEN && s->out.len == 0) {
     sent = send_data(s, data, len);
+    if (s->state == GH__S_CLOSING)
+      return; /* the tunnel failed while sending */
+  }
   if (sent < len) {
     if (gh__buf_append(&s->out, data + sent, len - sent) < 0) {
       gh__stream_abort(s, GH_ENOMEM, 1);
@@ -83,9 +86,12 @@ void gh__mux_pump(gh__tunnel *t) {
     gh__list_del(&s->sendq_node);
     size_t n = GH__MIN(s->out.len, (size_t)GH__FRAME_MAX);
     gh__buf_consume(&s->out, send_data(s, gh__buf_head(&s->out), n));
+    if (s->state == GH__S_CLOSING)
+      continue; /* the tunnel failed while sending: s is torn down */
     if (s->out.len > 0) {
       if (s->credit > 0)
         gh__list_push(&t->sendq, &s->sendq_node); /* round-robin */
+      gh__stream_update_read(s);
       continue;
     }
     if (s->src_eof && !s->fin_sent)
@@ -287,14 +293,16 @@ void gh__mux_credit_flush(gh__tunnel *t) {
     s->rx_held -= inc;
     s->rx_ready = 0;
     t->session_owed += inc;
-    /* A whole window written out within GH__WINDOW_FAST_MS, with the
+    /* A whole window written out within GH__WINDOW_FAST_MS plus two round
+     * trips (a sender held by credit needs one per window), with the
      * socket keeping up: the sender waits for credit, not for us. Double
      * the window, toward the bandwidth-delay product; a stream whose
      * reader is slow never grows. */
     s->rx_epoch_bytes += inc;
     if (s->rx_epoch_bytes >= s->rx_window) {
       uint64_t now = uv_now(gh__g.loop);
-      if (now - s->rx_epoch_ms < GH__WINDOW_FAST_MS && s->tx_pending == 0 &&
+      if (now - s->rx_epoch_ms < GH__WINDOW_FAST_MS + 2u * t->rtt_ms &&
+          s->tx_pending == 0 &&
           s->rx_window < GH__WINDOW_MAX) {
         inc += s->rx_window;
         s->rx_window *= 2;

@@ -100,8 +100,11 @@ void gh__reap_run(void) {
     for (size_t i = s->n_links; i-- > 1;)
       if (s->links[i].started)
         H(s, i)->close(&s->links[i], s->reason);
-    if (s->links[0].started && !s->links[0].closed)
+    if (s->links[0].started && !s->links[0].closed) {
+      /* closed() frees s, maybe before close() returns */
       H(s, 0)->close(&s->links[0], s->reason);
+      continue;
+    }
     stream_try_free(s);
   }
 }

@@ -251,6 +251,14 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
 
 /* ---- keepalive ---- */
 
+static void send_ping(gh__tunnel *t, uint64_t now) {
+  uint8_t ping[8];
+  for (int i = 0; i < 8; i++)
+    ping[i] = (uint8_t)(now >> (56 - 8 * i));
+  t->ping_sent_ms = now;
+  gh__tunnel_send(t, GH__FT_PING, 0, 0, ping, sizeof(ping));
+}
+
 static void on_keepalive(uv_timer_t *tm) {
   gh__tunnel *t = tm->data;
   uint64_t now = gh__now_ms();
@@ -261,11 +269,22 @@ static void on_keepalive(uv_timer_t *tm) {
     gh__tunnel_close(t, why);
     return;
   }
-  uint8_t ping[8];
+  send_ping(t, now);
+}
+
+/* A PING answer: our own send time comes back, so the round trip is
+ * measured without trusting the peer's clock. */
+static void on_pong(gh__tunnel *t, const gh__frame *f) {
+  if (f->len != 8)
+    return;
+  uint64_t sent = 0;
   for (int i = 0; i < 8; i++)
-    ping[i] = (uint8_t)(now >> (56 - 8 * i));
-  t->ping_sent_ms = now;
-  gh__tunnel_send(t, GH__FT_PING, 0, 0, ping, sizeof(ping));
+    sent = sent << 8 | f->payload[i];
+  uint64_t now = gh__now_ms();
+  if (sent > now || now - sent > 600000u)
+    return;
+  uint32_t rtt = (uint32_t)(now - sent);
+  t->rtt_ms = t->rtt_ms ? (7u * t->rtt_ms + rtt) / 8u : rtt;
 }
 
 static void on_handshake_timeout(uv_timer_t *tm) {
@@ -284,6 +303,7 @@ void gh__tunnel_set_up(gh__tunnel *t) {
   uv_timer_stop(&t->timer);
   uv_timer_start(&t->timer, on_keepalive, t->rt->keepalive_ms,
                  t->rt->keepalive_ms);
+  send_ping(t, t->up_since_ms); /* a first round-trip time at once */
 }
 
 /* ---- reading ---- */
@@ -309,6 +329,8 @@ static void dispatch(gh__tunnel *t, const gh__frame *f) {
   case GH__FT_PING:
     if (!(f->flags & GH__FF_ACK))
       gh__tunnel_send(t, GH__FT_PING, GH__FF_ACK, 0, f->payload, f->len);
+    else
+      on_pong(t, f);
     return;
   case GH__FT_GOAWAY:
     gh__info(t->subject, "peer is going away: no new streams on this tunnel");

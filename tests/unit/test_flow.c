@@ -1,0 +1,1043 @@
+/* Flow control of the mux (core/mux.c, core/stream.c): credit, windows,
+ * the session budget, round-robin and FIN, with no socket and no TLS.
+ *
+ * The world is in memory: a runtime, a gateway, a destination whose chain is
+ * one fake transport, and a tunnel marked up whose frames are only staged
+ * (t->stage, plaintext). Tests feed frames with gh__mux_frame() as the
+ * tunnel would after decryption, read what the mux staged by decoding
+ * t->stage, and play the transport's part (written(), send_up()) through the
+ * host table. Nothing here runs the loop while frames are staged: the end of
+ * turn would SSL_write on a tunnel that never did a handshake. Each
+ * inspection keeps the stage below GH__STAGE_FLUSH so that nothing is
+ * encrypted; a flush would fail and close the tunnel, which every take()
+ * checks for. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/err.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------ fake transport */
+
+/* What the fake transport of one link saw. Owned by the test, so that it
+ * stays readable after the core closed and freed the stream. */
+typedef struct fake {
+  uint8_t *got; /* bytes given to write(), in order */
+  size_t got_len, got_cap;
+  unsigned writes, shutdowns, closes, read_starts, read_stops;
+  int reading;
+  int count_only;   /* count the bytes, keep none (big transfers) */
+  gh_link *closing; /* close() came; closed() not yet given back */
+  char events[64];  /* W write, S shutdown, C close */
+  size_t n_events;
+} fake;
+
+static void fake_event(fake *f, char e) {
+  if (f->n_events < sizeof(f->events) - 1)
+    f->events[f->n_events++] = e;
+}
+
+static int32_t fake_write(gh_link *l, const uint8_t *data, uint32_t len) {
+  fake *f = l->data;
+  f->writes++;
+  if (f->count_only) {
+    f->got_len += len;
+    return 0;
+  }
+  if (f->got_len + len > f->got_cap) {
+    size_t cap = f->got_cap ? f->got_cap : 65536;
+    while (cap < f->got_len + len)
+      cap *= 2;
+    f->got = realloc(f->got, cap);
+    assert_non_null(f->got);
+    f->got_cap = cap;
+  }
+  memcpy(f->got + f->got_len, data, len);
+  f->got_len += len;
+  fake_event(f, 'W');
+  return 0; /* written() comes when the test says so */
+}
+
+static int32_t fake_shutdown(gh_link *l) {
+  fake *f = l->data;
+  f->shutdowns++;
+  fake_event(f, 'S');
+  return 0;
+}
+
+static void fake_read_start(gh_link *l) {
+  fake *f = l->data;
+  f->read_starts++;
+  f->reading = 1;
+}
+
+static void fake_read_stop(gh_link *l) {
+  fake *f = l->data;
+  f->read_stops++;
+  f->reading = 0;
+}
+
+/* Like a libuv transport, the fake answers close() with closed() later
+ * (settle() delivers it), unless sync_close asks for it at once. */
+static int sync_close;
+
+static void fake_close(gh_link *l, int32_t reason) {
+  fake *f = l->data;
+  f->closes++;
+  fake_event(f, 'C');
+  if (sync_close)
+    gh__host.closed(l);
+  else
+    f->closing = l;
+}
+
+static const gh_handler fake_transport = {
+    .size = sizeof(gh_handler),
+    .kind = GH_KIND_TRANSPORT,
+    .name = "fake",
+    .help = "an in-memory transport for the flow-control tests",
+    .write = fake_write,
+    .shutdown = fake_shutdown,
+    .read_start = fake_read_start,
+    .read_stop = fake_read_stop,
+    .close = fake_close,
+};
+
+/* ------------------------------------------------------------ the world */
+
+#define MAX_FAKES 8
+
+static struct world {
+  gh__rt rt;
+  gh__gw gw;
+  gh__drt *res; /* resource side of destination "res" */
+  gh__drt *lis; /* listen side of destination "lis" */
+  gh__tunnel *t;
+  fake fakes[MAX_FAKES];
+  size_t n_fakes;
+} W;
+
+static uv_loop_t loop;
+static SSL_CTX *ctx;
+static char gw_id[] = "gw-flow";
+
+static fake *fake_new(void) {
+  assert_true(W.n_fakes < MAX_FAKES);
+  fake *f = &W.fakes[W.n_fakes++];
+  memset(f, 0, sizeof(*f));
+  return f;
+}
+
+static gh__dest *dest_new(const char *name) {
+  gh__dest *c = calloc(1, sizeof(*c));
+  assert_non_null(c);
+  c->name = gh__strdup(name);
+  c->resource_host = gh__strdup("127.0.0.1");
+  c->resource_port = 9;
+  c->connect_timeout_ms = 1000;
+  c->listen_chain.n = 1;
+  c->listen_chain.h[0] = &fake_transport;
+  c->resource_chain.n = 1;
+  c->resource_chain.h[0] = &fake_transport;
+  return c;
+}
+
+static int group_setup(void **state) {
+  gh__log_level = GH_LOG_ERROR;
+  if (uv_loop_init(&loop) != 0)
+    return -1;
+  memset(&gh__g, 0, sizeof(gh__g));
+  gh__g.loop = &loop;
+  gh__g.host = &gh__host;
+  gh__list_init(&gh__g.reap);
+  gh__list_init(&gh__g.dirty);
+  uv_prepare_init(&loop, &gh__g.prepare);
+  uv_unref((uv_handle_t *)&gh__g.prepare);
+  ctx = SSL_CTX_new(TLS_method());
+  return ctx ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  uv_close((uv_handle_t *)&gh__g.prepare, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int r = uv_loop_close(&loop);
+  SSL_CTX_free(ctx);
+  return r == 0 ? 0 : -1;
+}
+
+static int setup(void **state) {
+  memset(&W, 0, sizeof(W));
+  sync_close = 0;
+  W.rt.role = GH__ROLE_CLIENT; /* the peer (a server) opens even ids */
+  W.rt.subject = "client";
+  gh__list_init(&W.rt.tunnels);
+  W.gw.rt = &W.rt;
+  W.gw.id = gw_id;
+  char err[256];
+  if (gh__drt_new(&W.gw, dest_new("res"), GH_SIDE_RESOURCE, &W.res, err,
+                  sizeof(err)) < 0 ||
+      gh__drt_new(&W.gw, dest_new("lis"), GH_SIDE_LISTEN, &W.lis, err,
+                  sizeof(err)) < 0) {
+    fprintf(stderr, "%s\n", err);
+    return -1;
+  }
+  gh__tunnel *t = gh__tunnel_new(&W.rt, ctx);
+  if (!t)
+    return -1;
+  W.t = t;
+  t->state = GH__T_UP; /* as after HELLO / WELCOME */
+  t->gw = &W.gw;
+  t->next_id = 1; /* the client opens odd streams */
+  snprintf(t->subject, sizeof(t->subject), "tunnel flow-test");
+  gh__gw_add_live(&W.gw, t);
+  return 0;
+}
+
+/* Runs the end of loop turns (the reaper closes torn-down streams) and
+ * gives back the closed() the fake transports owe. Only safe with nothing
+ * staged (or with the tunnel closed): a staged frame would be SSL_written. */
+static void settle(void) {
+  assert_true(W.t == NULL || W.t->state == GH__T_CLOSING ||
+              W.t->stage_len == 0);
+  for (int i = 0; i < 16; i++) {
+    /* The core's prepare handle is unreferenced; with no socket to keep
+     * the loop alive uv_run() would return before running it. */
+    uv_ref((uv_handle_t *)&gh__g.prepare);
+    int more = uv_run(&loop, UV_RUN_NOWAIT) != 0;
+    uv_unref((uv_handle_t *)&gh__g.prepare);
+    for (size_t k = 0; k < W.n_fakes; k++) {
+      gh_link *l = W.fakes[k].closing;
+      if (l) {
+        W.fakes[k].closing = NULL;
+        gh__host.closed(l);
+        more = 1;
+      }
+    }
+    if (!more)
+      break;
+  }
+}
+
+static int teardown(void **state) {
+  int bad = 0;
+  gh__tunnel *t = W.t;
+  if (t) {
+    if (t->state != GH__T_CLOSING) {
+      t->stage_len = 0; /* never encrypt: there was no handshake */
+      gh__tunnel_close(t, "test over");
+    }
+    ERR_clear_error(); /* SSL_shutdown before any handshake complains */
+    W.t = NULL;        /* freed by the loop */
+  }
+  settle();
+  /* Every stream was torn down and freed: only the configuration's own
+   * reference to each destination is left. */
+  if (!gh__list_empty(&gh__g.reap) || !gh__list_empty(&gh__g.dirty))
+    bad = 1;
+  if (W.res->refs != 1 || W.lis->refs != 1) {
+    fprintf(stderr, "streams not freed: res refs %d, lis refs %d\n",
+            W.res->refs, W.lis->refs);
+    bad = 1;
+  }
+  gh__drt_unref(W.res);
+  gh__drt_unref(W.lis);
+  free(W.gw.live);
+  for (size_t i = 0; i < W.n_fakes; i++)
+    free(W.fakes[i].got);
+  return bad ? -1 : 0;
+}
+
+/* ----------------------------------------------------- frames in and out */
+
+static void feed(uint8_t type, uint8_t flags, uint32_t id, const void *p,
+                 size_t len) {
+  gh__frame f = {type, flags, id, (uint32_t)len, p};
+  gh__mux_frame(W.t, &f);
+}
+
+static void feed_window(uint32_t id, uint32_t inc) {
+  uint8_t b[4];
+  gh__put_u32(b, inc);
+  feed(GH__FT_WINDOW, 0, id, b, 4);
+}
+
+/* DATA in frames of at most GH__FRAME_MAX, as a peer would send it. */
+static void feed_data(uint32_t id, const uint8_t *p, size_t len) {
+  for (size_t off = 0; off < len;) {
+    size_t n = GH__MIN(len - off, (size_t)GH__FRAME_MAX);
+    feed(GH__FT_DATA, 0, id, p + off, n);
+    assert_int_equal(W.t->state, GH__T_UP);
+    off += n;
+  }
+}
+
+#define MAX_FR 512
+static uint8_t snap[2 * GH__STAGE_FLUSH];
+static gh__frame fr[MAX_FR];
+static size_t n_fr;
+
+/* Decodes what the mux staged since the last take(), and empties the
+ * stage. The tunnel must still be up: had the stage been flushed, the
+ * SSL_write would have failed and closed it. */
+static size_t take(void) {
+  gh__tunnel *t = W.t;
+  assert_int_equal(t->state, GH__T_UP);
+  size_t len = t->stage_len;
+  assert_true(len < GH__STAGE_FLUSH);
+  if (len)
+    memcpy(snap, t->stage, len);
+  t->stage_len = 0;
+  n_fr = 0;
+  for (size_t off = 0; off < len;) {
+    assert_true(n_fr < MAX_FR);
+    int r = gh__frame_decode(snap + off, len - off, &fr[n_fr]);
+    assert_true(r > 0);
+    off += (size_t)r;
+    n_fr++;
+  }
+  return n_fr;
+}
+
+static size_t count(uint8_t type, uint32_t id) {
+  size_t n = 0;
+  for (size_t i = 0; i < n_fr; i++)
+    n += fr[i].type == type && fr[i].stream == id;
+  return n;
+}
+
+/* Sum of the DATA payloads of stream id in the last take(); each frame
+ * must hold 1..GH__FRAME_MAX bytes. Appends them to sink when given. */
+static size_t data_sum(uint32_t id, uint8_t *sink, size_t *pos) {
+  size_t n = 0;
+  for (size_t i = 0; i < n_fr; i++) {
+    if (fr[i].type != GH__FT_DATA || fr[i].stream != id)
+      continue;
+    assert_int_equal(fr[i].flags & GH__FF_FIN, 0);
+    assert_true(fr[i].len >= 1 && fr[i].len <= GH__FRAME_MAX);
+    if (sink) {
+      memcpy(sink + *pos, fr[i].payload, fr[i].len);
+      *pos += fr[i].len;
+    }
+    n += fr[i].len;
+  }
+  return n;
+}
+
+static uint64_t window_sum(uint32_t id) {
+  uint64_t n = 0;
+  for (size_t i = 0; i < n_fr; i++) {
+    if (fr[i].type != GH__FT_WINDOW || fr[i].stream != id)
+      continue;
+    uint32_t inc;
+    assert_int_equal(gh__window_decode(fr[i].payload, fr[i].len, &inc), 0);
+    n += inc;
+  }
+  return n;
+}
+
+/* Distinct bytes whose order shows: a shifted or reordered copy differs. */
+static void fill(uint8_t *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)(seed * 29u + i * 7u + (i >> 9) + (i >> 17));
+}
+
+/* --------------------------------------------------------------- streams */
+
+/* A resource-side stream `id` opened by the peer, connected and open, as
+ * gh__stream_open_resource() and gh__stream_opened() leave it (without the
+ * resolve and connect). */
+static gh__stream *res_stream(uint32_t id, fake **fo) {
+  gh__drt *d = W.res;
+  gh__stream *s = calloc(1, sizeof(*s) + sizeof(gh_link));
+  assert_non_null(s);
+  s->d = d;
+  s->side = GH_SIDE_RESOURCE;
+  s->n_links = 1;
+  gh__list_init(&s->sendq_node);
+  gh__list_init(&s->credq_node);
+  gh__list_init(&s->reap_node);
+  fake *f = fake_new();
+  s->links[0].s = s;
+  s->links[0].inst = &d->insts[0];
+  s->links[0].idx = 0;
+  s->links[0].data = f;
+  s->links[0].started = 1;
+  s->links[0].ready = 1;
+  d->refs++;
+  d->st.opened++;
+  d->st.active++;
+  d->gw->st.opened++;
+  d->gw->st.active++;
+  assert_int_equal(id & 1u, 0); /* the server's parity */
+  assert_true(id > W.t->peer_last_id);
+  W.t->peer_last_id = id;
+  assert_int_equal(gh__mux_attach(W.t, s, id), 0);
+  s->state = GH__S_OPEN;
+  gh__stream_update_read(s);
+  assert_int_equal(f->reading, 1);
+  assert_int_equal(s->credit, (int64_t)W.t->peer_window);
+  assert_int_equal(s->rx_avail, (int64_t)GH__WINDOW_INIT);
+  if (fo)
+    *fo = f;
+  return s;
+}
+
+/* A listen-side stream the way the core makes one: the transport accepts
+ * an application, the core sends OPEN, the peer answers OPEN_OK. */
+static gh__stream *lis_stream(fake **fo) {
+  fake *f = fake_new();
+  gh_listener ln = {&W.lis->insts[0], W.lis, NULL};
+  gh_addr peer = {GH_AF_INET, 40000, 0, {127, 0, 0, 1}};
+  gh_addr local = {GH_AF_INET, 8080, 0, {127, 0, 0, 1}};
+  uint32_t id = W.t->next_id;
+  gh_link *l = gh__stream_accept(&ln, f, &peer, &local);
+  assert_non_null(l);
+  gh__stream *s = l->s;
+  assert_int_equal(s->state, GH__S_OPENING);
+  assert_int_equal(s->mnode.key, id);
+  assert_int_equal(f->reading, 0);
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_OPEN);
+  assert_int_equal(fr[0].stream, id);
+  feed(GH__FT_OPEN_OK, 0, id, NULL, 0);
+  assert_int_equal(W.t->state, GH__T_UP);
+  assert_int_equal(s->state, GH__S_OPEN);
+  assert_int_equal(f->reading, 1);
+  if (fo)
+    *fo = f;
+  return s;
+}
+
+/* Bytes read from the application: the transport passes them up. */
+static void up(gh__stream *s, const uint8_t *p, size_t len) {
+  assert_int_equal(gh__host.send_up(&s->links[0], p, (uint32_t)len), 0);
+}
+
+/* The transport reports n bytes written to the local socket. */
+static void written(gh__stream *s, uint32_t n) {
+  gh__host.written(&s->links[0], n);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+/* 1. Credit for received bytes goes back only once the transport has
+ * written them: in steps of at least GH__CREDIT_BATCH, or all that is left
+ * when the socket took everything; the session credit with it. */
+static void test_credit_after_written(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  enum { TOTAL = 100 * 1024 };
+  uint8_t *buf = malloc(TOTAL);
+  assert_non_null(buf);
+  fill(buf, TOTAL, 1);
+
+  feed_data(2, buf, TOTAL);
+  assert_int_equal(f->got_len, TOTAL);
+  assert_memory_equal(f->got, buf, TOTAL);
+  assert_int_equal(f->writes, (TOTAL + GH__FRAME_MAX - 1) / GH__FRAME_MAX);
+  assert_int_equal(f->shutdowns, 0);
+  assert_int_equal(s->rx_avail, (int64_t)GH__WINDOW_INIT - TOTAL);
+  assert_int_equal(t->rx_session_avail, (int64_t)GH__SESSION_WINDOW - TOTAL);
+
+  /* Received, not written: no credit, for the stream nor the session. */
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+
+  /* Written, but less than a batch and the socket still has some. */
+  written(s, 1000);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+
+  /* A batch written: exactly that much comes back, on both levels. */
+  uint32_t part = GH__CREDIT_BATCH + 8000;
+  written(s, part - 1000);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 2);
+  assert_int_equal(count(GH__FT_WINDOW, 2), 1);
+  assert_int_equal(window_sum(2), part);
+  assert_int_equal(count(GH__FT_WINDOW, 0), 1);
+  assert_int_equal(window_sum(0), part);
+  assert_int_equal(s->rx_avail, (int64_t)GH__WINDOW_INIT - TOTAL + part);
+
+  /* Nothing more is owed until more is written. */
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+
+  /* Another batch. */
+  uint32_t part2 = GH__CREDIT_BATCH;
+  written(s, part2);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 2);
+  assert_int_equal(window_sum(2), part2);
+  assert_int_equal(window_sum(0), part2);
+
+  /* Less than a batch with the socket still busy: nothing; then the socket
+   * takes the rest and all of it comes back at once, less than a batch. */
+  uint32_t rest = TOTAL - part - part2;
+  assert_true(rest < GH__CREDIT_BATCH);
+  written(s, 10000);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+  written(s, rest - 10000);
+  assert_int_equal(s->tx_pending, 0);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 2);
+  assert_int_equal(window_sum(2), rest);
+  assert_int_equal(window_sum(0), rest);
+
+  /* In all: every byte received was credited once, nothing more. */
+  assert_int_equal(s->rx_held, 0);
+  assert_int_equal(s->rx_avail, (int64_t)GH__WINDOW_INIT);
+  assert_int_equal(t->rx_session_avail, (int64_t)GH__SESSION_WINDOW);
+  assert_int_equal(t->session_owed, 0);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+  assert_int_equal(W.res->st.bytes_out, TOTAL);
+  free(buf);
+}
+
+/* 2. A peer that sends more than the stream window without credit coming
+ * back is a protocol error that closes the tunnel. */
+static void test_stream_window_exceeded(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  res_stream(2, &f);
+  uint8_t *buf = malloc(GH__WINDOW_INIT);
+  assert_non_null(buf);
+  fill(buf, GH__WINDOW_INIT, 2);
+  feed_data(2, buf, GH__WINDOW_INIT); /* exactly the window: fine */
+  assert_int_equal(t->state, GH__T_UP);
+  assert_int_equal(f->got_len, GH__WINDOW_INIT);
+  feed(GH__FT_DATA, 0, 2, buf, 1); /* one byte too many */
+  assert_int_equal(t->state, GH__T_CLOSING);
+  assert_int_equal(f->got_len, GH__WINDOW_INIT); /* not passed on */
+  free(buf);
+}
+
+/* 2b. The window slides: once credit went back, as much more may come. */
+static void test_stream_window_slides(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  uint8_t *buf = malloc(GH__WINDOW_INIT);
+  assert_non_null(buf);
+  fill(buf, GH__WINDOW_INIT, 3);
+  feed_data(2, buf, GH__WINDOW_INIT);
+  written(s, 50000); /* a batch, not all: 50000 back */
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 2);
+  assert_int_equal(window_sum(2), 50000);
+  feed_data(2, buf, 50000); /* exactly what came back */
+  assert_int_equal(t->state, GH__T_UP);
+  assert_int_equal(s->rx_avail, 0);
+  feed(GH__FT_DATA, 0, 2, buf, 1);
+  assert_int_equal(t->state, GH__T_CLOSING);
+  free(buf);
+}
+
+/* 2c. The same for the session: all streams together may not exceed it. */
+static void test_session_window_exceeded(void **state) {
+  gh__tunnel *t = W.t;
+  res_stream(2, NULL);
+  res_stream(4, NULL);
+  uint8_t buf[16384];
+  fill(buf, sizeof(buf), 4);
+  t->rx_session_avail = 30000; /* what we still allow the peer */
+  feed_data(2, buf, 16000);
+  feed_data(4, buf, 14000);
+  assert_int_equal(t->state, GH__T_UP);
+  feed(GH__FT_DATA, 0, 4, buf, 1);
+  assert_int_equal(t->state, GH__T_CLOSING);
+}
+
+/* 3. Sending: a stream may have at most its credit in flight; the rest
+ * waits in s->out and the application is no longer read; a WINDOW releases
+ * exactly its increment, and reading resumes once the buffer drains while
+ * credit remains. */
+static void test_send_credit(void **state) {
+  gh__tunnel *t = W.t;
+  enum { CREDIT = 40000, TOTAL = 100000 };
+  t->peer_window = CREDIT; /* the peer's initial stream window */
+  fake *f;
+  gh__stream *s = lis_stream(&f);
+  uint32_t id = s->mnode.key;
+  assert_int_equal(s->credit, CREDIT);
+  uint8_t *buf = malloc(TOTAL), *sink = malloc(TOTAL);
+  assert_non_null(buf);
+  assert_non_null(sink);
+  fill(buf, TOTAL, 5);
+  size_t pos = 0;
+
+  up(s, buf, TOTAL);
+  take();
+  assert_int_equal(n_fr, count(GH__FT_DATA, id));
+  assert_int_equal(n_fr, (CREDIT + GH__FRAME_MAX - 1) / GH__FRAME_MAX);
+  assert_int_equal(data_sum(id, sink, &pos), CREDIT);
+  assert_memory_equal(sink, buf, CREDIT);
+  assert_int_equal(s->credit, 0);
+  assert_int_equal(s->out.len, TOTAL - CREDIT);
+  assert_int_equal(f->reading, 0); /* no credit: stop reading */
+  assert_int_equal(f->read_stops, 1);
+
+  /* A WINDOW releases exactly its increment; still no credit after. */
+  feed_window(id, 30000);
+  take();
+  assert_int_equal(n_fr, count(GH__FT_DATA, id));
+  assert_int_equal(data_sum(id, sink, &pos), 30000);
+  assert_int_equal(s->out.len, TOTAL - CREDIT - 30000);
+  assert_int_equal(s->credit, 0);
+  assert_int_equal(f->reading, 0);
+
+  /* More than the rest: the buffer drains, credit remains, reading goes
+   * on. */
+  feed_window(id, 50000);
+  take();
+  assert_int_equal(data_sum(id, sink, &pos), 30000);
+  assert_int_equal(pos, TOTAL);
+  assert_memory_equal(sink, buf, TOTAL);
+  assert_int_equal(s->out.len, 0);
+  assert_int_equal(s->credit, 20000);
+  assert_int_equal(f->reading, 1);
+  assert_int_equal(f->read_starts, 2);
+
+  /* What is read now goes out at once, up to the credit. */
+  up(s, buf, 20000);
+  take();
+  assert_int_equal(data_sum(id, NULL, NULL), 20000);
+  assert_int_equal(s->credit, 0);
+  assert_int_equal(s->out.len, 0);
+  assert_int_equal(f->reading, 0);
+  assert_int_equal(W.lis->st.bytes_in, TOTAL + 20000);
+  assert_int_equal(t->send_session,
+                   (int64_t)GH__SESSION_WINDOW - TOTAL - 20000);
+  free(buf);
+  free(sink);
+}
+
+/* 4. The session budget bounds all streams together: a stream WINDOW does
+ * not get around it, a session WINDOW releases exactly its increment. */
+static void test_session_budget(void **state) {
+  gh__tunnel *t = W.t;
+  fake *fa, *fb;
+  gh__stream *a = res_stream(2, &fa);
+  gh__stream *b = res_stream(4, &fb);
+  uint8_t ba[25000], bb[15000], sa[25000], sb[15000];
+  size_t pa = 0, pb = 0;
+  fill(ba, sizeof(ba), 6);
+  fill(bb, sizeof(bb), 7);
+  t->send_session = 20000;
+
+  up(a, ba, 15000);
+  up(b, bb, 15000);
+  up(a, ba + 15000, 10000);
+  take();
+  assert_int_equal(data_sum(2, sa, &pa), 15000);
+  assert_int_equal(data_sum(4, sb, &pb), 5000);
+  assert_int_equal(t->send_session, 0);
+  assert_int_equal(a->out.len, 10000);
+  assert_int_equal(b->out.len, 10000);
+  /* Both still have stream credit: they are not the ones stopped. */
+  assert_true(a->credit > 0 && b->credit > 0);
+
+  /* Stream credit alone sends nothing. */
+  feed_window(2, 100000);
+  feed_window(4, 100000);
+  assert_int_equal(take(), 0);
+
+  /* Session credit: exactly that much, across both streams. */
+  feed_window(0, 12000);
+  take();
+  assert_int_equal(data_sum(2, sa, &pa) + data_sum(4, sb, &pb), 12000);
+  assert_int_equal(t->send_session, 0);
+
+  feed_window(0, 100000);
+  take();
+  assert_int_equal(data_sum(2, sa, &pa) + data_sum(4, sb, &pb), 8000);
+  assert_int_equal(t->send_session, 92000);
+  assert_int_equal(pa, sizeof(ba));
+  assert_int_equal(pb, sizeof(bb));
+  assert_memory_equal(sa, ba, sizeof(ba));
+  assert_memory_equal(sb, bb, sizeof(bb));
+  assert_int_equal(fa->reading, 1);
+  assert_int_equal(fb->reading, 1);
+}
+
+/* 5. Streams waiting for the tunnel go out round-robin, one frame each in
+ * turn, rather than one stream's backlog first. */
+static void test_round_robin(void **state) {
+  gh__tunnel *t = W.t;
+  enum { N = 64 * 1024 };
+  fake *fa, *fb;
+  gh__stream *a = res_stream(2, &fa);
+  gh__stream *b = res_stream(4, &fb);
+  uint8_t *ba = malloc(N), *bb = malloc(N), *sa = malloc(N), *sb = malloc(N);
+  assert_true(ba && bb && sa && sb);
+  size_t pa = 0, pb = 0;
+  fill(ba, N, 8);
+  fill(bb, N, 9);
+  t->send_session = 0; /* the tunnel is blocked */
+
+  up(a, ba, N);
+  up(b, bb, N);
+  assert_int_equal(take(), 0);
+  assert_int_equal(a->out.len, N);
+  assert_int_equal(b->out.len, N);
+  assert_int_equal(fa->reading, 0); /* GH__OUT_MAX buffered */
+  assert_int_equal(fb->reading, 0);
+
+  /* Each opening stays below the stage's flush threshold. */
+  static const struct {
+    uint32_t id, len;
+  } want1[] = {{2, 16384}, {4, 16384}, {2, 16384}, {4, 10848}},
+    want2[] = {{2, 16384}, {4, 16384}, {2, 16384}, {4, 10848}},
+    want3[] = {{4, 11072}};
+  feed_window(0, 60000);
+  take();
+  assert_int_equal(n_fr, GH__ARRAY_LEN(want1));
+  for (size_t i = 0; i < n_fr; i++) {
+    assert_int_equal(fr[i].type, GH__FT_DATA);
+    assert_int_equal(fr[i].stream, want1[i].id);
+    assert_int_equal(fr[i].len, want1[i].len);
+  }
+  data_sum(2, sa, &pa);
+  data_sum(4, sb, &pb);
+
+  feed_window(0, 60000);
+  take();
+  assert_int_equal(n_fr, GH__ARRAY_LEN(want2));
+  for (size_t i = 0; i < n_fr; i++) {
+    assert_int_equal(fr[i].stream, want2[i].id);
+    assert_int_equal(fr[i].len, want2[i].len);
+  }
+  data_sum(2, sa, &pa);
+  data_sum(4, sb, &pb);
+  assert_int_equal(a->out.len, 0);
+  assert_int_equal(fa->reading, 1); /* drained: read again */
+
+  feed_window(0, 60000);
+  take();
+  assert_int_equal(n_fr, GH__ARRAY_LEN(want3));
+  assert_int_equal(fr[0].stream, want3[0].id);
+  assert_int_equal(fr[0].len, want3[0].len);
+  data_sum(4, sb, &pb);
+  assert_int_equal(fb->reading, 1);
+  assert_int_equal(pa, N);
+  assert_int_equal(pb, N);
+  assert_memory_equal(sa, ba, N);
+  assert_memory_equal(sb, bb, N);
+  free(ba);
+  free(bb);
+  free(sa);
+  free(sb);
+}
+
+/* 6. FIN: the transport is shut down after the bytes before it, whether
+ * FIN rides on the last DATA or comes alone. */
+static void test_fin(void **state) {
+  gh__tunnel *t = W.t;
+  fake *fa, *fb;
+  gh__stream *a = res_stream(2, &fa);
+  gh__stream *b = res_stream(4, &fb);
+  uint8_t buf[300];
+  fill(buf, sizeof(buf), 10);
+
+  feed(GH__FT_DATA, 0, 2, buf, 100);
+  feed(GH__FT_DATA, GH__FF_FIN, 2, buf + 100, 50);
+  assert_int_equal(t->state, GH__T_UP);
+  assert_string_equal(fa->events, "WWS");
+  assert_int_equal(fa->shutdowns, 1);
+  assert_int_equal(fa->got_len, 150);
+  assert_memory_equal(fa->got, buf, 150);
+  assert_int_equal(a->fin_recv, 1);
+
+  feed(GH__FT_DATA, 0, 4, buf, 300);
+  assert_int_equal(fb->shutdowns, 0);
+  feed(GH__FT_DATA, GH__FF_FIN, 4, NULL, 0);
+  assert_string_equal(fb->events, "WS");
+  assert_int_equal(b->fin_recv, 1);
+
+  /* Our side ends too; once the socket took everything the stream is done
+   * and what it held still comes back on the session. */
+  gh__stream_up_eof(a);
+  take();
+  assert_int_equal(n_fr, 1);
+  assert_int_equal(fr[0].type, GH__FT_DATA);
+  assert_int_equal(fr[0].stream, 2);
+  assert_int_equal(fr[0].flags, GH__FF_FIN);
+  assert_int_equal(fr[0].len, 0);
+  assert_int_equal(a->state, GH__S_OPEN); /* 150 bytes not yet written */
+  written(a, 150);
+  assert_int_equal(a->state, GH__S_CLOSING);
+  gh__mux_credit_flush(t);
+  take();
+  assert_int_equal(count(GH__FT_WINDOW, 2), 0);
+  assert_int_equal(window_sum(0), 150);
+  settle(); /* the reaper closes the transport */
+  assert_string_equal(fa->events, "WWSC");
+
+  /* DATA after FIN is a protocol error. */
+  feed(GH__FT_DATA, 0, 4, buf, 1);
+  assert_int_equal(t->state, GH__T_CLOSING);
+}
+
+/* 7. A stream torn down with bytes received but not credited: they come
+ * back on the session, as do bytes still in flight to it. */
+static void test_reset_returns_session_credit(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  uint8_t buf[50000];
+  fill(buf, sizeof(buf), 11);
+  feed_data(2, buf, 50000);
+  written(s, 10000); /* below the batch: nothing owed yet */
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+
+  uint8_t p[64];
+  gh__fail fl = {GH_ECONNRESET, {"", 0}};
+  int n = gh__fail_encode(p, sizeof(p), &fl);
+  assert_true(n > 0);
+  feed(GH__FT_RESET, 0, 2, p, (size_t)n);
+  assert_int_equal(t->state, GH__T_UP);
+  assert_int_equal(s->state, GH__S_CLOSING);
+  feed_data(2, buf, 3000); /* sent before the peer's RESET crossed ours */
+  assert_int_equal(t->state, GH__T_UP);
+
+  gh__mux_credit_flush(t);
+  take();
+  assert_int_equal(count(GH__FT_WINDOW, 2), 0);
+  assert_int_equal(window_sum(0), 53000);
+  assert_int_equal(t->rx_session_avail, (int64_t)GH__SESSION_WINDOW);
+  settle();
+  assert_int_equal(f->closes, 1);
+}
+
+/* 8. Window growth (toward the bandwidth-delay product). One DATA frame
+ * of 16 KiB, written out at once, its credit flushed; returns the stream's
+ * and the session's increments. */
+static void one_fast_frame(gh__stream *s, const uint8_t *buf,
+                           uint64_t *stream_inc, uint64_t *session_inc) {
+  uint32_t id = s->mnode.key;
+  feed(GH__FT_DATA, 0, id, buf, GH__FRAME_MAX);
+  assert_int_equal(W.t->state, GH__T_UP);
+  written(s, GH__FRAME_MAX);
+  gh__mux_credit_flush(W.t);
+  take();
+  *stream_inc = window_sum(id);
+  *session_inc = window_sum(0);
+  /* What the peer may have in flight is always the current window. */
+  assert_int_equal(s->rx_avail + (int64_t)s->rx_held, (int64_t)s->rx_window);
+}
+
+/* 8a. A reader that keeps up (everything written at once, a window turned
+ * over within GH__WINDOW_FAST_MS) doubles its window: the WINDOW that
+ * completes it carries the extra credit, the session's does not; the peer
+ * may then have twice as much in flight, and no more. */
+static void test_window_grows_when_reader_keeps_up(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  f->count_only = 1;
+  uint8_t buf[GH__FRAME_MAX];
+  fill(buf, sizeof(buf), 14);
+  uint64_t si, ti, st = 0, tt = 0;
+  for (size_t i = 0; i < GH__WINDOW_INIT / GH__FRAME_MAX; i++) {
+    one_fast_frame(s, buf, &si, &ti);
+    assert_int_equal(ti, GH__FRAME_MAX); /* the session: bytes only */
+    if (i + 1 < GH__WINDOW_INIT / GH__FRAME_MAX)
+      assert_int_equal(si, GH__FRAME_MAX);
+    st += si;
+    tt += ti;
+  }
+  assert_int_equal(si, GH__FRAME_MAX + GH__WINDOW_INIT); /* doubled */
+  assert_int_equal(st, 2 * GH__WINDOW_INIT);
+  assert_int_equal(tt, GH__WINDOW_INIT);
+  assert_int_equal(t->rx_session_avail, (int64_t)GH__SESSION_WINDOW);
+  assert_int_equal(s->rx_avail, 2 * (int64_t)GH__WINDOW_INIT);
+
+  for (size_t i = 0; i < 2 * GH__WINDOW_INIT / GH__FRAME_MAX; i++)
+    feed_data(2, buf, GH__FRAME_MAX); /* not written: the reader stalls */
+  assert_int_equal(t->state, GH__T_UP);
+  feed(GH__FT_DATA, 0, 2, buf, 1);
+  assert_int_equal(t->state, GH__T_CLOSING);
+}
+
+/* 8b. A reader whose socket has a backlog (tx_pending > 0 whenever credit
+ * goes back) never grows its window. */
+static void test_window_stays_for_slow_socket(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  f->count_only = 1;
+  uint8_t buf[GH__FRAME_MAX];
+  fill(buf, sizeof(buf), 15);
+  feed_data(2, buf, GH__FRAME_MAX); /* a backlog of 16 KiB stays */
+  uint64_t st = 0;
+  for (size_t i = 0; i < 2 * GH__WINDOW_INIT / GH__CREDIT_BATCH; i++) {
+    feed_data(2, buf, GH__FRAME_MAX);
+    feed_data(2, buf, GH__FRAME_MAX);
+    written(s, GH__CREDIT_BATCH);
+    assert_int_equal(s->tx_pending, GH__FRAME_MAX);
+    gh__mux_credit_flush(t);
+    take();
+    assert_int_equal(window_sum(2), GH__CREDIT_BATCH);
+    assert_int_equal(window_sum(0), GH__CREDIT_BATCH);
+    st += window_sum(2);
+  }
+  assert_int_equal(st, 2 * GH__WINDOW_INIT); /* two windows: no growth */
+  assert_int_equal(s->rx_avail + (int64_t)s->rx_held, GH__WINDOW_INIT);
+}
+
+/* 8c. A window that takes longer than GH__WINDOW_FAST_MS to turn over does
+ * not grow; the next, fast one does (each window is judged on its own). */
+static void test_window_growth_needs_speed(void **state) {
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  f->count_only = 1;
+  uint8_t buf[GH__FRAME_MAX];
+  fill(buf, sizeof(buf), 16);
+  uint64_t si, ti, st = 0;
+  size_t n = GH__WINDOW_INIT / GH__FRAME_MAX;
+  for (size_t i = 0; i < n; i++) {
+    if (i == n - 1) {
+      usleep((GH__WINDOW_FAST_MS + 20) * 1000);
+      uv_update_time(&loop);
+    }
+    one_fast_frame(s, buf, &si, &ti);
+    st += si;
+  }
+  assert_int_equal(st, GH__WINDOW_INIT); /* slow: no growth */
+  st = 0;
+  for (size_t i = 0; i < n; i++) {
+    one_fast_frame(s, buf, &si, &ti);
+    st += si;
+  }
+  assert_int_equal(si, GH__FRAME_MAX + GH__WINDOW_INIT);
+  assert_int_equal(st, 2 * GH__WINDOW_INIT);
+}
+
+/* 8d. Growth stops at GH__WINDOW_MAX. */
+static void test_window_growth_capped(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  f->count_only = 1;
+  uint8_t buf[GH__FRAME_MAX];
+  fill(buf, sizeof(buf), 17);
+  uint64_t si, ti, window = GH__WINDOW_INIT;
+  int grew = 0;
+  for (int epoch = 0; epoch < 8; epoch++) {
+    uint64_t st = 0;
+    for (uint64_t i = 0; i < window / GH__FRAME_MAX; i++) {
+      one_fast_frame(s, buf, &si, &ti);
+      assert_true(si <= GH__FRAME_CREDIT_MAX);
+      st += si;
+    }
+    if (window < GH__WINDOW_MAX) {
+      assert_int_equal(st, 2 * window);
+      window *= 2;
+      grew++;
+    } else {
+      assert_int_equal(st, window);
+    }
+    assert_int_equal(s->rx_avail, (int64_t)window);
+  }
+  assert_int_equal(window, GH__WINDOW_MAX);
+  assert_int_equal(grew, 6); /* 256 KiB * 2^6 = 16 MiB */
+  assert_int_equal(t->rx_session_avail, (int64_t)GH__SESSION_WINDOW);
+}
+
+/* ---- regressions: each reproduces a bug this test found in the core. ---- */
+
+/* The tunnel fails while the pump sends a half-closed stream's backlog:
+ * the stream is torn down inside send_data(), then gh__mux_pump() calls
+ * send_fin() on it with s->t == NULL. (Here the failure is the SSL_write of
+ * a tunnel without a handshake; in production a uv_try_write error.) */
+static void test_bug_pump_fin_after_tunnel_failure(void **state) {
+  gh__tunnel *t = W.t;
+  gh__stream *s = res_stream(2, NULL);
+  uint8_t *buf = malloc(100000);
+  assert_non_null(buf);
+  fill(buf, 100000, 12);
+  t->send_session = 0;
+  up(s, buf, 100000);
+  gh__stream_up_eof(s);
+  assert_int_equal(s->src_eof, 1);
+  feed_window(0, 200000); /* the 4th frame reaches GH__STAGE_FLUSH */
+  assert_int_equal(t->state, GH__T_CLOSING);
+  assert_int_equal(s->state, GH__S_CLOSING);
+  free(buf);
+}
+
+/* The tunnel fails inside gh__stream_up()'s send_data(): the stream is torn
+ * down (s->out freed), then the unsent rest is appended to s->out of the
+ * dead stream and never freed. */
+static void test_bug_up_buffers_after_tunnel_failure(void **state) {
+  gh__tunnel *t = W.t;
+  gh__stream *s = res_stream(2, NULL);
+  uint8_t *buf = malloc(80000);
+  assert_non_null(buf);
+  fill(buf, 80000, 13);
+  assert_int_equal(gh__host.send_up(&s->links[0], buf, 80000), GH_ECANCELED);
+  assert_int_equal(t->state, GH__T_CLOSING);
+  assert_int_equal(s->state, GH__S_CLOSING);
+  assert_int_equal(s->out.len, 0);
+  assert_null(s->out.data);
+  free(buf);
+}
+
+/* The SDK lets a transport call closed() from inside close() ("possibly
+ * later"): gh__reap_run() then calls stream_try_free() on the stream that
+ * closed() already freed. */
+static void test_bug_sync_closed_in_reap(void **state) {
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  sync_close = 1;
+  gh__stream_abort(s, GH_ECONNABORTED, 0);
+  settle(); /* the reaper: close() -> closed() frees s -> freed again */
+  assert_int_equal(f->closes, 1);
+  assert_int_equal(W.res->refs, 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_credit_after_written, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_stream_window_exceeded, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_stream_window_slides, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_session_window_exceeded, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_send_credit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_session_budget, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_round_robin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reset_returns_session_credit, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_window_grows_when_reader_keeps_up,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_window_stays_for_slow_socket, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_window_growth_needs_speed, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_window_growth_capped, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_bug_pump_fin_after_tunnel_failure,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bug_up_buffers_after_tunnel_failure,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bug_sync_closed_in_reap, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
