@@ -357,6 +357,9 @@ static int cmd_run(int argc, char **argv, int role) {
     return fail_start(r == GH_EINVAL ? 2 : 1, err);
   gh__info(the_rt.subject, "gatehouse %s started (pid %ld)", GH_VERSION_STRING,
            (long)getpid());
+  if (role == GH__ROLE_SERVER ? scfg.admin_port != 0 : ccfg.admin_port != 0)
+    gh__warn(the_rt.subject, "admin_listen: the admin endpoint is not "
+                             "available in this version; nothing listens there");
   report_start(0, NULL);
   uv_run(gh__g.loop, UV_RUN_DEFAULT);
   gh__info(the_rt.subject, "stopped");
