@@ -327,42 +327,6 @@ int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
 
 /* ---- starting ---- */
 
-static int client_tls(gh__gw *gw, const gh__client_gw *g, char *err,
-                      size_t errlen) {
-  gh__tls_files f = {0};
-  uint8_t *cert = NULL, *key = NULL, *ca = NULL;
-  int r = gh__file_read(g->ca, &ca, &f.ca_len);
-  const char *bad = g->ca;
-  if (r == 0 && g->cert) {
-    bad = g->cert;
-    r = gh__file_read(g->cert, &cert, &f.cert_len);
-    if (r == 0) {
-      bad = g->key;
-      r = gh__file_read(g->key, &key, &f.key_len);
-    }
-  }
-  if (r < 0) {
-    snprintf(err, errlen, "gateway %s: cannot read %s: %s", g->id, bad,
-             strerror(-r));
-  } else {
-    f.ca = ca;
-    f.cert = cert;
-    f.key = key;
-    char why[256];
-    gw->ctx = gh__tls_client_ctx(&f, why, sizeof(why));
-    if (!gw->ctx) {
-      snprintf(err, errlen, "gateway %s: %s", g->id, why);
-      r = GH_EINVAL;
-    }
-  }
-  if (key)
-    OPENSSL_cleanse(key, f.key_len);
-  free(ca);
-  free(cert);
-  free(key);
-  return r;
-}
-
 int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
                      size_t errlen) {
   rt->role = GH__ROLE_CLIENT;
@@ -388,9 +352,13 @@ int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
         return GH_EINVAL;
       }
     } else {
-      int r = client_tls(gw, g, err, errlen);
-      if (r < 0)
-        return r;
+      char why[512];
+      gw->ctx = gh__tls_ctx_from_files(0, g->cert, g->key, g->ca, why,
+                                       sizeof(why));
+      if (!gw->ctx) {
+        snprintf(err, errlen, "gateway %s: %s", g->id, why);
+        return GH_EINVAL;
+      }
     }
     gw->n_slots = g->n_servers * g->connections;
     gw->slots = gh__xcalloc(gw->n_slots, sizeof(*gw->slots));

@@ -358,6 +358,10 @@ int gh__stream_transport_write(gh__stream *s, const uint8_t *data,
 
 SSL_CTX *gh__tls_server_ctx(const gh__tls_files *f, char *err, size_t errlen);
 SSL_CTX *gh__tls_client_ctx(const gh__tls_files *f, char *err, size_t errlen);
+/* The same from PEM files (any of them may be NULL); the key's bytes are
+ * wiped once loaded. NULL with the reason in err. */
+SSL_CTX *gh__tls_ctx_from_files(int server, const char *cert, const char *key,
+                                const char *ca, char *err, size_t errlen);
 /* The last OpenSSL error as text (and clears the queue). */
 const char *gh__tls_error(char *buf, size_t len);
 

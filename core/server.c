@@ -25,42 +25,6 @@ int gh__sockaddr_resolve(const char *host, uint16_t port,
   return 0;
 }
 
-static int read_pem(const char *path, uint8_t **out, size_t *len, char *err,
-                    size_t errlen) {
-  int r = gh__file_read(path, out, len);
-  if (r < 0)
-    snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
-  return r;
-}
-
-static int server_tls(gh__rt *rt, const gh__server_cfg *cfg, char *err,
-                      size_t errlen) {
-  gh__tls_files f = {0};
-  uint8_t *cert = NULL, *key = NULL, *ca = NULL;
-  int r = read_pem(cfg->cert, &cert, &f.cert_len, err, errlen);
-  if (r == 0)
-    r = read_pem(cfg->key, &key, &f.key_len, err, errlen);
-  if (r == 0 && cfg->client_ca)
-    r = read_pem(cfg->client_ca, &ca, &f.ca_len, err, errlen);
-  if (r == 0) {
-    f.cert = cert;
-    f.key = key;
-    f.ca = ca;
-    char why[256];
-    rt->ctx = gh__tls_server_ctx(&f, why, sizeof(why));
-    if (!rt->ctx) {
-      snprintf(err, errlen, "%s: %s", cfg->file, why);
-      r = GH_EINVAL;
-    }
-  }
-  if (key)
-    OPENSSL_cleanse(key, f.key_len);
-  free(cert);
-  free(key);
-  free(ca);
-  return r;
-}
-
 static void on_tunnel_conn(uv_stream_t *srv, int status) {
   gh__rt *rt = srv->data;
   if (status < 0) {
@@ -155,8 +119,14 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
       snprintf(err, errlen, "%s", why);
       return GH_EINVAL;
     }
-  } else if ((r = server_tls(rt, cfg, err, errlen)) < 0) {
-    return r;
+  } else {
+    char why[512];
+    rt->ctx = gh__tls_ctx_from_files(1, cfg->cert, cfg->key, cfg->client_ca,
+                                     why, sizeof(why));
+    if (!rt->ctx) {
+      snprintf(err, errlen, "%s: %s", cfg->file, why);
+      return GH_EINVAL;
+    }
   }
   for (size_t i = 0; i < cfg->n_dests; i++)
     if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)

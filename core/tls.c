@@ -2,8 +2,10 @@
  * ciphers, certificates from PEM in memory (files are read by the caller,
  * so that `gatehouse demo` needs none). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -145,4 +147,33 @@ SSL_CTX *gh__tls_client_ctx(const gh__tls_files *f, char *err,
 bad:
   SSL_CTX_free(ctx);
   return NULL;
+}
+
+SSL_CTX *gh__tls_ctx_from_files(int server, const char *cert, const char *key,
+                                const char *ca, char *err, size_t errlen) {
+  const char *path[3] = {cert, key, ca};
+  uint8_t *data[3] = {NULL, NULL, NULL};
+  size_t len[3] = {0, 0, 0};
+  SSL_CTX *ctx = NULL;
+  int i;
+  for (i = 0; i < 3; i++) {
+    int r = path[i] ? gh__file_read(path[i], &data[i], &len[i]) : 0;
+    if (r < 0) {
+      snprintf(err, errlen, "cannot read %s: %s", path[i], strerror(-r));
+      break;
+    }
+  }
+  if (i == 3) {
+    gh__tls_files f = {data[0], len[0], data[1], len[1], data[2], len[2]};
+    char why[256];
+    ctx = server ? gh__tls_server_ctx(&f, why, sizeof(why))
+                 : gh__tls_client_ctx(&f, why, sizeof(why));
+    if (!ctx)
+      snprintf(err, errlen, "%s", why);
+  }
+  if (data[1])
+    OPENSSL_cleanse(data[1], len[1]); /* the private key */
+  for (i = 0; i < 3; i++)
+    free(data[i]);
+  return ctx;
 }
