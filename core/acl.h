@@ -50,8 +50,8 @@ int gh__hostname_valid(const char *name);
  *   PORTS                  *, N or LO-HI
  */
 typedef struct gh__acl_rule {
-  int allow;   /* 1 allow, 0 deny */
-  char *name;  /* a host name rule; NULL for address or any-host rules */
+  int allow;  /* 1 allow, 0 deny */
+  char *name; /* a host name rule; NULL for address or any-host rules */
   int any_host;
   gh__iprange range; /* when name == NULL && !any_host */
   uint16_t port_lo, port_hi;

@@ -19,7 +19,9 @@ static void slot_connect(gh__slot *sl);
 
 /* ---- reconnecting ---- */
 
-static void on_retry(uv_timer_t *tm) { slot_connect(tm->data); }
+static void on_retry(uv_timer_t *tm) {
+  slot_connect(tm->data);
+}
 
 static void slot_schedule(gh__slot *sl) {
   if (sl->stopped || sl->gw->rt->stopping)
@@ -61,8 +63,8 @@ static void on_connected(uv_connect_t *req, int status) {
     gh__tunnel_close(t, why);
     return;
   }
-  const char *name = sl->gw->ccfg->server_name ? sl->gw->ccfg->server_name
-                                                : sl->host;
+  const char *name =
+      sl->gw->ccfg->server_name ? sl->gw->ccfg->server_name : sl->host;
   int r = gh__tunnel_start(t, 0, name);
   if (r < 0 && t->state != GH__T_CLOSING)
     gh__tunnel_close(t, "cannot start TLS");
@@ -122,8 +124,8 @@ static void slot_connect(gh__slot *sl) {
   snprintf(port, sizeof(port), "%u", sl->port);
   sl->gai.data = sl;
   sl->resolving = 1;
-  int r = uv_getaddrinfo(gh__g.loop, &sl->gai, on_resolved, sl->host, port,
-                         &hints);
+  int r =
+      uv_getaddrinfo(gh__g.loop, &sl->gai, on_resolved, sl->host, port, &hints);
   if (r < 0) {
     sl->resolving = 0;
     gh__warn(sl->gw->id, "cannot resolve server %s: %s", sl->host,
@@ -205,7 +207,8 @@ static int str_eq(const char *a, const char *b) {
 
 static int dest_equal(const gh__dest *a, const gh__dest *b) {
   if (a->type != b->type || !str_eq(a->resource_host, b->resource_host) ||
-      a->resource_port != b->resource_port || a->client_port != b->client_port ||
+      a->resource_port != b->resource_port ||
+      a->client_port != b->client_port ||
       !str_eq(a->client_bind, b->client_bind) ||
       !str_eq(a->listen_proto, b->listen_proto) ||
       !str_eq(a->resource_proto, b->resource_proto) ||
@@ -246,8 +249,7 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
     free(c);
     return;
   }
-  uint32_t side =
-      c->type == GH__DEST_CLOUD ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
+  uint32_t side = c->type == GH__DEST_CLOUD ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
   gh__drt *d;
   if (gh__drt_new(gw, c, side, &d, err, sizeof(err)) < 0) {
     gh__error(gw->id, "%s", err);
@@ -264,8 +266,8 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
     return;
   }
   gh__drt *owner = port_owner(gw->rt, c);
-  int r = owner ? GH_EADDRINUSE
-                : gh__drt_listen(d, c->client_bind, c->client_port);
+  int r =
+      owner ? GH_EADDRINUSE : gh__drt_listen(d, c->client_bind, c->client_port);
   if (r < 0) {
     if (owner)
       snprintf(err, sizeof(err),
@@ -353,8 +355,8 @@ int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
       }
     } else {
       char why[512];
-      gw->ctx = gh__tls_ctx_from_files(0, g->cert, g->key, g->ca, why,
-                                       sizeof(why));
+      gw->ctx =
+          gh__tls_ctx_from_files(0, g->cert, g->key, g->ca, why, sizeof(why));
       if (!gw->ctx) {
         snprintf(err, errlen, "gateway %s: %s", g->id, why);
         return GH_EINVAL;

@@ -103,8 +103,8 @@ typedef struct gh__server_cfg {
   char *client_ca;  /* optional */
   char *admin_host; /* NULL when admin_listen is absent */
   uint16_t admin_port;
-  char *plugin_dir; /* NULL: the built-in default */
-  int log_level;    /* default GH_LOG_INFO */
+  char *plugin_dir;             /* NULL: the built-in default */
+  int log_level;                /* default GH_LOG_INFO */
   uint32_t drain_timeout_s;     /* default 30 */
   uint32_t keepalive_s;         /* ping interval, default 10 */
   uint32_t keepalive_timeout_s; /* silence before a tunnel is dropped: 30 */
@@ -121,8 +121,8 @@ typedef struct gh__client_gw {
   char *token; /* secret: never log it */
   char *ca;    /* required */
   char *cert, *key;
-  char *server_name; /* name checked in the server's certificate; default:
-                        the host of each server */
+  char *server_name;    /* name checked in the server's certificate; default:
+                           the host of each server */
   uint32_t connections; /* per server, default 1 */
   int line;
 } gh__client_gw;
@@ -190,8 +190,8 @@ int gh__dests_encode(const gh__server_cfg *cfg, const char *gateway,
 /* Decodes a pushed set into a malloc'd array of destinations (file
  * "<pushed>"; not yet validated). Returns 0 or GH_EPROTO/GH_EINVAL with a
  * reason in err. Safe on any input. */
-int gh__dests_decode(const uint8_t *p, size_t len, gh__dest **out,
-                     size_t *n, char *err, size_t errlen);
+int gh__dests_decode(const uint8_t *p, size_t len, gh__dest **out, size_t *n,
+                     char *err, size_t errlen);
 
 /* "host:port", "[v6]:port" or ":port" (host NULL) -> parts; 0 or GH_EINVAL.
  * *host is malloc'd (NULL for ":port"). */

@@ -52,7 +52,9 @@ typedef struct conn {
   size_t seen;
 } conn;
 
-static void conn_closed(uv_handle_t *h) { free(h->data); }
+static void conn_closed(uv_handle_t *h) {
+  free(h->data);
+}
 
 static void on_res_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
   b->base = malloc(65536);
@@ -177,12 +179,13 @@ static int build_configs(const char *token, char *err, size_t errlen) {
   scfg.gateways[0].tokens = gh__xcalloc(1, sizeof(char *));
   scfg.gateways[0].tokens[0] = gh__strdup(token);
   scfg.gateways[0].n_tokens = 1;
-  const char *echo[] = {"gateway", "demo", "type", "onprem",
-                        "listen", buf[0], "resource", buf[1],
-                        "protocol", "tcp", NULL};
-  const char *web[] = {"gateway", "demo", "type", "cloud",
+  const char *echo[] = {"gateway",  "demo", "type",     "onprem",
+                        "listen",   buf[0], "resource", buf[1],
+                        "protocol", "tcp",  NULL};
+  const char *web[] = {"gateway",     "demo", "type",        "cloud",
                        "client_port", buf[2], "client_bind", "127.0.0.1",
-                       "resource", buf[3], "protocol", "tcp", NULL};
+                       "resource",    buf[3], "protocol",    "tcp",
+                       NULL};
   if (dest_add(&scfg, "echo", echo, err, errlen) < 0 ||
       dest_add(&scfg, "web", web, err, errlen) < 0)
     return -1;
@@ -276,9 +279,13 @@ int gh__demo_main(int argc, char **argv) {
     fprintf(stderr, "gatehouse demo: cannot make certificates\n");
     return 1;
   }
-  gh__tls_files stls = {(const uint8_t *)leaf.cert, strlen(leaf.cert),
-                        (const uint8_t *)leaf.key, strlen(leaf.key), NULL, 0};
-  gh__tls_files ctls = {NULL, 0, NULL, 0, (const uint8_t *)ca.cert,
+  gh__tls_files stls = {(const uint8_t *)leaf.cert,
+                        strlen(leaf.cert),
+                        (const uint8_t *)leaf.key,
+                        strlen(leaf.key),
+                        NULL,
+                        0};
+  gh__tls_files ctls = {NULL,           0, NULL, 0, (const uint8_t *)ca.cert,
                         strlen(ca.cert)};
   unsigned char rnd[16];
   char token[33];

@@ -87,7 +87,9 @@ void gh__core_free(void) {
 
 /* ---- host functions ---- */
 
-static int32_t h_log_enabled(int32_t level) { return level <= gh__log_level; }
+static int32_t h_log_enabled(int32_t level) {
+  return level <= gh__log_level;
+}
 
 static void h_log(int32_t level, const gh_link *link, const char *fmt, ...)
     GH_PRINTF(3, 4);
@@ -103,10 +105,18 @@ static void h_log(int32_t level, const gh_link *link, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void *h_alloc(size_t n) { return malloc(n); }
-static void *h_realloc(void *p, size_t n) { return realloc(p, n); }
-static void h_free(void *p) { free(p); }
-static void *h_uv_loop(void) { return gh__g.loop; }
+static void *h_alloc(size_t n) {
+  return malloc(n);
+}
+static void *h_realloc(void *p, size_t n) {
+  return realloc(p, n);
+}
+static void h_free(void *p) {
+  free(p);
+}
+static void *h_uv_loop(void) {
+  return gh__g.loop;
+}
 
 static void timer_cb(uv_timer_t *uv) {
   gh_timer *t = GH__CONTAINER_OF(uv, gh_timer, uv);
@@ -127,7 +137,9 @@ static int32_t h_timer_start(gh_timer *t, uint64_t ms, uint64_t repeat) {
   return uv_timer_start(&t->uv, timer_cb, ms, repeat);
 }
 
-static void h_timer_stop(gh_timer *t) { uv_timer_stop(&t->uv); }
+static void h_timer_stop(gh_timer *t) {
+  uv_timer_stop(&t->uv);
+}
 
 static void timer_closed(uv_handle_t *h) {
   free(GH__CONTAINER_OF((uv_timer_t *)h, gh_timer, uv));
@@ -138,9 +150,15 @@ static void h_timer_free(gh_timer *t) {
     uv_close((uv_handle_t *)&t->uv, timer_closed);
 }
 
-static void *h_inst_data(const gh_inst *i) { return i->data; }
-static void h_inst_set_data(gh_inst *i, void *data) { i->data = data; }
-static uint32_t h_inst_side(const gh_inst *i) { return i->side; }
+static void *h_inst_data(const gh_inst *i) {
+  return i->data;
+}
+static void h_inst_set_data(gh_inst *i, void *data) {
+  i->data = data;
+}
+static uint32_t h_inst_side(const gh_inst *i) {
+  return i->side;
+}
 static const char *h_inst_destination(const gh_inst *i) {
   return i->d->cfg->name;
 }
@@ -226,9 +244,15 @@ static int32_t h_opt_blob(const gh_inst *i, const char *name,
   return 0;
 }
 
-static void *h_listener_data(const gh_listener *l) { return l->data; }
-static void h_listener_set_data(gh_listener *l, void *d) { l->data = d; }
-static gh_inst *h_listener_inst(const gh_listener *l) { return l->inst; }
+static void *h_listener_data(const gh_listener *l) {
+  return l->data;
+}
+static void h_listener_set_data(gh_listener *l, void *d) {
+  l->data = d;
+}
+static gh_inst *h_listener_inst(const gh_listener *l) {
+  return l->inst;
+}
 
 static void h_listener_closed(gh_listener *l) {
   gh__drt *d = l->d;
@@ -238,9 +262,15 @@ static void h_listener_closed(gh_listener *l) {
   gh__drt_unref(d);
 }
 
-static void *h_link_data(const gh_link *l) { return l->data; }
-static void h_link_set_data(gh_link *l, void *d) { l->data = d; }
-static gh_inst *h_link_inst(const gh_link *l) { return l->inst; }
+static void *h_link_data(const gh_link *l) {
+  return l->data;
+}
+static void h_link_set_data(gh_link *l, void *d) {
+  l->data = d;
+}
+static gh_inst *h_link_inst(const gh_link *l) {
+  return l->inst;
+}
 
 static int32_t h_link_info(const gh_link *l, gh_link_info *info) {
   if (!info || info->size < sizeof(gh_link_info))
@@ -331,7 +361,9 @@ static void h_abort(gh_link *l, int32_t reason) {
   gh__stream_abort(s, reason < 0 ? reason : GH_ECONNABORTED, 1);
 }
 
-static void h_closed(gh_link *l) { gh__stream_link_closed(l); }
+static void h_closed(gh_link *l) {
+  gh__stream_link_closed(l);
+}
 
 const gh_host gh__host = {
     .size = sizeof(gh_host),

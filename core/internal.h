@@ -14,13 +14,14 @@
 #include "util.h"
 
 /* Flow control (DESIGN.md, "The tunnel"). */
-#define GH__WINDOW_INIT (256u * 1024u) /* credit of a new stream */
+#define GH__WINDOW_INIT (256u * 1024u)       /* credit of a new stream */
 #define GH__WINDOW_MAX (16u * 1024u * 1024u) /* what it may grow to */
-#define GH__WINDOW_FAST_MS 50u /* a window turned over faster than this
-                                  plus two round trips: grow it */
+#define GH__WINDOW_FAST_MS                                                     \
+  50u /* a window turned over faster than this                                 \
+         plus two round trips: grow it */
 #define GH__SESSION_WINDOW (32u * 1024u * 1024u) /* all streams of a tunnel */
-#define GH__CREDIT_BATCH (32u * 1024u) /* return credit in such steps */
-#define GH__OUT_MAX (64u * 1024u)      /* stop reading a socket above it */
+#define GH__CREDIT_BATCH (32u * 1024u)   /* return credit in such steps */
+#define GH__OUT_MAX (64u * 1024u)        /* stop reading a socket above it */
 #define GH__TX_HIGH (4u * 1024u * 1024u) /* tunnel congested above... */
 #define GH__TX_LOW (1u * 1024u * 1024u)  /* ...until it drains below */
 #define GH__STAGE_FLUSH (64u * 1024u)    /* encrypt once this much waits */
@@ -113,8 +114,8 @@ struct gh__drt {
   const gh__chain *chain;
   gh_inst insts[GH__CHAIN_MAX];
   gh_listener *listener;
-  int refs;    /* the configuration's own + one per stream */
-  int retired; /* removed from the configuration */
+  int refs;       /* the configuration's own + one per stream */
+  int retired;    /* removed from the configuration */
   int32_t status; /* 0 fine, or the error that stops it */
   char *error;    /* its text, for logs and /status */
   gh__stats st;
@@ -205,10 +206,8 @@ struct gh__rt {
 };
 
 /* The caller zeroes rt (and may set tls_mem) first. */
-int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
-                     size_t errlen);
-int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
-                     size_t errlen);
+int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err, size_t errlen);
+int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err, size_t errlen);
 void gh__rt_stop(gh__rt *rt, void (*done)(gh__rt *rt));
 void gh__rt_free(gh__rt *rt);
 /* A bind address (host may be NULL or a name); 0 or GH_ENOTFOUND. */
@@ -226,8 +225,8 @@ void gh__client_tunnel_gone(gh__tunnel *t);
 
 /* ---- tunnels ---- */
 
-#define GH__T_TLS 1     /* TLS handshake */
-#define GH__T_HELLO 2   /* waiting for HELLO (server) / WELCOME (client) */
+#define GH__T_TLS 1   /* TLS handshake */
+#define GH__T_HELLO 2 /* waiting for HELLO (server) / WELCOME (client) */
 #define GH__T_UP 3
 #define GH__T_CLOSING 4
 
@@ -249,8 +248,8 @@ struct gh__tunnel {
   gh__map streams;
   uint32_t next_id;
   uint32_t peer_last_id; /* the last stream the peer opened */
-  gh__list sendq; /* streams with bytes waiting for credit or room */
-  gh__list credq; /* streams owing a WINDOW */
+  gh__list sendq;        /* streams with bytes waiting for credit or room */
+  gh__list credq;        /* streams owing a WINDOW */
   gh__list dirty_node;
   int64_t send_session;     /* session credit we may still use */
   uint64_t session_owed;    /* session credit to give back */
@@ -272,8 +271,8 @@ gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx);
 int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name);
 void gh__tunnel_close(gh__tunnel *t, const char *why);
 /* Queue a frame (payload copied). Control frames are small. */
-int gh__tunnel_send(gh__tunnel *t, uint8_t type, uint8_t flags,
-                    uint32_t stream, const void *payload, size_t len);
+int gh__tunnel_send(gh__tunnel *t, uint8_t type, uint8_t flags, uint32_t stream,
+                    const void *payload, size_t len);
 void gh__tunnel_set_up(gh__tunnel *t);
 void gh__tunnel_dirty(gh__tunnel *t); /* flush at the end of the turn */
 void gh__tunnel_deadline(gh__tunnel *t, uint64_t ms); /* close if not up */
@@ -300,14 +299,14 @@ struct gh__stream {
   uint8_t fin_recv; /* FIN came from the tunnel */
   uint8_t dgram;
   uint8_t in_map;
-  int64_t credit; /* bytes we may still send */
-  gh__buf out;    /* read, waiting for credit or room */
-  uint64_t rx_held;   /* received from the tunnel, not yet credited back */
-  uint64_t rx_ready;  /* of which written to the socket */
-  uint64_t tx_pending; /* given to the transport, not yet written */
-  int64_t rx_avail;    /* what the peer may still send on it */
-  uint32_t rx_window;  /* its current window: grows while the sender is
-                          held back by credit and our socket keeps up */
+  int64_t credit;          /* bytes we may still send */
+  gh__buf out;             /* read, waiting for credit or room */
+  uint64_t rx_held;        /* received from the tunnel, not yet credited back */
+  uint64_t rx_ready;       /* of which written to the socket */
+  uint64_t tx_pending;     /* given to the transport, not yet written */
+  int64_t rx_avail;        /* what the peer may still send on it */
+  uint32_t rx_window;      /* its current window: grows while the sender is
+                              held back by credit and our socket keeps up */
   uint32_t rx_epoch_bytes; /* credit returned since rx_epoch_ms */
   uint64_t rx_epoch_ms;
   int32_t reason;

@@ -1,8 +1,8 @@
 #include "log.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -10,8 +10,8 @@
 
 int gh__log_level = GH_LOG_INFO;
 
-static FILE *log_fp;     /* NULL: stderr */
-static char *log_path;   /* for reopen */
+static FILE *log_fp;   /* NULL: stderr */
+static char *log_path; /* for reopen */
 static int log_syslog;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug",
@@ -35,8 +35,7 @@ void gh__log_vwrite(int level, const char *subject, const char *fmt,
   if (log_syslog) {
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG,
                                LOG_DEBUG};
-    syslog(prio[level < 0 ? 0 : level > 4 ? 4 : level], "%s: %s", subject,
-           msg);
+    syslog(prio[level < 0 ? 0 : level > 4 ? 4 : level], "%s: %s", subject, msg);
     return;
   }
   struct timespec ts;

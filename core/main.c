@@ -173,7 +173,8 @@ static void on_signal(uv_signal_t *h, int sig) {
       uv_stop(gh__g.loop);
       return;
     }
-    gh__info(the_rt.subject, "%s received", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    gh__info(the_rt.subject, "%s received",
+             sig == SIGINT ? "SIGINT" : "SIGTERM");
     gh__rt_stop(&the_rt, stopped);
     break;
   case SIGUSR1:
@@ -323,8 +324,8 @@ static int cmd_run(int argc, char **argv, int role) {
     return 2;
   }
   int level = role == GH__ROLE_SERVER ? scfg.log_level : ccfg.log_level;
-  gh__log_level = o.verbose ? GH__MIN(GH_LOG_DEBUG + o.verbose - 1, GH_LOG_TRACE)
-                            : level;
+  gh__log_level =
+      o.verbose ? GH__MIN(GH_LOG_DEBUG + o.verbose - 1, GH_LOG_TRACE) : level;
   if (o.log_file && (r = gh__log_to_file(o.log_file)) < 0) {
     fprintf(stderr, "%s: %s\n", o.log_file, strerror(-r));
     return 2;
@@ -343,7 +344,8 @@ static int cmd_run(int argc, char **argv, int role) {
                                                 : "gatehouse-client");
   }
   pidfile_write();
-  const char *pdir = role == GH__ROLE_SERVER ? scfg.plugin_dir : ccfg.plugin_dir;
+  const char *pdir =
+      role == GH__ROLE_SERVER ? scfg.plugin_dir : ccfg.plugin_dir;
   if (gh__core_init(uv_default_loop(), pdir) < 0) {
     snprintf(err, sizeof(err), "%s: cannot read the plugin directory",
              o.config);
@@ -358,8 +360,9 @@ static int cmd_run(int argc, char **argv, int role) {
   gh__info(the_rt.subject, "gatehouse %s started (pid %ld)", GH_VERSION_STRING,
            (long)getpid());
   if (role == GH__ROLE_SERVER ? scfg.admin_port != 0 : ccfg.admin_port != 0)
-    gh__warn(the_rt.subject, "admin_listen: the admin endpoint is not "
-                             "available in this version; nothing listens there");
+    gh__warn(the_rt.subject,
+             "admin_listen: the admin endpoint is not "
+             "available in this version; nothing listens there");
   report_start(0, NULL);
   uv_run(gh__g.loop, UV_RUN_DEFAULT);
   gh__info(the_rt.subject, "stopped");

@@ -302,8 +302,7 @@ void gh__mux_credit_flush(gh__tunnel *t) {
     if (s->rx_epoch_bytes >= s->rx_window) {
       uint64_t now = uv_now(gh__g.loop);
       if (now - s->rx_epoch_ms < GH__WINDOW_FAST_MS + 2u * t->rtt_ms &&
-          s->tx_pending == 0 &&
-          s->rx_window < GH__WINDOW_MAX) {
+          s->tx_pending == 0 && s->rx_window < GH__WINDOW_MAX) {
         inc += s->rx_window;
         s->rx_window *= 2;
       }

@@ -15,10 +15,10 @@
 #include "gatehouse/gatehouse.h"
 
 typedef struct gh__plugin_ent {
-  char *path;             /* the file */
-  void *dl;               /* dlopen handle; NULL when refused */
-  const gh_plugin *desc;  /* NULL when refused */
-  char *refused;          /* the reason, when refused; NULL otherwise */
+  char *path;            /* the file */
+  void *dl;              /* dlopen handle; NULL when refused */
+  const gh_plugin *desc; /* NULL when refused */
+  char *refused;         /* the reason, when refused; NULL otherwise */
 } gh__plugin_ent;
 
 typedef struct gh__registry {

@@ -28,8 +28,7 @@ int gh__sockaddr_resolve(const char *host, uint16_t port,
 static void on_tunnel_conn(uv_stream_t *srv, int status) {
   gh__rt *rt = srv->data;
   if (status < 0) {
-    gh__warn(rt->subject, "accepting a tunnel failed: %s",
-             uv_strerror(status));
+    gh__warn(rt->subject, "accepting a tunnel failed: %s", uv_strerror(status));
     return;
   }
   gh__tunnel *t = gh__tunnel_new(rt, rt->ctx);
@@ -74,8 +73,8 @@ static int build_dests(gh__rt *rt, gh__server_cfg *cfg, char *err,
     *c = cfg->dests[i];
     memset(&cfg->dests[i], 0, sizeof(cfg->dests[i]));
     gh__gw *gw = find_gw(rt, c->gateway, strlen(c->gateway));
-    uint32_t side = c->type == GH__DEST_ONPREM ? GH_SIDE_LISTEN
-                                               : GH_SIDE_RESOURCE;
+    uint32_t side =
+        c->type == GH__DEST_ONPREM ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
     gh__drt *d;
     int r = gh__drt_new(gw, c, side, &d, err, errlen);
     if (r < 0) {
@@ -89,9 +88,9 @@ static int build_dests(gh__rt *rt, gh__server_cfg *cfg, char *err,
       const char *host = c->listen_host ? c->listen_host : "*";
       r = gh__drt_listen(d, c->listen_host, c->listen_port);
       if (r < 0) {
-        snprintf(err, errlen, "%s:%d: destination %s: cannot listen on %s:%u: %s",
-                 c->file, c->line, c->name, host, c->listen_port,
-                 gh_strerror(r));
+        snprintf(err, errlen,
+                 "%s:%d: destination %s: cannot listen on %s:%u: %s", c->file,
+                 c->line, c->name, host, c->listen_port, gh_strerror(r));
         return r;
       }
       gh__info(c->name, "listening on %s:%u for gateway %s", host,
@@ -132,8 +131,7 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
     if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)
       return r;
   if ((r = build_gateways(rt, cfg)) < 0) {
-    snprintf(err, errlen, "cannot encode the destinations: %s",
-             gh_strerror(r));
+    snprintf(err, errlen, "cannot encode the destinations: %s", gh_strerror(r));
     return r;
   }
   if ((r = build_dests(rt, cfg, err, errlen)) < 0)
@@ -217,16 +215,19 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
   uint8_t buf[512];
   char host[256] = "gatehouse";
   gethostname(host, sizeof(host) - 1);
-  gh__welcome w = {GH__PROTO_VERSION, GH__WINDOW_INIT, GH__SESSION_WINDOW,
-                   t->rt->keepalive_ms, {host, (uint32_t)strlen(host)}};
+  gh__welcome w = {GH__PROTO_VERSION,
+                   GH__WINDOW_INIT,
+                   GH__SESSION_WINDOW,
+                   t->rt->keepalive_ms,
+                   {host, (uint32_t)strlen(host)}};
   int n = gh__welcome_encode(buf, sizeof(buf), &w);
   gh__tunnel_send(t, GH__FT_WELCOME, 0, 0, buf, (size_t)n);
   size_t off = 0;
   do {
     size_t len = GH__MIN(gw->push_len - off, (size_t)GH__FRAME_MAX);
     int more = off + len < gw->push_len;
-    gh__tunnel_send(t, GH__FT_CONFIG, more ? GH__FF_MORE : 0, 0,
-                    gw->push + off, len);
+    gh__tunnel_send(t, GH__FT_CONFIG, more ? GH__FF_MORE : 0, 0, gw->push + off,
+                    len);
     off += len;
   } while (off < gw->push_len);
   gh__tunnel_set_up(t);

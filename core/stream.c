@@ -58,8 +58,8 @@ static void stream_free(gh__stream *s) {
 
 /* Freed once torn down, its transport closed and no request pending. */
 static void stream_try_free(gh__stream *s) {
-  if (s->state != GH__S_CLOSING || gh__list_linked(&s->reap_node) ||
-      s->gai || s->open_timer)
+  if (s->state != GH__S_CLOSING || gh__list_linked(&s->reap_node) || s->gai ||
+      s->open_timer)
     return;
   if (s->links[0].started && !s->links[0].closed)
     return;
@@ -226,8 +226,7 @@ static void all_ready(gh__stream *s) {
   gh__tunnel *t = gh__gw_pick(s->d->gw);
   if (!t) {
     gh__warn(gh__stream_subject(s, sub, sizeof(sub)),
-             "no tunnel is up for gateway %s: connection closed",
-             s->d->gw->id);
+             "no tunnel is up for gateway %s: connection closed", s->d->gw->id);
     s->d->st.failed++;
     teardown(s, GH_ENOTUNNEL);
     return;
@@ -239,8 +238,7 @@ static void all_ready(gh__stream *s) {
     return;
   }
   uint8_t buf[512];
-  gh__open o = {{s->d->cfg->name, (uint32_t)strlen(s->d->cfg->name)},
-                s->peer};
+  gh__open o = {{s->d->cfg->name, (uint32_t)strlen(s->d->cfg->name)}, s->peer};
   int n = gh__open_encode(buf, sizeof(buf), &o);
   s->state = GH__S_OPENING;
   gh__stream_update_read(s);
@@ -419,15 +417,14 @@ void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
   s->open_timer = gh__xcalloc(1, sizeof(*s->open_timer));
   uv_timer_init(gh__g.loop, s->open_timer);
   s->open_timer->data = s;
-  uv_timer_start(s->open_timer, on_open_timeout, d->cfg->connect_timeout_ms,
-                 0);
+  uv_timer_start(s->open_timer, on_open_timeout, d->cfg->connect_timeout_ms, 0);
   s->gai = gh__xcalloc(1, sizeof(*s->gai));
   s->gai->data = s;
   struct addrinfo hints = {0};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  int r = uv_getaddrinfo(gh__g.loop, s->gai, on_resolved,
-                         d->cfg->resource_host, NULL, &hints);
+  int r = uv_getaddrinfo(gh__g.loop, s->gai, on_resolved, d->cfg->resource_host,
+                         NULL, &hints);
   if (r < 0) {
     free(s->gai);
     s->gai = NULL;

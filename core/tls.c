@@ -108,8 +108,7 @@ static int use_ca(SSL_CTX *ctx, const gh__tls_files *f, char *err,
   return 0;
 }
 
-SSL_CTX *gh__tls_server_ctx(const gh__tls_files *f, char *err,
-                            size_t errlen) {
+SSL_CTX *gh__tls_server_ctx(const gh__tls_files *f, char *err, size_t errlen) {
   SSL_CTX *ctx = ctx_new(TLS_server_method(), err, errlen);
   if (!ctx)
     return NULL;
@@ -129,8 +128,7 @@ bad:
   return NULL;
 }
 
-SSL_CTX *gh__tls_client_ctx(const gh__tls_files *f, char *err,
-                            size_t errlen) {
+SSL_CTX *gh__tls_client_ctx(const gh__tls_files *f, char *err, size_t errlen) {
   SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errlen);
   if (!ctx)
     return NULL;

@@ -161,8 +161,8 @@ void gh__tunnel_dirty(gh__tunnel *t) {
   }
 }
 
-int gh__tunnel_send(gh__tunnel *t, uint8_t type, uint8_t flags,
-                    uint32_t stream, const void *payload, size_t len) {
+int gh__tunnel_send(gh__tunnel *t, uint8_t type, uint8_t flags, uint32_t stream,
+                    const void *payload, size_t len) {
   if (t->state == GH__T_CLOSING || len > GH__FRAME_MAX)
     return GH_EPIPE;
   size_t need = t->stage_len + GH__FRAME_HDR + len;
@@ -176,8 +176,7 @@ int gh__tunnel_send(gh__tunnel *t, uint8_t type, uint8_t flags,
     t->stage = p;
     t->stage_cap = cap;
   }
-  gh__frame_header(t->stage + t->stage_len, type, flags, stream,
-                   (uint32_t)len);
+  gh__frame_header(t->stage + t->stage_len, type, flags, stream, (uint32_t)len);
   if (len)
     memcpy(t->stage + t->stage_len + GH__FRAME_HDR, payload, len);
   t->stage_len += GH__FRAME_HDR + len;
@@ -490,7 +489,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     if (nread == UV_EOF)
       snprintf(why, sizeof(why), "connection closed by peer");
     else
-      snprintf(why, sizeof(why), "connection lost: %s", uv_strerror((int)nread));
+      snprintf(why, sizeof(why), "connection lost: %s",
+               uv_strerror((int)nread));
     if (t->state == GH__T_TLS)
       t->rt->handshake_failures++;
     gh__tunnel_close(t, why);

@@ -17,8 +17,12 @@ typedef struct gh__list {
   struct gh__list *next, *prev;
 } gh__list;
 
-static inline void gh__list_init(gh__list *l) { l->next = l->prev = l; }
-static inline int gh__list_empty(const gh__list *l) { return l->next == l; }
+static inline void gh__list_init(gh__list *l) {
+  l->next = l->prev = l;
+}
+static inline int gh__list_empty(const gh__list *l) {
+  return l->next == l;
+}
 static inline void gh__list_push(gh__list *head, gh__list *n) {
   n->prev = head->prev;
   n->next = head;
@@ -30,7 +34,9 @@ static inline void gh__list_del(gh__list *n) {
   n->next->prev = n->prev;
   n->next = n->prev = n;
 }
-static inline int gh__list_linked(const gh__list *n) { return n->next != n; }
+static inline int gh__list_linked(const gh__list *n) {
+  return n->next != n;
+}
 
 /* Bytes with a read offset: append at the end, consume from the front. The
  * storage is freed when it drains, so idle owners hold none. */

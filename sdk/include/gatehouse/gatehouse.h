@@ -274,8 +274,7 @@ typedef struct gh_host {
    * opt_blob: the content of a GH_OPT_FILE option, read by the core when
    * the configuration was loaded (on the client, carried in the tunnel);
    * borrowed until inst_free(). Returns GH_ENOENT when the option is unset. */
-  const char *(*opt_get)(const gh_inst *inst, const char *name,
-                         uint32_t index);
+  const char *(*opt_get)(const gh_inst *inst, const char *name, uint32_t index);
   uint32_t (*opt_count)(const gh_inst *inst, const char *name);
   int64_t (*opt_int)(const gh_inst *inst, const char *name);
   int32_t (*opt_bool)(const gh_inst *inst, const char *name);
@@ -451,7 +450,9 @@ typedef const gh_plugin *(*gh_plugin_entry_fn)(void);
  * The function must do nothing but return the descriptor. */
 #define GH_PLUGIN_ENTRY(descriptor)                                            \
   GH_EXPORT const gh_plugin *gh_plugin_entry(void);                            \
-  GH_EXPORT const gh_plugin *gh_plugin_entry(void) { return &(descriptor); }
+  GH_EXPORT const gh_plugin *gh_plugin_entry(void) {                           \
+    return &(descriptor);                                                      \
+  }
 
 /* Initialisers that fill the header with this SDK's version and sizes. */
 #define GH_PLUGIN_HEADER                                                       \
