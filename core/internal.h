@@ -15,11 +15,12 @@
 
 /* Flow control (DESIGN.md, "The tunnel"). */
 #define GH__WINDOW_INIT (256u * 1024u)       /* credit of a new stream */
-#define GH__WINDOW_MAX (16u * 1024u * 1024u) /* what it may grow to */
-#define GH__WINDOW_FAST_MS                                                     \
-  50u /* a window turned over faster than this                                 \
-         plus two round trips: grow it */
-#define GH__SESSION_WINDOW (32u * 1024u * 1024u) /* all streams of a tunnel */
+/* What a window may grow to: a stalled reader holds at most this much of
+ * the session window, so a few of them cannot starve the other streams. */
+#define GH__WINDOW_MAX (4u * 1024u * 1024u)
+/* A window turned over faster than this plus two round trips grows. */
+#define GH__WINDOW_FAST_MS 50u
+#define GH__SESSION_WINDOW (64u * 1024u * 1024u) /* all streams of a tunnel */
 #define GH__CREDIT_BATCH (32u * 1024u)   /* return credit in such steps */
 #define GH__OUT_MAX (64u * 1024u)        /* stop reading a socket above it */
 #define GH__TX_HIGH (4u * 1024u * 1024u) /* tunnel congested above... */

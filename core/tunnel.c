@@ -126,7 +126,9 @@ static int wbio_flush(gh__tunnel *t) {
 }
 
 void gh__tunnel_flush(gh__tunnel *t) {
-  if (gh__list_linked(&t->dirty_node))
+  /* WINDOW frames owed are emitted at the end of the turn: a flush forced
+   * by a full stage must leave the tunnel on the dirty list for them. */
+  if (gh__list_linked(&t->dirty_node) && gh__list_empty(&t->credq))
     gh__list_del(&t->dirty_node);
   if (t->state == GH__T_CLOSING || t->state == GH__T_TLS)
     return;

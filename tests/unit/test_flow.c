@@ -952,7 +952,8 @@ static void test_window_growth_capped(void **state) {
     assert_int_equal(s->rx_avail, (int64_t)window);
   }
   assert_int_equal(window, GH__WINDOW_MAX);
-  assert_int_equal(grew, 6); /* 256 KiB * 2^6 = 16 MiB */
+  /* 256 KiB doubled up to the cap */
+  assert_int_equal(GH__WINDOW_INIT << grew, GH__WINDOW_MAX);
   assert_int_equal(t->rx_session_avail, (int64_t)GH__SESSION_WINDOW);
 }
 
@@ -998,6 +999,29 @@ static void test_bug_up_buffers_after_tunnel_failure(void **state) {
 /* The SDK lets a transport call closed() from inside close() ("possibly
  * later"): gh__reap_run() then calls stream_try_free() on the stream that
  * closed() already freed. */
+/* A flush forced by a full stage (here an explicit flush of an empty
+ * stage) took the tunnel off the dirty list while WINDOW frames were still
+ * owed: they waited for the next keepalive ping, and a two-way stream
+ * stalled for seconds. The tunnel must stay dirty until they are out. */
+static void test_bug_flush_keeps_owed_credit(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  uint8_t buf[1000];
+  fill(buf, sizeof(buf), 7);
+  feed_data(2, buf, sizeof(buf));
+  written(s, sizeof(buf));
+  assert_false(gh__list_empty(&t->credq));
+  assert_true(gh__list_linked(&t->dirty_node));
+  gh__tunnel_flush(t);
+  assert_int_equal(t->state, GH__T_UP);
+  assert_true(gh__list_linked(&t->dirty_node));
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 2);
+  assert_int_equal(window_sum(2), sizeof(buf));
+  assert_int_equal(window_sum(0), sizeof(buf));
+}
+
 static void test_bug_sync_closed_in_reap(void **state) {
   fake *f;
   gh__stream *s = res_stream(2, &f);
@@ -1037,6 +1061,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bug_up_buffers_after_tunnel_failure,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_bug_sync_closed_in_reap, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_bug_flush_keeps_owed_credit, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
