@@ -10,7 +10,7 @@
 # Developer overrides (CI sets none of these and so runs everything):
 #   GH_SKIP_ASAN=1   skip build 2          GH_SKIP_FUZZ=1   skip build 3
 #   GH_JOBS=N        compiler jobs (default: nproc)
-#   GH_ASAN_CC=cc    compiler of build 2 (default: gcc; read when build-asan/ is new)
+#   GH_ASAN_CC=cc    compiler of build 2 (default: clang; read when build-asan/ is new)
 #   GH_CTEST_JOBS=N  tests run at once (default: 2)
 #   GH_CTEST_ARGS    extra ctest arguments, e.g. "-R e2e" (not for the fuzz build)
 set -uo pipefail
@@ -93,10 +93,10 @@ run_build normal "$ROOT/build" "${CC:-cc}" "" "${EXTRA_CTEST[*]}"
 if [ "${GH_SKIP_ASAN:-0}" = 1 ]; then
   SUMMARY+=("build asan: SKIPPED (GH_SKIP_ASAN=1)")
 else
-  # gcc by default: it links the shared libasan into each plugin .so, so the
-  # plugins' -Wl,--no-undefined holds; clang keeps the ASan runtime in the
-  # executable only, and a plugin linked with --no-undefined then fails.
-  run_build asan "$ROOT/build-asan" "${GH_ASAN_CC:-gcc}" "-DGH_SANITIZE=ON" "${EXTRA_CTEST[*]}" \
+  # clang by default (gcc when there is none): a different compiler from
+  # build 1, so its warnings (-Werror) are seen too.
+  if command -v clang >/dev/null 2>&1; then asan_cc=clang; else asan_cc=gcc; fi
+  run_build asan "$ROOT/build-asan" "${GH_ASAN_CC:-$asan_cc}" "-DGH_SANITIZE=ON" "${EXTRA_CTEST[*]}" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi

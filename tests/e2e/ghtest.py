@@ -1111,15 +1111,23 @@ class Case:
     def finish(self):
         """Stop everything; returns a list of problems (empty when all is well)."""
         problems = []
+        # peers first: their connections end, so the streams through gatehouse
+        # end too and its drain on SIGTERM is short
+        for p in self.peers:
+            p.close()
         for g in reversed(self.procs):
             if g.proc is None:
                 continue
             was_alive = g.alive()
-            rc = g.stop()
+            rc = g.stop(timeout=40.0)  # > the client's 30 s default drain
             if g.killed or g.allow_exit:
                 pass
             elif not was_alive and not g.stopped:
-                problems.append(f"{g.name} exited by itself with rc={rc}")
+                hint = ""
+                if re.search(r"SIG(TERM|INT)\b.{0,20}received", g.log_text()):
+                    hint = (" (its log shows a SIGTERM/SIGINT that the harness did not send:"
+                            " did another process signal it, e.g. a pkill/killall by name?)")
+                problems.append(f"{g.name} exited by itself with rc={rc}{hint}")
             elif rc != 0:
                 problems.append(f"{g.name} did not stop cleanly (exit 0) on its signal: rc={rc}")
             rep = g.sanitizer_report()
@@ -1130,8 +1138,6 @@ class Case:
                 fn(*args)
             except Exception as e:
                 problems.append(f"cleanup {fn.__name__}: {e!r}")
-        for p in self.peers:
-            p.close()
         return problems
 
 
