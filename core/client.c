@@ -331,13 +331,9 @@ int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
 
 int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
                      size_t errlen) {
-  rt->role = GH__ROLE_CLIENT;
-  rt->subject = "client";
+  gh__rt_init(rt, GH__ROLE_CLIENT, cfg->keepalive_s, cfg->keepalive_timeout_s,
+              cfg->drain_timeout_s);
   rt->ccfg = cfg;
-  rt->keepalive_ms = cfg->keepalive_s * 1000u;
-  rt->keepalive_timeout_ms = cfg->keepalive_timeout_s * 1000u;
-  rt->drain_ms = cfg->drain_timeout_s * 1000u;
-  gh__list_init(&rt->tunnels);
   rt->gws = gh__xcalloc(cfg->n_gateways, sizeof(*rt->gws));
   for (size_t i = 0; i < cfg->n_gateways; i++) {
     const gh__client_gw *g = &cfg->gateways[i];

@@ -14,7 +14,7 @@
 #include "util.h"
 
 /* Flow control (DESIGN.md, "The tunnel"). */
-#define GH__WINDOW_INIT (256u * 1024u)       /* credit of a new stream */
+#define GH__WINDOW_INIT (256u * 1024u) /* credit of a new stream */
 /* What a window may grow to: a stalled reader holds at most this much of
  * the session window, so a few of them cannot starve the other streams. */
 #define GH__WINDOW_MAX (4u * 1024u * 1024u)
@@ -209,8 +209,9 @@ struct gh__rt {
 /* The caller zeroes rt (and may set tls_mem) first. */
 int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err, size_t errlen);
 int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err, size_t errlen);
+void gh__rt_init(gh__rt *rt, int role, uint32_t keepalive_s,
+                 uint32_t keepalive_timeout_s, uint32_t drain_s);
 void gh__rt_stop(gh__rt *rt, void (*done)(gh__rt *rt));
-void gh__rt_free(gh__rt *rt);
 /* A bind address (host may be NULL or a name); 0 or GH_ENOTFOUND. */
 int gh__sockaddr_resolve(const char *host, uint16_t port,
                          struct sockaddr_storage *ss);

@@ -4,6 +4,16 @@
 
 #include "internal.h"
 
+void gh__rt_init(gh__rt *rt, int role, uint32_t keepalive_s,
+                 uint32_t keepalive_timeout_s, uint32_t drain_s) {
+  rt->role = role;
+  rt->subject = role == GH__ROLE_SERVER ? "server" : "client";
+  rt->keepalive_ms = keepalive_s * 1000u;
+  rt->keepalive_timeout_ms = keepalive_timeout_s * 1000u;
+  rt->drain_ms = drain_s * 1000u;
+  gh__list_init(&rt->tunnels);
+}
+
 static uint64_t active_streams(const gh__rt *rt) {
   uint64_t n = 0;
   for (size_t i = 0; i < rt->n_gws; i++)

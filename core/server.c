@@ -103,13 +103,9 @@ static int build_dests(gh__rt *rt, gh__server_cfg *cfg, char *err,
 
 int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
                      size_t errlen) {
-  rt->role = GH__ROLE_SERVER;
-  rt->subject = "server";
+  gh__rt_init(rt, GH__ROLE_SERVER, cfg->keepalive_s, cfg->keepalive_timeout_s,
+              cfg->drain_timeout_s);
   rt->scfg = cfg;
-  rt->keepalive_ms = cfg->keepalive_s * 1000u;
-  rt->keepalive_timeout_ms = cfg->keepalive_timeout_s * 1000u;
-  rt->drain_ms = cfg->drain_timeout_s * 1000u;
-  gh__list_init(&rt->tunnels);
   int r = 0;
   if (rt->tls_mem) {
     char why[256];
