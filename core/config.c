@@ -1472,26 +1472,44 @@ static void parse_init(gh__parse *p, const char *file, const char *text,
     err[0] = '\0';
 }
 
+/* What [server] and [client] share: the defaults, and where the keys of
+ * both go. */
+typedef struct common_keys {
+  char **admin_host;
+  uint16_t *admin_port;
+  char **plugin_dir;
+  int *log_level;
+  uint32_t *drain_s, *ka_s, *kat_s;
+} common_keys;
+
+static void parse_common(gh__parse *p, const common_keys *k) {
+  *k->log_level = GH_LOG_INFO;
+  *k->drain_s = 30;
+  *k->ka_s = 10;
+  *k->kat_s = 30;
+  p->admin_host = k->admin_host;
+  p->admin_port = k->admin_port;
+  p->plugin_dir = k->plugin_dir;
+  p->log_level = k->log_level;
+  p->drain_s = k->drain_s;
+  p->ka_s = k->ka_s;
+  p->kat_s = k->kat_s;
+}
+
 int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
                                size_t len, const char *name, char *err,
                                size_t errlen) {
   gh__parse p;
   memset(cfg, 0, sizeof(*cfg));
   cfg->file = gh__strdup(name ? name : "<string>");
-  cfg->log_level = GH_LOG_INFO;
-  cfg->drain_timeout_s = 30;
-  cfg->keepalive_s = 10;
-  cfg->keepalive_timeout_s = 30;
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_SERVER;
   p.s = cfg;
-  p.admin_host = &cfg->admin_host;
-  p.admin_port = &cfg->admin_port;
-  p.plugin_dir = &cfg->plugin_dir;
-  p.log_level = &cfg->log_level;
-  p.drain_s = &cfg->drain_timeout_s;
-  p.ka_s = &cfg->keepalive_s;
-  p.kat_s = &cfg->keepalive_timeout_s;
+  common_keys k = {&cfg->admin_host,         &cfg->admin_port,
+                   &cfg->plugin_dir,         &cfg->log_level,
+                   &cfg->drain_timeout_s,    &cfg->keepalive_s,
+                   &cfg->keepalive_timeout_s};
+  parse_common(&p, &k);
   int rc = parse_text(&p);
   if (rc == 0)
     rc = server_finish(&p);
@@ -1507,21 +1525,15 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
   gh__parse p;
   memset(cfg, 0, sizeof(*cfg));
   cfg->file = gh__strdup(name ? name : "<string>");
-  cfg->log_level = GH_LOG_INFO;
-  cfg->drain_timeout_s = 30;
-  cfg->keepalive_s = 10;
-  cfg->keepalive_timeout_s = 30;
   cfg->reconnect_max_s = 30;
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_CLIENT;
   p.c = cfg;
-  p.admin_host = &cfg->admin_host;
-  p.admin_port = &cfg->admin_port;
-  p.plugin_dir = &cfg->plugin_dir;
-  p.log_level = &cfg->log_level;
-  p.drain_s = &cfg->drain_timeout_s;
-  p.ka_s = &cfg->keepalive_s;
-  p.kat_s = &cfg->keepalive_timeout_s;
+  common_keys k = {&cfg->admin_host,         &cfg->admin_port,
+                   &cfg->plugin_dir,         &cfg->log_level,
+                   &cfg->drain_timeout_s,    &cfg->keepalive_s,
+                   &cfg->keepalive_timeout_s};
+  parse_common(&p, &k);
   int rc = parse_text(&p);
   if (rc == 0)
     rc = client_finish(&p);
