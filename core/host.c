@@ -81,10 +81,6 @@ int gh__core_init(uv_loop_t *loop, const char *plugin_dir) {
   return 0;
 }
 
-void gh__core_free(void) {
-  uv_close((uv_handle_t *)&gh__g.prepare, NULL);
-}
-
 /* ---- host functions ---- */
 
 static int32_t h_log_enabled(int32_t level) {

@@ -21,6 +21,8 @@
 /* A window turned over faster than this plus two round trips grows. */
 #define GH__WINDOW_FAST_MS 50u
 #define GH__SESSION_WINDOW (64u * 1024u * 1024u) /* all streams of a tunnel */
+/* More session credit than a peer may ever grant us: a protocol error. */
+#define GH__SESSION_CREDIT_MAX (1024u * 1024u * 1024u)
 #define GH__CREDIT_BATCH (32u * 1024u)   /* return credit in such steps */
 #define GH__OUT_MAX (64u * 1024u)        /* stop reading a socket above it */
 #define GH__TX_HIGH (4u * 1024u * 1024u) /* tunnel congested above... */
@@ -98,7 +100,6 @@ typedef struct gh__core {
 extern gh__core gh__g;
 
 int gh__core_init(uv_loop_t *loop, const char *plugin_dir);
-void gh__core_free(void);
 void gh__core_kick(void); /* make sure the end-of-turn work runs */
 const char *gh__default_plugin_dir(void);
 extern const gh_host gh__host;

@@ -212,7 +212,7 @@ static void on_window(gh__tunnel *t, const gh__frame *f) {
   }
   if (f->stream == 0) {
     t->send_session += inc;
-    if (t->send_session > (int64_t)GH__CONFIG_MAX * 64) {
+    if (t->send_session > (int64_t)GH__SESSION_CREDIT_MAX) {
       protocol_error(t, "session window overflow", 0);
       return;
     }
