@@ -58,6 +58,11 @@ int gh__drt_new(gh__gw *gw, gh__dest *cfg, uint32_t side, gh__drt **out,
   d->side = side;
   d->chain = side == GH_SIDE_LISTEN ? &cfg->listen_chain : &cfg->resource_chain;
   d->refs = 1;
+  char chain[256];
+  d->listen_chain = gh__strdup(
+      gh__chain_canonical(cfg->listen_proto, chain, sizeof(chain)));
+  d->resource_chain = gh__strdup(
+      gh__chain_canonical(cfg->resource_proto, chain, sizeof(chain)));
   for (size_t i = 0; i < d->chain->n; i++) {
     gh_inst *in = &d->insts[i];
     in->h = d->chain->h[i];
@@ -74,6 +79,8 @@ int gh__drt_new(gh__gw *gw, gh__dest *cfg, uint32_t side, gh__drt **out,
       snprintf(err, errlen, "destination %s: %s: %s", cfg->name, in->h->name,
                why[0] ? why : gh_strerror(r));
       drt_free_insts(d, i);
+      free(d->listen_chain);
+      free(d->resource_chain);
       free(d);
       return r;
     }
@@ -113,6 +120,8 @@ void gh__drt_unref(gh__drt *d) {
   gh__dest_free(d->cfg);
   free(d->cfg);
   free(d->error);
+  free(d->listen_chain);
+  free(d->resource_chain);
   free(d);
 }
 

@@ -269,20 +269,25 @@ static gh_inst *h_link_inst(const gh_link *l) {
 }
 
 static int32_t h_link_info(const gh_link *l, gh_link_info *info) {
-  if (!info || info->size < sizeof(gh_link_info))
+  if (!info || info->size < GH_LINK_INFO_SIZE_1_0)
     return GH_EINVAL;
   const gh__stream *s = l->s;
   const gh__dest *c = s->d->cfg;
-  info->side = s->side;
-  info->flags = s->dgram ? GH_LINK_DGRAM : 0;
-  info->resource_port = c->resource_port;
-  info->reserved = 0;
-  info->stream_id = s->in_map ? s->mnode.key : 0;
-  info->destination = c->name;
-  info->gateway = s->d->gw->id;
-  info->resource_host = c->resource_host;
-  info->peer = s->peer;
-  info->local = s->local;
+  gh_link_info v = {0};
+  v.size = (uint32_t)GH__MIN((size_t)info->size, sizeof(v));
+  v.side = s->side;
+  v.flags = s->dgram ? GH_LINK_DGRAM : 0;
+  v.resource_port = c->resource_port;
+  v.stream_id = s->in_map ? s->mnode.key : 0;
+  v.destination = c->name;
+  v.gateway = s->d->gw->id;
+  v.resource_host = c->resource_host;
+  v.peer = s->peer;
+  v.local = s->local;
+  v.listen_chain = s->d->listen_chain;
+  v.resource_chain = s->d->resource_chain;
+  /* A plugin built for an older minor gets the members it knows. */
+  memcpy(info, &v, v.size);
   return 0;
 }
 

@@ -114,6 +114,7 @@ struct gh__drt {
   gh__gw *gw;
   uint32_t side; /* GH_SIDE_*: the side that runs here */
   const gh__chain *chain;
+  char *listen_chain, *resource_chain; /* canonical text, for link_info */
   gh_inst insts[GH__CHAIN_MAX];
   gh_listener *listener;
   int refs;       /* the configuration's own + one per stream */

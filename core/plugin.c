@@ -675,6 +675,29 @@ int gh__chain_parse(const gh__registry *r, const char *spec, gh__chain *out,
   return 0;
 }
 
+const char *gh__chain_canonical(const char *spec, char *buf, size_t len) {
+  size_t n = 0;
+  if (len == 0)
+    return buf;
+  const char *b = spec ? spec : "", *e = b + strlen(b);
+  while (b < e && is_blank(*b))
+    b++;
+  while (e > b && is_blank(e[-1]))
+    e--;
+  for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+    if (strlen(aliases[i].name) == (size_t)(e - b) &&
+        memcmp(aliases[i].name, b, (size_t)(e - b)) == 0) {
+      b = aliases[i].chain;
+      e = b + strlen(b);
+      break;
+    }
+  for (; b < e && n + 1 < len; b++)
+    if (!is_blank(*b))
+      buf[n++] = *b;
+  buf[n] = 0;
+  return buf;
+}
+
 const gh_option *gh__handler_option(const gh_handler *h, const char *name) {
   if (!h->options || !name)
     return NULL;

@@ -98,6 +98,11 @@ typedef struct gh__chain {
 int gh__chain_parse(const gh__registry *r, const char *spec, gh__chain *out,
                     char *err, size_t errlen);
 
+/* The chain a spec stands for, aliases expanded and blanks removed
+ * ("https" -> "tcp+tls+http", "tcp + tls" -> "tcp+tls"), without looking
+ * the handlers up. Writes at most len bytes (NUL included); returns buf. */
+const char *gh__chain_canonical(const char *spec, char *buf, size_t len);
+
 /* Finds an option declaration of handler h; NULL if it has none by name. */
 const gh_option *gh__handler_option(const gh_handler *h, const char *name);
 

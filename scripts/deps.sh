@@ -5,6 +5,7 @@
 # dpkg-query) and returns at once, without touching the network. Otherwise it
 # runs `apt-get update` once and installs only what is missing.
 # Runs as root, or through sudo when not root and sudo exists.
+# --bench: also the peers the benchmarks compare with (stunnel, wrk, sshd).
 set -euo pipefail
 
 # clang is for the libFuzzer build: on Debian 12, `clang -fsanitize=fuzzer`
@@ -17,6 +18,11 @@ PACKAGES=(
   libuv1-dev libssl-dev libinih-dev libcmocka-dev
   python3 openssl curl socat netcat-openbsd ca-certificates
 )
+# The benchmarks' peers (bench/): `scripts/deps.sh --bench` adds them.
+BENCH_PACKAGES=(stunnel4 wrk openssh-server openssh-client)
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=("${BENCH_PACKAGES[@]}")
+fi
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 

@@ -6,6 +6,7 @@ Each shipped plugin exports exactly one dynamic symbol, its entry point
 
 import glob
 import os
+import re
 import subprocess
 
 import ghtest
@@ -33,7 +34,16 @@ def test_plugins_command_lists_handlers_and_options(t):
         assert so in r.stdout, "%s not listed:\n%s" % (so, r.stdout)
     assert "tcp (transport)" in r.stdout, r.stdout
     assert "tcp.nodelay  bool  default yes" in r.stdout, r.stdout
-    assert "ABI 1.0" in r.stdout, r.stdout
+    abi = "ABI %s.%s" % _sdk_abi()
+    assert "(core %s)" % abi in r.stdout and ", %s\n" % abi in r.stdout, r.stdout
+
+
+def _sdk_abi():
+    """(major, minor) as the SDK header in this tree says."""
+    path = os.path.join(ghtest._ROOT, "sdk", "include", "gatehouse", "version.h")
+    with open(path) as f:
+        text = f.read()
+    return tuple(re.search(r"#define GH_ABI_%s (\d+)" % k, text).group(1) for k in ("MAJOR", "MINOR"))
 
 
 def test_refused_plugin_is_reported_and_others_load(t):

@@ -631,7 +631,7 @@ static int32_t h_link_info(const gh_link *gl, gh_link_info *info) {
   mock_link *l = L(gl, "link_info");
   if (!l || !info)
     return GH_EINVAL;
-  if (info->size < offsetof(gh_link_info, local) + sizeof info->local)
+  if (info->size < GH_LINK_INFO_SIZE_1_0)
     violation("link_info: size %u smaller than ABI 1.0's",
               (unsigned)info->size);
   gh_link_info full;
@@ -646,6 +646,8 @@ static int32_t h_link_info(const gh_link *gl, gh_link_info *info) {
   full.resource_host = l->resource_host;
   full.peer = l->peer;
   full.local = l->local;
+  full.listen_chain = l->listen_chain ? l->listen_chain : "tcp";
+  full.resource_chain = l->resource_chain ? l->resource_chain : "tcp";
   size_t n = info->size < sizeof full ? info->size : sizeof full;
   memcpy(info, &full, n);
   return 0;

@@ -94,6 +94,8 @@ struct mock_link {
   gh_addr peer, local;       /* from accept() */
   const char *resource_host; /* for link_info(); default "127.0.0.1" */
   uint16_t resource_port;
+  const char *listen_chain;   /* for link_info(); default "tcp" */
+  const char *resource_chain; /* default "tcp" */
 
   /* What the test asked of the plugin. */
   int connect_called, open_called;

@@ -189,8 +189,9 @@ typedef struct gh_addr {
 } gh_addr;
 
 /* What a link knows about its stream. Filled by host->link_info(); the
- * caller sets `size` to sizeof(gh_link_info) first. Strings live as long as
- * the link. */
+ * caller sets `size` to sizeof(gh_link_info) first, and reads a member added
+ * after ABI 1.0 only when the core's ABI minor (gh_host.abi_minor) has it.
+ * Strings live as long as the link. */
 typedef struct gh_link_info {
   uint32_t size;
   uint32_t side;  /* GH_SIDE_* */
@@ -203,7 +204,17 @@ typedef struct gh_link_info {
   const char *resource_host; /* as configured, before name resolution */
   gh_addr peer;              /* the application's address, on both sides */
   gh_addr local;             /* listen side: where the application arrived */
+  /* ---- ABI 1.1 ---- */
+  /* The destination's chains, aliases expanded, blanks removed: e.g.
+   * "tcp+tls+http". A layer learns from them what the other side speaks
+   * (the http layer's X-Forwarded-Proto). */
+  const char *listen_chain;
+  const char *resource_chain;
 } gh_link_info;
+
+/* The size of gh_link_info in ABI 1.0; link_info() accepts any size from it
+ * up and fills the members that fit. */
+#define GH_LINK_INFO_SIZE_1_0 ((uint32_t)offsetof(gh_link_info, listen_chain))
 
 /* An option a handler accepts, declared as data. In a configuration it is
  * written HANDLER.NAME (both sides) or SIDE.HANDLER.NAME (one side). The
