@@ -359,7 +359,8 @@ static void h_abort(gh_link *l, int32_t reason) {
   char sub[160];
   gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "aborted by %s: %s",
             l->inst->h->name, gh_strerror(reason));
-  gh__stream_abort(s, reason < 0 ? reason : GH_ECONNABORTED, 1);
+  /* 0 is an orderly end: the transport still writes what it holds. */
+  gh__stream_abort(s, reason <= 0 ? reason : GH_ECONNABORTED, 1);
 }
 
 static void h_closed(gh_link *l) {

@@ -124,8 +124,9 @@ void gh__stream_abort(gh__stream *s, int32_t reason, int send_reset) {
     return;
   if (send_reset && s->t && s->in_map && s->t->state == GH__T_UP) {
     if (s->side == GH_SIDE_RESOURCE && s->state != GH__S_OPEN)
-      send_fail(s->t, GH__FT_OPEN_FAIL, s->mnode.key, reason,
-                gh_strerror(reason));
+      send_fail(s->t, GH__FT_OPEN_FAIL, s->mnode.key,
+                reason < 0 ? reason : GH_ECONNABORTED,
+                gh_strerror(reason < 0 ? reason : GH_ECONNABORTED));
     else
       send_fail(s->t, GH__FT_RESET, s->mnode.key, reason, "");
   }

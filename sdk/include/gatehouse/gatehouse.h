@@ -341,6 +341,9 @@ typedef struct gh_host {
 
   /* The stream cannot go on (socket error, protocol error, timeout): the
    * core tears the whole stream down, passing `reason` to the other end.
+   * reason 0 ends it in order instead: the transport's close() gets 0 and
+   * still writes what was passed down (e.g. a layer's error answer before
+   * it hangs up); the other end sees a reset either way.
    * Safe from inside a callback; the handler's close() comes later. */
   void (*abort)(gh_link *link, int32_t reason);
 
