@@ -24,6 +24,10 @@ typedef struct gh__kv {
   uint8_t *blob;
   size_t blob_len;
   int line;
+  /* The file the kv was written in when that is not its destination's: a
+   * client's own [destination] section, whose file anchors relative paths
+   * and is named in errors. NULL otherwise. Owned. */
+  char *file;
 } gh__kv;
 
 typedef struct gh__kvs {
@@ -127,6 +131,18 @@ typedef struct gh__client_gw {
   int line;
 } gh__client_gw;
 
+/* A client's [destination NAME] section: handler options that replace,
+ * for destination NAME of `gateway`, what that gateway's server pushes, so
+ * that e.g. a private key need not leave the premises. Only `gateway` and
+ * handler options (SIDE.HANDLER.KEY, HANDLER.KEY) may be given. */
+typedef struct gh__local_dest {
+  char *name;
+  char *gateway;
+  gh__kvs opts; /* as written; each kv's `file` is the client's file */
+  int line;     /* of the section header */
+  int gateway_line;
+} gh__local_dest;
+
 typedef struct gh__client_cfg {
   char *file;
   char *admin_host;
@@ -140,6 +156,8 @@ typedef struct gh__client_cfg {
   gh__client_gw *gateways;
   size_t n_gateways;
   gh__acl acl; /* [acl]; absent: nothing is allowed */
+  gh__local_dest *locals; /* [destination NAME] sections */
+  size_t n_locals;
 } gh__client_cfg;
 
 /* Parse a file. Return 0, or GH_EINVAL with "FILE:LINE: reason" in err (or
@@ -192,6 +210,20 @@ int gh__dests_encode(const gh__server_cfg *cfg, const char *gateway,
  * reason in err. Safe on any input. */
 int gh__dests_decode(const uint8_t *p, size_t len, gh__dest **out, size_t *n,
                      char *err, size_t errlen);
+
+/* The client's [destination NAME] for destination `name` of `gateway`, or
+ * NULL. */
+const gh__local_dest *gh__local_dest_find(const gh__client_cfg *cfg,
+                                          const char *gateway,
+                                          const char *name);
+/* Gives a pushed destination the client's own values: every value the
+ * server pushed for an option that `l` sets (in either spelling, for the
+ * side this client runs) is dropped, and l's values are added with their
+ * file and line; file options are read when d is validated. Returns 0, or
+ * GH_EINVAL with "FILE:LINE: reason" in err when l sets an option of the
+ * server's side. */
+int gh__dest_apply_local(gh__dest *d, const gh__local_dest *l, char *err,
+                         size_t errlen);
 
 /* "host:port", "[v6]:port" or ":port" (host NULL) -> parts; 0 or GH_EINVAL.
  * *host is malloc'd (NULL for ":port"). */

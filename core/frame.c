@@ -165,7 +165,7 @@ int gh__frame_decode(const uint8_t *buf, size_t len, gh__frame *out) {
   uint32_t plen = (uint32_t)buf[0] << 16 | (uint32_t)buf[1] << 8 | buf[2];
   /* Checked before waiting for the payload: a bad header is known at once,
    * and an oversized length must never make the caller buffer more. */
-  if (plen > GH__FRAME_MAX || buf[3] > GH__FT_MAX)
+  if (buf[3] > GH__FT_MAX || plen > gh__frame_max(buf[3]))
     return GH_EPROTO;
   if (len - GH__FRAME_HDR < plen)
     return 0;

@@ -7,7 +7,9 @@
  *   +-----------------+--------+--------+-----------------------+
  *
  * All integers are big-endian. `length` counts the payload only and is at
- * most GH__FRAME_MAX (16 KiB). Stream 0 is the tunnel itself. Streams opened
+ * most GH__FRAME_MAX (16 KiB), or GH__DGRAM_MAX for a DGRAM frame, which
+ * carries one whole datagram (never split, never merged). Stream 0 is the
+ * tunnel itself. Streams opened
  * by the server have even ids, those opened by the client odd ids.
  *
  * The client's first frame is HELLO; the server answers WELCOME (then
@@ -26,6 +28,7 @@
 #define GH__PROTO_VERSION 1
 #define GH__FRAME_HDR 9
 #define GH__FRAME_MAX 16384
+#define GH__DGRAM_MAX 65535 /* a UDP payload is at most 65,507 (IPv4) */
 
 /* Frame types. */
 #define GH__FT_DATA 0x00      /* stream bytes; flag FIN ends this direction */
@@ -66,10 +69,15 @@ typedef struct gh__frame {
 
 /* Decodes the frame at the start of buf. Returns the number of bytes it
  * spans (header + payload), 0 if buf does not yet hold a whole frame, or
- * GH_EPROTO for a length over GH__FRAME_MAX or an unknown type. */
+ * GH_EPROTO for a length over the type's maximum or an unknown type. */
 int gh__frame_decode(const uint8_t *buf, size_t len, gh__frame *out);
 
-/* Writes the 9-byte header. len must be <= GH__FRAME_MAX. */
+/* The largest payload of a frame type. */
+static inline uint32_t gh__frame_max(uint8_t type) {
+  return type == GH__FT_DGRAM ? GH__DGRAM_MAX : GH__FRAME_MAX;
+}
+
+/* Writes the 9-byte header. len must be <= gh__frame_max(type). */
 void gh__frame_header(uint8_t out[GH__FRAME_HDR], uint8_t type, uint8_t flags,
                       uint32_t stream, uint32_t len);
 

@@ -350,6 +350,8 @@ static void h_written(gh_link *l, uint32_t len) {
   if (s->state == GH__S_CLOSING)
     return;
   s->d->st.bytes_out += len;
+  if (s->dgram)
+    return; /* datagrams take no credit */
   gh__mux_written(s, len);
   gh__stream_maybe_done(s);
 }

@@ -27,6 +27,9 @@
 #define GH__OUT_MAX (64u * 1024u)        /* stop reading a socket above it */
 #define GH__TX_HIGH (4u * 1024u * 1024u) /* tunnel congested above... */
 #define GH__TX_LOW (1u * 1024u * 1024u)  /* ...until it drains below */
+/* Datagrams a datagram stream may hold while its OPEN is answered; more
+ * are dropped. */
+#define GH__DGRAM_QUEUE (256u * 1024u)
 #define GH__STAGE_FLUSH (64u * 1024u)    /* encrypt once this much waits */
 #define GH__TLS_RECORD 16384u
 #define GH__HANDSHAKE_MS 10000u
@@ -81,6 +84,8 @@ typedef struct gh__stats {
   uint64_t opened, active, refused, failed;
   uint64_t bytes_in;  /* from applications/resources into the tunnel */
   uint64_t bytes_out; /* from the tunnel to applications/resources */
+  uint64_t dgrams_in, dgrams_out; /* datagram streams: datagrams carried */
+  uint64_t dgrams_dropped;        /* ...and dropped (congestion, errors) */
 } gh__stats;
 
 /* ---- the process ---- */
@@ -118,6 +123,8 @@ struct gh__drt {
   gh_inst insts[GH__CHAIN_MAX];
   gh_listener *listener;
   int refs;       /* the configuration's own + one per stream */
+  uint64_t quiet_until_ms; /* refusals are logged once a second... */
+  uint32_t quiet_refusals; /* ...with a count of those not logged */
   int retired;    /* removed from the configuration */
   int32_t status; /* 0 fine, or the error that stops it */
   char *error;    /* its text, for logs and /status */
@@ -314,6 +321,7 @@ struct gh__stream {
   uint32_t rx_epoch_bytes; /* credit returned since rx_epoch_ms */
   uint64_t rx_epoch_ms;
   int32_t reason;
+  uint32_t dg_in, dg_out, dg_drop; /* datagram streams: counts */
   gh_addr peer, local;
   uv_getaddrinfo_t *gai;
   uv_timer_t *open_timer;
@@ -323,6 +331,8 @@ struct gh__stream {
 
 /* Mux, called by the tunnel for each stream frame. */
 void gh__mux_frame(gh__tunnel *t, const gh__frame *f);
+/* End every datagram stream of t (the process is stopping). */
+void gh__mux_end_dgrams(gh__tunnel *t);
 /* The tunnel is gone: reset and detach every stream. */
 void gh__mux_tunnel_down(gh__tunnel *t);
 /* Send what streams have waiting, round-robin, while the tunnel can. */
@@ -339,6 +349,8 @@ void gh__stream_up(gh__stream *s, const uint8_t *data, uint32_t len);
 void gh__stream_up_eof(gh__stream *s);
 /* From the tunnel, down the chain. */
 int gh__stream_down(gh__stream *s, const uint8_t *data, uint32_t len);
+/* A datagram from the tunnel, for a datagram stream's transport. */
+void gh__stream_dgram_down(gh__stream *s, const uint8_t *data, uint32_t len);
 void gh__stream_down_eof(gh__stream *s);
 void gh__stream_update_read(gh__stream *s);
 /* Tear down; reason < 0 resets the application; send_reset tells the peer.

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -307,6 +308,20 @@ static int fail_start(int status, const char *msg) {
   return status;
 }
 
+/* Every stream holds a socket, and a UDP session one on its resource side:
+ * the default soft limit of 1024 descriptors is far too low for a gateway.
+ * Raise it to the hard limit the administrator allows. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+    return;
+  rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+    gh__debug("main", "open file limit raised from %llu to %llu",
+              (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+}
+
 static int cmd_run(int argc, char **argv, int role) {
   opts o = {0};
   if (parse_opts(argc, argv, &o) < 0) {
@@ -344,6 +359,7 @@ static int cmd_run(int argc, char **argv, int role) {
                                                 : "gatehouse-client");
   }
   pidfile_write();
+  raise_fd_limit();
   const char *pdir =
       role == GH__ROLE_SERVER ? scfg.plugin_dir : ccfg.plugin_dir;
   if (gh__core_init(uv_default_loop(), pdir) < 0) {

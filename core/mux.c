@@ -51,9 +51,81 @@ static void sendq_add(gh__stream *s) {
     gh__list_push(&s->t->sendq, &s->sendq_node);
 }
 
+/* ---- datagram streams ----
+ *
+ * A datagram travels whole in one DGRAM frame. Datagrams take no credit:
+ * when the tunnel is congested they are dropped and counted, never queued
+ * without bound (UDP's own contract). Until the peer answers OPEN a stream
+ * holds up to GH__DGRAM_QUEUE bytes of them in `out`, each behind its u32
+ * length. */
+
+static void dgram_drop(gh__stream *s) {
+  s->dg_drop++;
+  s->d->st.dgrams_dropped++;
+}
+
+static void dgram_send(gh__stream *s, const uint8_t *data, uint32_t len) {
+  gh__tunnel *t = s->t;
+  if (t->state != GH__T_UP || t->congested ||
+      gh__tunnel_send(t, GH__FT_DGRAM, 0, s->mnode.key, data, len) < 0) {
+    dgram_drop(s);
+    return;
+  }
+  s->dg_in++;
+  s->d->st.dgrams_in++;
+  s->d->st.bytes_in += len;
+}
+
+static void dgram_up(gh__stream *s, const uint8_t *data, uint32_t len) {
+  if (len > GH__DGRAM_MAX) {
+    dgram_drop(s);
+    return;
+  }
+  if (s->state == GH__S_OPEN) {
+    dgram_send(s, data, len);
+    return;
+  }
+  uint8_t n[4];
+  gh__put_u32(n, len);
+  if (s->out.len + sizeof(n) + len > GH__DGRAM_QUEUE ||
+      gh__buf_append(&s->out, n, sizeof(n)) < 0 ||
+      gh__buf_append(&s->out, data, len) < 0) {
+    dgram_drop(s);
+    return;
+  }
+}
+
+/* The stream is open: send what waited for it. */
+static void dgram_flush(gh__stream *s) {
+  while (s->out.len >= 4 && s->state == GH__S_OPEN) {
+    const uint8_t *p = gh__buf_head(&s->out);
+    uint32_t len = gh__get_u32(p);
+    dgram_send(s, p + 4, len);
+    gh__buf_consume(&s->out, 4 + (size_t)len);
+  }
+}
+
+static void on_dgram(gh__tunnel *t, const gh__frame *f) {
+  gh__stream *s = find(t, f->stream);
+  if (!s)
+    return; /* closed meanwhile */
+  if (!s->dgram || s->state != GH__S_OPEN) {
+    protocol_error(t, "DGRAM on a byte stream or an unopened stream",
+                   f->stream);
+    return;
+  }
+  gh__stream_dgram_down(s, f->payload, f->len);
+}
+
+/* ---- byte streams ---- */
+
 void gh__stream_up(gh__stream *s, const uint8_t *data, uint32_t len) {
   if (s->state == GH__S_CLOSING || s->src_eof)
     return;
+  if (s->dgram) {
+    dgram_up(s, data, len);
+    return;
+  }
   size_t sent = 0;
   if (s->state == GH__S_OPEN && s->out.len == 0) {
     sent = send_data(s, data, len);
@@ -112,6 +184,11 @@ static void on_open_ok(gh__tunnel *t, gh__stream *s) {
 
 void gh__stream_opened(gh__stream *s) {
   s->state = GH__S_OPEN;
+  if (s->dgram) {
+    dgram_flush(s);
+    gh__stream_update_read(s);
+    return;
+  }
   if (s->out.len > 0)
     sendq_add(s);
   if (s->out.len == 0 && s->src_eof)
@@ -139,7 +216,11 @@ static void on_fail(gh__tunnel *t, gh__stream *s, const gh__frame *f) {
     gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "reset by peer: %s",
               gh_errname(fl.code));
   }
+  /* A RESET with code 0 is the peer's orderly end (abort(link, 0)): ours
+   * ends in order too, writing what it holds. */
   int32_t code = fl.code < 0 ? fl.code : GH_ECONNRESET;
+  if (f->type == GH__FT_RESET && fl.code == 0)
+    code = 0;
   gh__stream_abort(s, code, 0);
 }
 
@@ -246,6 +327,10 @@ void gh__mux_frame(gh__tunnel *t, const gh__frame *f) {
     on_window(t, f);
     return;
   }
+  if (f->type == GH__FT_DGRAM) {
+    on_dgram(t, f);
+    return;
+  }
   if (f->stream == 0) {
     protocol_error(t, "stream frame on stream 0", 0);
     return;
@@ -350,6 +435,21 @@ void gh__mux_tunnel_down(gh__tunnel *t) {
           GH__CONTAINER_OF(t->streams.buckets[i], gh__stream, mnode);
       gh__mux_detach(s);
       gh__stream_abort(s, GH_ECONNABORTED, 0);
+    }
+  }
+}
+
+/* Datagram sessions have nothing in flight to drain: a stopping process
+ * ends them at once, in order, on both ends. */
+void gh__mux_end_dgrams(gh__tunnel *t) {
+  for (size_t i = 0; i < t->streams.n_buckets; i++) {
+    gh__map_node *n = t->streams.buckets ? t->streams.buckets[i] : NULL;
+    while (n) {
+      gh__map_node *next = n->next; /* n leaves the map if aborted */
+      gh__stream *s = GH__CONTAINER_OF(n, gh__stream, mnode);
+      if (s->dgram)
+        gh__stream_abort(s, 0, 1);
+      n = next;
     }
   }
 }

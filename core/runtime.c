@@ -75,6 +75,7 @@ void gh__rt_stop(gh__rt *rt, void (*done)(gh__rt *rt)) {
     gh__tunnel *t = GH__CONTAINER_OF(it, gh__tunnel, node);
     if (t->state == GH__T_UP && n > 0)
       gh__tunnel_send(t, GH__FT_GOAWAY, 0, 0, buf, (size_t)n);
+    gh__mux_end_dgrams(t);
   }
   uint64_t active = active_streams(rt);
   gh__info(rt->subject, "stopping: %llu stream(s) open, draining up to %u s",

@@ -29,6 +29,7 @@ static gh__stream *stream_new(gh__drt *d, uint32_t side, const gh_addr *peer,
   s->d = d;
   s->side = side;
   s->n_links = (uint8_t)n;
+  s->dgram = (d->chain->h[0]->flags & GH_HANDLER_DGRAM) != 0;
   if (peer)
     s->peer = *peer;
   if (local)
@@ -81,6 +82,13 @@ static void open_timer_closed(uv_handle_t *h) {
 static void teardown(gh__stream *s, int32_t reason) {
   if (s->state == GH__S_CLOSING)
     return;
+  if (s->dgram && gh__log_level >= GH_LOG_DEBUG) {
+    char sub[160];
+    gh__debug(gh__stream_subject(s, sub, sizeof(sub)),
+              "session ended (%s): %u datagrams in, %u out, %u dropped",
+              reason == 0 ? "closed" : gh_strerror(reason), s->dg_in, s->dg_out,
+              s->dg_drop);
+  }
   s->state = GH__S_CLOSING;
   s->reason = reason;
   if (s->gai)
@@ -168,8 +176,8 @@ void gh__stream_update_read(gh__stream *s) {
   int want = 0;
   if (s->state == GH__S_CLOSING || s->src_eof || !l0->ready)
     want = 0;
-  else if (s->state == GH__S_NEW)
-    want = 1; /* layers are handshaking */
+  else if (s->state == GH__S_NEW || s->dgram)
+    want = 1; /* layers are handshaking; datagrams are never held back */
   else if (s->state == GH__S_OPEN)
     want = s->out.len < GH__OUT_MAX && (int64_t)s->out.len < s->credit;
   if (want == s->reading)
@@ -190,6 +198,18 @@ int gh__stream_transport_write(gh__stream *s, const uint8_t *data,
   if (r < 0)
     gh__stream_abort(s, r, 1);
   return r;
+}
+
+/* A datagram the transport cannot send (a full socket buffer, an ICMP
+ * error of an earlier one) is dropped and counted: the session goes on. */
+void gh__stream_dgram_down(gh__stream *s, const uint8_t *data, uint32_t len) {
+  if (H(s, 0)->write(&s->links[0], data, len) < 0) {
+    s->dg_drop++;
+    s->d->st.dgrams_dropped++;
+    return;
+  }
+  s->dg_out++;
+  s->d->st.dgrams_out++;
 }
 
 int gh__stream_down(gh__stream *s, const uint8_t *data, uint32_t len) {
@@ -294,22 +314,39 @@ void gh__stream_link_ready(gh_link *l, int32_t status) {
     start_layers(s);
 }
 
+/* Logs a refused application, at most once a second per destination: a
+ * flood (every datagram of a denied UDP source is one) cannot flood the
+ * log. The line after a quiet spell says how many went unlogged. */
+static void log_refusal(gh__drt *d, const gh_addr *peer, const char *why) {
+  uint64_t now = uv_now(gh__g.loop);
+  if (now < d->quiet_until_ms) {
+    d->quiet_refusals++;
+    return;
+  }
+  char p[64], more[64] = "";
+  gh__addr_format(peer, p, sizeof(p));
+  if (d->quiet_refusals)
+    snprintf(more, sizeof(more), " (and %u more in the last second)",
+             d->quiet_refusals);
+  gh__warn(d->cfg->name, "refused %s: %s%s", p, why, more);
+  d->quiet_refusals = 0;
+  d->quiet_until_ms = now + 1000;
+}
+
 gh_link *gh__stream_accept(gh_listener *ln, void *data, const gh_addr *peer,
                            const gh_addr *local) {
   gh__drt *d = ln->d;
-  char p[64];
   if (d->retired || d->gw->rt->stopping)
     return NULL;
   if (!gh__iplist_match(&d->cfg->allow, peer)) {
-    gh__addr_format(peer, p, sizeof(p));
-    gh__warn(d->cfg->name, "refused %s: not in the allow list", p);
+    log_refusal(d, peer, "not in the allow list");
     d->st.refused++;
     return NULL;
   }
   if (d->gw->n_live == 0) {
-    gh__addr_format(peer, p, sizeof(p));
-    gh__warn(d->cfg->name, "refused %s: no tunnel is up for gateway %s", p,
-             d->gw->id);
+    char why[128];
+    snprintf(why, sizeof(why), "no tunnel is up for gateway %s", d->gw->id);
+    log_refusal(d, peer, why);
     d->st.failed++;
     return NULL;
   }
@@ -423,7 +460,7 @@ void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
   s->gai->data = s;
   struct addrinfo hints = {0};
   hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_socktype = s->dgram ? SOCK_DGRAM : SOCK_STREAM;
   int r = uv_getaddrinfo(gh__g.loop, s->gai, on_resolved, d->cfg->resource_host,
                          NULL, &hints);
   if (r < 0) {

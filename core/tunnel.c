@@ -165,7 +165,7 @@ void gh__tunnel_dirty(gh__tunnel *t) {
 
 int gh__tunnel_send(gh__tunnel *t, uint8_t type, uint8_t flags, uint32_t stream,
                     const void *payload, size_t len) {
-  if (t->state == GH__T_CLOSING || len > GH__FRAME_MAX)
+  if (t->state == GH__T_CLOSING || len > gh__frame_max(type))
     return GH_EPIPE;
   size_t need = t->stage_len + GH__FRAME_HDR + len;
   if (need > t->stage_cap) {
@@ -475,7 +475,7 @@ static void read_plaintext(gh__tunnel *t) {
     if (t->state == GH__T_CLOSING)
       return;
     /* Bound what a peer can make us hold: a frame never exceeds its max. */
-    if (t->rx_len > GH__RX_INIT + GH__FRAME_MAX) {
+    if (t->rx_len > GH__RX_INIT + GH__DGRAM_MAX) {
       gh__tunnel_close(t, "protocol error: frame larger than allowed");
       return;
     }

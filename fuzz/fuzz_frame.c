@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     }
     CHECK((size_t)n <= size);
-    CHECK(f.len <= GH__FRAME_MAX && f.type <= GH__FT_MAX);
+    CHECK(f.type <= GH__FT_MAX && f.len <= gh__frame_max(f.type));
     CHECK((size_t)n == GH__FRAME_HDR + f.len);
     CHECK(f.payload == data + GH__FRAME_HDR);
     uint8_t hdr[GH__FRAME_HDR];

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "gatehouse/gatehouse.h"
+#include "netaddr.h"
 
 #define TCP_BACKLOG 511
 #define TCP_READ_BUF (64u * 1024u)
@@ -106,60 +107,6 @@ static void tcp_inst_free(gh_inst *inst) {
 
 static uv_loop_t *loop(void) {
   return host->uv_loop();
-}
-
-/* A numeric IPv4 or IPv6 address (optionally in brackets) and a port. */
-static int parse_numeric(const char *s, uint16_t port,
-                         struct sockaddr_storage *ss) {
-  char buf[INET6_ADDRSTRLEN + 16];
-  size_t n = strlen(s);
-  memset(ss, 0, sizeof *ss);
-  if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-    if (n - 2 >= sizeof buf)
-      return UV_EINVAL;
-    memcpy(buf, s + 1, n - 2);
-    buf[n - 2] = '\0';
-    s = buf;
-  }
-  if (strchr(s, ':'))
-    return uv_ip6_addr(s, port, (struct sockaddr_in6 *)ss);
-  return uv_ip4_addr(s, port, (struct sockaddr_in *)ss);
-}
-
-/* IPv4-mapped IPv6 addresses (a dual-stack socket's IPv4 peers) are given
- * as IPv4, so that allow-lists and logs see the address the peer used. */
-static void addr_from_sa(gh_addr *a, const struct sockaddr_storage *ss) {
-  memset(a, 0, sizeof *a);
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-    a->family = GH_AF_INET;
-    a->port = ntohs(in->sin_port);
-    memcpy(a->addr, &in->sin_addr, 4);
-  } else if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-    a->port = ntohs(in6->sin6_port);
-    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-      a->family = GH_AF_INET;
-      memcpy(a->addr, in6->sin6_addr.s6_addr + 12, 4);
-    } else {
-      a->family = GH_AF_INET6;
-      a->scope_id = in6->sin6_scope_id;
-      memcpy(a->addr, &in6->sin6_addr, 16);
-    }
-  }
-}
-
-static void sa_name(const struct sockaddr *sa, char *buf, size_t len) {
-  char ip[INET6_ADDRSTRLEN];
-  uint16_t port = 0;
-  if (uv_ip_name(sa, ip, sizeof ip) != 0)
-    snprintf(ip, sizeof ip, "?");
-  if (sa->sa_family == AF_INET)
-    port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-  else if (sa->sa_family == AF_INET6)
-    port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-  snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
-           (unsigned)port);
 }
 
 /* ---------------------------------------------------------- connections */
@@ -482,12 +429,12 @@ static int conn_addrs(tcp_conn *c, gh_addr *peer, gh_addr *local) {
   int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
   if (rc)
     return rc;
-  addr_from_sa(peer, &ss);
+  na_to_gh(peer, (const struct sockaddr *)&ss);
   len = sizeof ss;
   rc = uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len);
   if (rc)
     return rc;
-  addr_from_sa(local, &ss);
+  na_to_gh(local, (const struct sockaddr *)&ss);
   return 0;
 }
 
@@ -546,7 +493,7 @@ static int32_t listen_on(gh_listener *l, const struct sockaddr *sa) {
   }
   tl->tcp.data = tl;
   tl->handles = 1;
-  sa_name(sa, tl->name, sizeof tl->name);
+  na_name(sa, tl->name, sizeof tl->name);
   /* flags 0: an IPv6 socket also takes IPv4 (dual stack) */
   rc = uv_tcp_bind(&tl->tcp, sa, 0);
   if (rc == 0)
@@ -561,55 +508,12 @@ static int32_t listen_on(gh_listener *l, const struct sockaddr *sa) {
   return 0;
 }
 
-static int32_t tcp_listen(gh_listener *l, const char *name, uint16_t port) {
-  struct sockaddr_storage ss;
-  int32_t rc;
-  if (!name || !*name) {
-    parse_numeric("::", port, &ss);
-    rc = listen_on(l, (const struct sockaddr *)&ss);
-    if (rc != UV_EAFNOSUPPORT)
-      return rc;
-    parse_numeric("0.0.0.0", port, &ss);
-    return listen_on(l, (const struct sockaddr *)&ss);
-  }
-  if (parse_numeric(name, port, &ss) == 0)
-    return listen_on(l, (const struct sockaddr *)&ss);
-  if (strchr(name, ':') || name[0] == '[') /* a bad address, not a name */
-    return GH_EINVAL;
+static int bind_listener(const struct sockaddr *sa, void *l) {
+  return listen_on(l, sa);
+}
 
-  /* A name: resolved synchronously (listen() is), first address that
-   * binds wins. */
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  uv_getaddrinfo_t req;
-  rc = uv_getaddrinfo(loop(), &req, NULL, name, NULL, &hints);
-  if (rc) {
-    GH_LOG(host, GH_LOG_DEBUG, NULL, "tcp: listen: resolving %s: %s", name,
-           uv_strerror(rc));
-    return rc == UV_EAI_MEMORY ? GH_ENOMEM : GH_ENOTFOUND;
-  }
-  rc = GH_ENOTFOUND;
-  for (const struct addrinfo *ai = req.addrinfo; ai; ai = ai->ai_next) {
-    if (ai->ai_family == AF_INET &&
-        ai->ai_addrlen >= sizeof(struct sockaddr_in)) {
-      memcpy(&ss, ai->ai_addr, sizeof(struct sockaddr_in));
-      ((struct sockaddr_in *)&ss)->sin_port = htons(port);
-    } else if (ai->ai_family == AF_INET6 &&
-               ai->ai_addrlen >= sizeof(struct sockaddr_in6)) {
-      memcpy(&ss, ai->ai_addr, sizeof(struct sockaddr_in6));
-      ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-    } else {
-      continue;
-    }
-    rc = listen_on(l, (const struct sockaddr *)&ss);
-    if (rc == 0)
-      break;
-  }
-  uv_freeaddrinfo(req.addrinfo);
-  return rc;
+static int32_t tcp_listen(gh_listener *l, const char *name, uint16_t port) {
+  return na_listen(loop(), name, port, SOCK_STREAM, bind_listener, l);
 }
 
 static void tcp_unlisten(gh_listener *l) {
@@ -629,7 +533,7 @@ static void tcp_unlisten(gh_listener *l) {
 static int32_t tcp_connect(gh_link *link, const char *name, uint16_t port,
                            uint32_t timeout_ms) {
   struct sockaddr_storage ss;
-  if (!name || parse_numeric(name, port, &ss) != 0)
+  if (!name || na_parse_numeric(name, port, &ss) != 0)
     return GH_EINVAL;
   tcp_conn *c = conn_new();
   if (!c)

@@ -167,6 +167,11 @@ static void test_header_rejects(void **state) {
   assert_int_equal(gh__frame_decode(h, sizeof(h), &f), GH_EPROTO);
   const uint8_t huge[GH__FRAME_HDR] = {0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1};
   assert_int_equal(gh__frame_decode(huge, sizeof(huge), &f), GH_EPROTO);
+  /* A datagram may be larger than a DATA frame, up to GH__DGRAM_MAX. */
+  gh__frame_header(h, GH__FT_DGRAM, 0, 1, GH__FRAME_MAX + 1);
+  assert_int_equal(gh__frame_decode(h, sizeof(h), &f), 0); /* wants more */
+  gh__frame_header(h, GH__FT_DGRAM, 0, 1, GH__DGRAM_MAX + 1);
+  assert_int_equal(gh__frame_decode(h, sizeof(h), &f), GH_EPROTO);
   /* Unknown types. */
   for (unsigned t = GH__FT_MAX + 1; t <= 0xff; t++) {
     gh__frame_header(h, (uint8_t)t, 0, 1, 0);
