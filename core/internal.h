@@ -190,6 +190,53 @@ typedef struct gh__tls_files {
   size_t ca_len;
 } gh__tls_files;
 
+/* ---- the admin endpoint (admin.c) ---- */
+
+/* Why a tunnel failed before it was up: X(ID, "metric label"). */
+#define GH__HSF_MAP(X)                                                         \
+  X(TLS, "tls")             /* the TLS handshake failed */                     \
+  X(CERT, "certificate")    /* a certificate did not verify */                 \
+  X(TIMEOUT, "timeout")     /* no handshake within the deadline */             \
+  X(CLOSED, "closed")       /* the peer went away during it */                 \
+  X(VERSION, "version")     /* another protocol version */                     \
+  X(MALFORMED, "malformed") /* a bad hello or welcome */                       \
+  X(GATEWAY, "gateway")     /* an unknown gateway */                           \
+  X(TOKEN, "token")         /* a wrong token */                                \
+  X(SHUTDOWN, "shutdown")   /* the server was stopping */
+
+enum {
+#define GH__HSF_ENUM(id, name) GH__HSF_##id,
+  GH__HSF_MAP(GH__HSF_ENUM)
+#undef GH__HSF_ENUM
+      GH__HSF_COUNT
+};
+const char *gh__hsf_name(int reason);
+int gh__hsf_of_refusal(int32_t refuse_code); /* GH__REFUSE_* -> GH__HSF_* */
+
+typedef struct gh__admin {
+  uv_tcp_t tcp;
+  gh__rt *rt;
+  int on;
+  int n_conns;
+} gh__admin;
+
+typedef struct gh__admin_req {
+  char method[16];
+  char path[256];
+} gh__admin_req;
+
+/* Parses the head of a request: >0 its length once "\r\n\r\n" arrived, 0
+ * when more is needed, GH_EMSGSIZE past 8 KiB, GH_EPROTO for a bad request
+ * line. Safe on any input. */
+int gh__admin_parse(const char *buf, size_t len, gh__admin_req *req);
+/* The body for a path ("/metrics", "/status"): 0 with *out filled (free it
+ * with gh__buf_free) and *type its media type, or GH_ENOENT. */
+int gh__admin_render(const gh__rt *rt, const char *path, gh__buf *out,
+                     const char **type);
+int gh__admin_start(gh__admin *adm, gh__rt *rt, const char *host,
+                    uint16_t port, char *err, size_t errlen);
+void gh__admin_stop(gh__admin *adm);
+
 /* ---- a server or a client ---- */
 
 struct gh__rt {
@@ -207,7 +254,9 @@ struct gh__rt {
   uint32_t drain_ms;
   int stopping;
   uv_timer_t drain_timer;
-  uint64_t tunnels_accepted, handshake_failures;
+  uint64_t tunnels_accepted;
+  uint64_t hs_failures[GH__HSF_COUNT]; /* by GH__HSF_* */
+  gh__admin admin;
   /* Certificates in memory instead of the files of the configuration
    * (gatehouse demo); set before start. */
   const gh__tls_files *tls_mem;

@@ -375,10 +375,12 @@ static int cmd_run(int argc, char **argv, int role) {
     return fail_start(r == GH_EINVAL ? 2 : 1, err);
   gh__info(the_rt.subject, "gatehouse %s started (pid %ld)", GH_VERSION_STRING,
            (long)getpid());
-  if (role == GH__ROLE_SERVER ? scfg.admin_port != 0 : ccfg.admin_port != 0)
-    gh__warn(the_rt.subject,
-             "admin_listen: the admin endpoint is not "
-             "available in this version; nothing listens there");
+  uint16_t aport = role == GH__ROLE_SERVER ? scfg.admin_port : ccfg.admin_port;
+  const char *ahost =
+      role == GH__ROLE_SERVER ? scfg.admin_host : ccfg.admin_host;
+  if (aport && gh__admin_start(&the_rt.admin, &the_rt, ahost, aport, err,
+                               sizeof(err)) < 0)
+    return fail_start(1, err);
   report_start(0, NULL);
   uv_run(gh__g.loop, UV_RUN_DEFAULT);
   gh__info(the_rt.subject, "stopped");

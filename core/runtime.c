@@ -49,6 +49,7 @@ void gh__rt_stop(gh__rt *rt, void (*done)(gh__rt *rt)) {
     return;
   rt->stopping = 1;
   rt->stop_done = done;
+  gh__admin_stop(&rt->admin);
   if (rt->listening) {
     uv_close((uv_handle_t *)&rt->listen, NULL);
     rt->listening = 0;

@@ -158,7 +158,7 @@ static void refuse(gh__tunnel *t, int32_t code, const char *msg) {
   int n = gh__fail_encode(buf, sizeof(buf), &fl);
   if (n > 0)
     gh__tunnel_send(t, GH__FT_REFUSE, 0, 0, buf, (size_t)n);
-  t->rt->handshake_failures++;
+  t->rt->hs_failures[gh__hsf_of_refusal(code)]++;
   char why[160];
   snprintf(why, sizeof(why), "refused: %s", msg);
   gh__tunnel_close(t, why);

@@ -290,7 +290,7 @@ static void on_pong(gh__tunnel *t, const gh__frame *f) {
 
 static void on_handshake_timeout(uv_timer_t *tm) {
   gh__tunnel *t = tm->data;
-  t->rt->handshake_failures++;
+  t->rt->hs_failures[GH__HSF_TIMEOUT]++;
   gh__tunnel_close(t, "handshake timed out");
 }
 
@@ -408,7 +408,9 @@ static void log_handshake_failure(gh__tunnel *t) {
   char why[400];
   long v = SSL_get_verify_result(t->ssl);
   unsigned long e = ERR_peek_error();
+  int kind = GH__HSF_TLS;
   if (v != X509_V_OK) {
+    kind = GH__HSF_CERT;
     snprintf(why, sizeof(why), "TLS handshake failed: certificate: %s",
              X509_verify_cert_error_string(v));
     ERR_clear_error();
@@ -419,8 +421,9 @@ static void log_handshake_failure(gh__tunnel *t) {
     ERR_clear_error();
   } else {
     snprintf(why, sizeof(why), "TLS handshake failed: connection closed");
+    kind = GH__HSF_CLOSED;
   }
-  t->rt->handshake_failures++;
+  t->rt->hs_failures[kind]++;
   (void)wbio_flush(t); /* the alert, so the peer learns why */
   gh__tunnel_close(t, why);
 }
@@ -494,7 +497,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       snprintf(why, sizeof(why), "connection lost: %s",
                uv_strerror((int)nread));
     if (t->state == GH__T_TLS)
-      t->rt->handshake_failures++;
+      t->rt->hs_failures[GH__HSF_CLOSED]++;
     gh__tunnel_close(t, why);
     return;
   }
