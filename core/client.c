@@ -222,8 +222,13 @@ static int dest_equal(const gh__dest *a, const gh__dest *b) {
   for (size_t i = 0; i < a->opts.n; i++) {
     const gh__kv *x = &a->opts.v[i], *y = &b->opts.v[i];
     if (!str_eq(x->key, y->key) || !str_eq(x->value, y->value) ||
-        x->blob_len != y->blob_len ||
-        (x->blob_len && memcmp(x->blob, y->blob, x->blob_len) != 0))
+        !str_eq(x->file, y->file))
+      return 0;
+    /* A value of the client's own file is read when the destination is
+     * validated: a new push carries no content for it to compare. */
+    if (!x->file &&
+        (x->blob_len != y->blob_len ||
+         (x->blob_len && memcmp(x->blob, y->blob, x->blob_len) != 0)))
       return 0;
   }
   return 1;
@@ -287,6 +292,45 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
   notice(t, c->name, 0, "listening");
 }
 
+/* The client's own [destination NAME] values replace what the server
+ * pushed; a destination they do not fit is refused (and reported). */
+static void apply_locals(gh__tunnel *t, gh__gw *gw, gh__dest *nd, size_t n) {
+  const gh__client_cfg *cc = gw->rt->ccfg;
+  char err[512];
+  for (size_t i = 0; cc && i < cc->n_locals; i++) {
+    const gh__local_dest *l = &cc->locals[i];
+    if (strcmp(l->gateway, gw->id) != 0)
+      continue;
+    size_t j = 0;
+    while (j < n && !(nd[j].name && strcmp(nd[j].name, l->name) == 0))
+      j++;
+    if (j == n) {
+      gh__info(gw->id,
+               "%s:%d: [destination %s]: no destination '%s' was pushed by "
+               "gateway %s; its values are unused",
+               cc->file, l->line, l->name, l->name, gw->id);
+      continue;
+    }
+    if (gh__dest_apply_local(&nd[j], l, err, sizeof(err)) < 0) {
+      gh__error(gw->id, "destination %s cannot run here: %s", l->name, err);
+      notice(t, l->name, GH_EINVAL, err);
+      gh__dest_free(&nd[j]); /* skipped below: no name */
+      continue;
+    }
+    char keys[400] = "";
+    size_t used = 0;
+    for (size_t k = 0; k < l->opts.n && used + 1 < sizeof(keys); k++) {
+      int r = snprintf(keys + used, sizeof(keys) - used, "%s%s", k ? ", " : "",
+                       l->opts.v[k].key);
+      used += r > 0 ? (size_t)r : 0;
+    }
+    gh__info(gw->id,
+             "destination %s: %s from %s (the client's own, in place of what "
+             "the server pushed)",
+             l->name, keys[0] ? keys : "nothing", cc->file);
+  }
+}
+
 int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
   gh__gw *gw = t->gw;
   gh__dest *nd = NULL;
@@ -296,6 +340,7 @@ int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
     gh__error(t->subject, "bad destination set from the server: %s", err);
     return -1;
   }
+  apply_locals(t, gw, nd, n);
   /* Keep the unchanged, retire the removed and the changed. */
   size_t kept = 0;
   for (size_t i = 0; i < gw->n_dests; i++) {

@@ -451,29 +451,53 @@ static int opt_key_split(const char *key, uint32_t *side, char *handler,
   return 0;
 }
 
-static int opt_add(gh__dest *d, const char *key, const char *value, int line,
-                   char *err, size_t errlen) {
+static gh__kv *kvs_push(gh__kvs *kvs, const char *key, const char *value,
+                        int line) {
+  grow((void **)&kvs->v, &kvs->cap, kvs->n, sizeof(gh__kv));
+  gh__kv *kv = &kvs->v[kvs->n++];
+  memset(kv, 0, sizeof(*kv));
+  kv->key = gh__strdup(key);
+  kv->value = gh__strdup(value);
+  kv->line = line;
+  return kv;
+}
+
+static void kv_free(gh__kv *kv) {
+  free(kv->key);
+  free(kv->value);
+  if (kv->blob)
+    explicit_bzero(kv->blob, kv->blob_len); /* may be a private key */
+  free(kv->blob);
+  free(kv->file);
+  memset(kv, 0, sizeof(*kv));
+}
+
+/* A handler option "SIDE.HANDLER.KEY" or "HANDLER.KEY", added to kvs. */
+static gh__kv *opt_push(gh__kvs *kvs, const char *key, const char *value,
+                        int line, char *err, size_t errlen) {
   uint32_t side;
   char h[40];
   const char *o;
   if (opt_key_split(key, &side, h, sizeof(h), &o) < 0) {
     if (!key_showable(key))
-      return why(err, errlen, "unknown key");
-    return why(err, errlen,
-               "unknown key '%s' (handler options are HANDLER.KEY, "
-               "listen.HANDLER.KEY or resource.HANDLER.KEY)",
-               key);
+      why(err, errlen, "unknown key");
+    else
+      why(err, errlen,
+          "unknown key '%s' (handler options are HANDLER.KEY, "
+          "listen.HANDLER.KEY or resource.HANDLER.KEY)",
+          key);
+    return NULL;
   }
-  if (d->opts.n >= GH__OPTS_MAX)
-    return why(err, errlen, "too many handler options (at most %d)",
-               GH__OPTS_MAX);
-  grow((void **)&d->opts.v, &d->opts.cap, d->opts.n, sizeof(gh__kv));
-  gh__kv *kv = &d->opts.v[d->opts.n++];
-  memset(kv, 0, sizeof(*kv));
-  kv->key = gh__strdup(key);
-  kv->value = gh__strdup(value);
-  kv->line = line;
-  return 0;
+  if (kvs->n >= GH__OPTS_MAX) {
+    why(err, errlen, "too many handler options (at most %d)", GH__OPTS_MAX);
+    return NULL;
+  }
+  return kvs_push(kvs, key, value, line);
+}
+
+static int opt_add(gh__dest *d, const char *key, const char *value, int line,
+                   char *err, size_t errlen) {
+  return opt_push(&d->opts, key, value, line, err, errlen) ? 0 : GH_EINVAL;
 }
 
 int gh__dest_set(gh__dest *d, const char *key, const char *value, int line,
@@ -572,14 +596,8 @@ void gh__dest_free(gh__dest *d) {
   free(d->resource_host);
   free(d->listen_proto);
   free(d->resource_proto);
-  for (size_t i = 0; i < d->opts.n; i++) {
-    gh__kv *kv = &d->opts.v[i];
-    free(kv->key);
-    free(kv->value);
-    if (kv->blob)
-      explicit_bzero(kv->blob, kv->blob_len); /* may be a private key */
-    free(kv->blob);
-  }
+  for (size_t i = 0; i < d->opts.n; i++)
+    kv_free(&d->opts.v[i]);
   free(d->opts.v);
   gh__iplist_free(&d->allow);
   memset(d, 0, sizeof(*d));
@@ -587,7 +605,16 @@ void gh__dest_free(gh__dest *d) {
 
 /* --------------------------------------------------------- INI parsing */
 
-enum { SEC_NONE, SEC_SERVER, SEC_CLIENT, SEC_SGW, SEC_CGW, SEC_DEST, SEC_ACL };
+enum {
+  SEC_NONE,
+  SEC_SERVER,
+  SEC_CLIENT,
+  SEC_SGW,
+  SEC_CGW,
+  SEC_DEST,
+  SEC_ACL,
+  SEC_LDEST /* a client's [destination NAME] */
+};
 enum { ROLE_SERVER = 1, ROLE_CLIENT = 2 };
 #define GH__KEYS_MAX 16
 
@@ -640,8 +667,9 @@ static int fail(gh__parse *p, int line, const char *fmt, ...) {
 }
 
 static const char *sec_desc(const gh__parse *p, char *buf, size_t len) {
-  static const char *const kinds[] = {
-      "", "server", "client", "gateway", "gateway", "destination", "acl"};
+  static const char *const kinds[] = {"",        "server",     "client",
+                                      "gateway", "gateway",    "destination",
+                                      "acl",     "destination"};
   if (p->sec_name[0])
     snprintf(buf, len, "[%s %s]", kinds[p->sec], p->sec_name);
   else
@@ -657,6 +685,9 @@ static gh__client_gw *cur_cgw(gh__parse *p) {
 }
 static gh__dest *cur_dest(gh__parse *p) {
   return &p->s->dests[p->sec_idx];
+}
+static gh__local_dest *cur_ldest(gh__parse *p) {
+  return &p->c->locals[p->sec_idx];
 }
 
 /* ---- keys of [server], [client] and the gateways */
@@ -975,6 +1006,41 @@ static int dest_key(gh__parse *p, const char *name, const char *value) {
   return 0;
 }
 
+/* A client's [destination NAME]: its gateway, and handler options only,
+ * which replace what the server pushes. */
+static int local_dest_key(gh__parse *p, const char *name, const char *value) {
+  gh__local_dest *l = cur_ldest(p);
+  char sd[300], reason[512];
+  if (strcmp(name, "gateway") == 0) {
+    if (l->gateway)
+      return fail(p, p->line, "gateway is already set in %s (line %d)",
+                  sec_desc(p, sd, sizeof(sd)), l->gateway_line);
+    if (!name_valid(value))
+      return fail(p, p->line,
+                  "gateway: bad id '%.100s' (letters, digits, '.', '_', '-')",
+                  value);
+    l->gateway = gh__strdup(value);
+    l->gateway_line = p->line;
+    return 0;
+  }
+  if (!strchr(name, '.')) {
+    if (!key_showable(name))
+      return fail(p, p->line, "unknown key in %s", sec_desc(p, sd, sizeof(sd)));
+    return fail(p, p->line,
+                "'%s' cannot be set in a client's %s: only gateway = and "
+                "handler options (SIDE.HANDLER.KEY or HANDLER.KEY), which "
+                "replace what the server pushes",
+                name, sec_desc(p, sd, sizeof(sd)));
+  }
+  if (!*value)
+    return fail(p, p->line, "%s has no value", name);
+  gh__kv *kv = opt_push(&l->opts, name, value, p->line, reason, sizeof(reason));
+  if (!kv)
+    return fail(p, p->line, "%s", reason);
+  kv->file = gh__strdup(p->file);
+  return 0;
+}
+
 static int on_kv(void *user, const char *section, const char *name,
                  const char *value) {
   gh__parse *p = user;
@@ -1001,6 +1067,9 @@ static int on_kv(void *user, const char *section, const char *name,
     break;
   case SEC_DEST:
     rc = dest_key(p, name, value);
+    break;
+  case SEC_LDEST:
+    rc = local_dest_key(p, name, value);
     break;
   default:
     rc = fail(p, p->line, "key outside of any section (start with [%s])",
@@ -1056,6 +1125,15 @@ static int dest_end(gh__parse *p) {
   return 0;
 }
 
+static int ldest_end(gh__parse *p) {
+  if (!cur_ldest(p)->gateway)
+    return fail(p, p->sec_line,
+                "[destination %s] needs gateway = ID, the gateway whose "
+                "server pushes destination %s",
+                p->sec_name, p->sec_name);
+  return 0;
+}
+
 static int section_end(gh__parse *p) {
   switch (p->sec) {
   case SEC_SGW:
@@ -1064,6 +1142,8 @@ static int section_end(gh__parse *p) {
     return cgw_end(p);
   case SEC_DEST:
     return dest_end(p);
+  case SEC_LDEST:
+    return ldest_end(p);
   default:
     return 0;
   }
@@ -1142,6 +1222,26 @@ static int open_dest(gh__parse *p, const char *name) {
   return 0;
 }
 
+static int open_local_dest(gh__parse *p, const char *name) {
+  gh__client_cfg *c = p->c;
+  char what[300];
+  snprintf(what, sizeof(what), "destination %s", name);
+  for (size_t i = 0; i < c->n_locals; i++)
+    if (strcmp(c->locals[i].name, name) == 0)
+      return sec_dup(p, what, c->locals[i].line);
+  if (c->n_locals >= GH__DESTS_MAX)
+    return fail(p, p->line, "too many destinations (at most %d)",
+                GH__DESTS_MAX);
+  c->locals = xrealloc(c->locals, (c->n_locals + 1) * sizeof(*c->locals));
+  gh__local_dest *l = &c->locals[c->n_locals];
+  memset(l, 0, sizeof(*l));
+  l->name = gh__strdup(name);
+  l->line = p->line;
+  p->sec_idx = c->n_locals++;
+  p->sec = SEC_LDEST;
+  return 0;
+}
+
 static int open_acl(gh__parse *p) {
   if (p->acl_line)
     return sec_dup(p, "acl", p->acl_line);
@@ -1153,9 +1253,8 @@ static int open_acl(gh__parse *p) {
 
 static int unknown_section(gh__parse *p, const char *kind) {
   const int srv = p->role == ROLE_SERVER;
-  int other =
-      srv ? strcmp(kind, "client") == 0 || strcmp(kind, "acl") == 0
-          : strcmp(kind, "server") == 0 || strcmp(kind, "destination") == 0;
+  int other = srv ? strcmp(kind, "client") == 0 || strcmp(kind, "acl") == 0
+                  : strcmp(kind, "server") == 0;
   if (!key_showable(kind))
     return fail(p, p->line, "unknown section");
   if (other)
@@ -1166,8 +1265,7 @@ static int unknown_section(gh__parse *p, const char *kind) {
 
 static int section_open(gh__parse *p, const char *kind, const char *name) {
   const int srv = p->role == ROLE_SERVER;
-  int named =
-      strcmp(kind, "gateway") == 0 || (srv && strcmp(kind, "destination") == 0);
+  int named = strcmp(kind, "gateway") == 0 || strcmp(kind, "destination") == 0;
   int plain = strcmp(kind, srv ? "server" : "client") == 0 ||
               (!srv && strcmp(kind, "acl") == 0);
   if (!named && !plain)
@@ -1189,7 +1287,7 @@ static int section_open(gh__parse *p, const char *kind, const char *name) {
   if (strcmp(kind, "gateway") == 0)
     return open_gateway(p, name);
   if (strcmp(kind, "destination") == 0)
-    return open_dest(p, name);
+    return srv ? open_dest(p, name) : open_local_dest(p, name);
   if (strcmp(kind, "acl") == 0)
     return open_acl(p);
   return open_server(p);
@@ -1454,8 +1552,19 @@ static int server_finish(gh__parse *p) {
 }
 
 static int client_finish(gh__parse *p) {
-  if (!p->c->n_gateways)
+  const gh__client_cfg *c = p->c;
+  if (!c->n_gateways)
     return fail(p, 0, "no [gateway ID] section: a client needs at least one");
+  for (size_t i = 0; i < c->n_locals; i++) {
+    const gh__local_dest *l = &c->locals[i];
+    size_t g = 0;
+    while (g < c->n_gateways && strcmp(c->gateways[g].id, l->gateway) != 0)
+      g++;
+    if (g == c->n_gateways)
+      return fail(p, l->gateway_line,
+                  "destination '%s': no [gateway %s] in this file", l->name,
+                  l->gateway);
+  }
   return keepalive_check(p);
 }
 
@@ -1627,6 +1736,15 @@ void gh__client_cfg_free(gh__client_cfg *cfg) {
   }
   free(cfg->gateways);
   gh__acl_free(&cfg->acl);
+  for (size_t i = 0; i < cfg->n_locals; i++) {
+    gh__local_dest *l = &cfg->locals[i];
+    free(l->name);
+    free(l->gateway);
+    for (size_t k = 0; k < l->opts.n; k++)
+      kv_free(&l->opts.v[k]);
+    free(l->opts.v);
+  }
+  free(cfg->locals);
   memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1694,6 +1812,24 @@ static int vfail(const gh__dest *d, int line, char *err, size_t errlen,
              msg);
   else
     snprintf(err, errlen, "%s: destination '%s': %s", file, d->name, msg);
+  return GH_EINVAL;
+}
+
+/* At a kv's line, in the file it was written in (a client's own file for
+ * its [destination] values, the destination's otherwise). */
+static int kvfail(const gh__dest *d, const gh__kv *kv, char *err, size_t errlen,
+                  const char *fmt, ...) GH_PRINTF(5, 6);
+static int kvfail(const gh__dest *d, const gh__kv *kv, char *err, size_t errlen,
+                  const char *fmt, ...) {
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (!kv->file)
+    return vfail(d, kv->line, err, errlen, "%s", msg);
+  if (err && errlen)
+    snprintf(err, errlen, "%s:%d: %s", kv->file, kv->line, msg);
   return GH_EINVAL;
 }
 
@@ -1766,14 +1902,14 @@ static int opt_bool_ok(const char *v) {
 
 static int opt_file_read(const gh__dest *d, gh__kv *kv, char *err,
                          size_t errlen) {
-  char *dir = path_dir(d->file);
+  char *dir = path_dir(kv->file ? kv->file : d->file);
   char *path = path_resolve(dir, kv->value);
   uint8_t *buf = NULL;
   size_t len = 0;
   int rc = gh__file_read(path, &buf, &len);
   if (rc < 0)
-    vfail(d, kv->line, err, errlen, "%s: cannot read '%s': %s", kv->key, path,
-          strerror(-rc));
+    kvfail(d, kv, err, errlen, "%s: cannot read '%s': %s", kv->key, path,
+           strerror(-rc));
   free(dir);
   free(path);
   if (rc < 0)
@@ -1793,21 +1929,22 @@ static int opt_value_check(const gh__dest *d, gh__kv *kv, const gh_option *o,
     /* min == max == 0: the plugin set no bounds */
     if (opt_int_parse(kv->value, &x) < 0 ||
         ((o->min || o->max) && (x < o->min || x > o->max)))
-      return vfail(d, kv->line, err, errlen,
-                   "%s must be a whole number from %lld to %lld", kv->key,
-                   (long long)o->min, (long long)o->max);
+      return kvfail(d, kv, err, errlen,
+                    "%s must be a whole number from %lld to %lld", kv->key,
+                    (long long)o->min, (long long)o->max);
     return 0;
   case GH_OPT_BOOL:
     if (!opt_bool_ok(kv->value))
-      return vfail(d, kv->line, err, errlen,
-                   "%s must be yes, no, true, false, on, off, 1 or 0", kv->key);
+      return kvfail(d, kv, err, errlen,
+                    "%s must be yes, no, true, false, on, off, 1 or 0",
+                    kv->key);
     return 0;
   case GH_OPT_FILE:
     return kv->blob ? 0 : opt_file_read(d, kv, err, errlen);
   default:
-    return vfail(d, kv->line, err, errlen,
-                 "%s: the handler declares it with an unknown type %u", kv->key,
-                 o->type);
+    return kvfail(d, kv, err, errlen,
+                  "%s: the handler declares it with an unknown type %u",
+                  kv->key, o->type);
   }
 }
 
@@ -1825,12 +1962,11 @@ static int opt_unknown(const gh__dest *d, const gh__kv *kv, const gh_handler *h,
                              i ? ", " : "", name);
   }
   if (!used)
-    return vfail(d, kv->line, err, errlen,
-                 "unknown option '%s' (handler %s has no options)", kv->key,
-                 h->name);
-  return vfail(d, kv->line, err, errlen,
-               "unknown option '%s' (handler %s has: %s)", kv->key, h->name,
-               list);
+    return kvfail(d, kv, err, errlen,
+                  "unknown option '%s' (handler %s has no options)", kv->key,
+                  h->name);
+  return kvfail(d, kv, err, errlen, "unknown option '%s' (handler %s has: %s)",
+                kv->key, h->name, list);
 }
 
 /* One option: its handler is on a side it names (or on one side at least),
@@ -1841,7 +1977,7 @@ static int opt_check(gh__dest *d, gh__kv *kv, uint32_t sides, char *err,
   char hname[40];
   const char *oname;
   if (opt_key_split(kv->key, &side, hname, sizeof(hname), &oname) < 0)
-    return vfail(d, kv->line, err, errlen, "unknown key '%s'", kv->key);
+    return kvfail(d, kv, err, errlen, "unknown key '%s'", kv->key);
   if (side && !(side & sides))
     return 0; /* pushed: the server's side, not run here */
   const gh_handler *h = NULL;
@@ -1851,15 +1987,15 @@ static int opt_check(gh__dest *d, gh__kv *kv, uint32_t sides, char *err,
   if (!h && d->pushed && !side)
     return 0; /* meant for the server's side */
   if (!h && side)
-    return vfail(d, kv->line, err, errlen,
-                 "option '%s': handler %s is not in the %s chain (%s)", kv->key,
-                 hname, side_name(side), dest_proto(d, side));
+    return kvfail(d, kv, err, errlen,
+                  "option '%s': handler %s is not in the %s chain (%s)",
+                  kv->key, hname, side_name(side), dest_proto(d, side));
   if (!h)
-    return vfail(d, kv->line, err, errlen,
-                 "option '%s': handler %s is in neither chain (listen: %s, "
-                 "resource: %s)",
-                 kv->key, hname, dest_proto(d, GH_SIDE_LISTEN),
-                 dest_proto(d, GH_SIDE_RESOURCE));
+    return kvfail(d, kv, err, errlen,
+                  "option '%s': handler %s is in neither chain (listen: %s, "
+                  "resource: %s)",
+                  kv->key, hname, dest_proto(d, GH_SIDE_LISTEN),
+                  dest_proto(d, GH_SIDE_RESOURCE));
   const gh_option *o = gh__handler_option(h, oname);
   if (!o)
     return opt_unknown(d, kv, h, err, errlen);
@@ -1896,10 +2032,10 @@ static int opt_counts(const gh__dest *d, uint32_t side, char *err,
           continue;
         }
         if (!(o->flags & GH_OPT_MULTI))
-          return vfail(d, kv->line, err, errlen,
-                       "%s.%s is given twice for the %s side (first at line "
-                       "%d)",
-                       h->name, o->name, side_name(side), first);
+          return kvfail(d, kv, err, errlen,
+                        "%s.%s is given twice for the %s side (first at line "
+                        "%d)",
+                        h->name, o->name, side_name(side), first);
       }
       if (!count && (o->flags & GH_OPT_REQUIRED))
         return vfail(d, 0, err, errlen,
@@ -1931,6 +2067,73 @@ int gh__dest_validate(gh__dest *d, const gh__registry *reg, char *err,
   for (uint32_t s = GH_SIDE_LISTEN; s <= GH_SIDE_RESOURCE; s <<= 1)
     if ((sides & s) && opt_counts(d, s, err, errlen) < 0)
       return GH_EINVAL;
+  return 0;
+}
+
+/* ------------------------------------------ a client's own values */
+
+const gh__local_dest *gh__local_dest_find(const gh__client_cfg *cfg,
+                                          const char *gateway,
+                                          const char *name) {
+  if (!cfg || !gateway || !name)
+    return NULL;
+  for (size_t i = 0; i < cfg->n_locals; i++)
+    if (strcmp(cfg->locals[i].name, name) == 0 &&
+        strcmp(cfg->locals[i].gateway, gateway) == 0)
+      return &cfg->locals[i];
+  return NULL;
+}
+
+/* Whether kv gives, for `side`, the option that the local kv `l` sets. */
+static int opt_same(const gh__kv *kv, uint32_t side, const gh__kv *l) {
+  uint32_t s1, s2;
+  char h1[40], h2[40];
+  const char *o1, *o2;
+  if (opt_key_split(kv->key, &s1, h1, sizeof(h1), &o1) < 0 ||
+      opt_key_split(l->key, &s2, h2, sizeof(h2), &o2) < 0)
+    return 0;
+  return (s1 == 0 || s1 == side) && strcmp(h1, h2) == 0 && strcmp(o1, o2) == 0;
+}
+
+int gh__dest_apply_local(gh__dest *d, const gh__local_dest *l, char *err,
+                         size_t errlen) {
+  uint32_t mine = d->type == GH__DEST_CLOUD ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
+  for (size_t i = 0; i < l->opts.n; i++) {
+    const gh__kv *lk = &l->opts.v[i];
+    uint32_t side;
+    char h[40];
+    const char *o;
+    if (opt_key_split(lk->key, &side, h, sizeof(h), &o) < 0)
+      continue; /* cannot be: checked when the file was read */
+    if (side && side != mine) {
+      if (err && errlen)
+        snprintf(err, errlen,
+                 "%s:%d: %s: this client runs the %s side of destination "
+                 "'%s' (type = %s); the %s side's options belong in the "
+                 "server's file",
+                 lk->file ? lk->file : "?", lk->line, lk->key, side_name(mine),
+                 d->name, type_name(d->type), side_name(side));
+      return GH_EINVAL;
+    }
+  }
+  /* Drop what the server gave for those options, keep the rest in order. */
+  size_t kept = 0;
+  for (size_t i = 0; i < d->opts.n; i++) {
+    gh__kv *kv = &d->opts.v[i];
+    int replaced = 0;
+    for (size_t j = 0; j < l->opts.n && !replaced; j++)
+      replaced = opt_same(kv, mine, &l->opts.v[j]);
+    if (replaced)
+      kv_free(kv);
+    else
+      d->opts.v[kept++] = *kv;
+  }
+  d->opts.n = kept;
+  for (size_t j = 0; j < l->opts.n; j++) {
+    const gh__kv *lk = &l->opts.v[j];
+    gh__kv *kv = kvs_push(&d->opts, lk->key, lk->value, lk->line);
+    kv->file = lk->file ? gh__strdup(lk->file) : NULL;
+  }
   return 0;
 }
 

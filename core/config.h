@@ -155,7 +155,7 @@ typedef struct gh__client_cfg {
   uint32_t reconnect_max_s; /* backoff cap, default 30 */
   gh__client_gw *gateways;
   size_t n_gateways;
-  gh__acl acl; /* [acl]; absent: nothing is allowed */
+  gh__acl acl;            /* [acl]; absent: nothing is allowed */
   gh__local_dest *locals; /* [destination NAME] sections */
   size_t n_locals;
 } gh__client_cfg;

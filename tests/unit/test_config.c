@@ -884,8 +884,9 @@ static void test_client_errors(void **state) {
   CLIENT_ERR(CBASE "server_name = a b\n", 8, "server_name: expected");
   CLIENT_ERR(CBASE "[server]\n", 8,
              "unknown section [server]: it belongs in a server's file");
+  /* a client's [destination] holds its own values (test_client_local_*) */
   CLIENT_ERR(CBASE "[destination x]\n", 8,
-             "unknown section [destination]: it belongs in a server's file");
+             "[destination x] needs gateway = ID");
   CLIENT_ERR(CBASE "[acl]\nallow = db.internal\n", 9,
              "allow: bad target 'db.internal'");
   CLIENT_ERR(CBASE "[acl]\nallow = *\ndeny = 10.0.0.0/8:0\n", 10,
@@ -1573,6 +1574,206 @@ static void test_push_decode_mutations(void **state) {
   free(blob);
 }
 
+/* ------------------------------------ a client's own [destination] */
+
+static void test_client_local_valid(void **state) {
+  (void)state;
+  gh__client_cfg c;
+  load_c_ok(&c, CBASE "[destination db]\n"              /* 8 */
+                      "gateway = dc1\n"                 /* 9 */
+                      "resource.tls.cert = local.crt\n" /* 10 */
+                      "resource.tls.key = /abs/l.key\n" /* 11 */
+                      "tls.server_name = db.internal\n" /* 12 */
+                      "[destination other]\n"           /* 13 */
+                      "gateway = dc1\n");               /* 14 */
+  assert_int_equal(c.n_locals, 2);
+  const gh__local_dest *l = &c.locals[0];
+  assert_string_equal(l->name, "db");
+  assert_string_equal(l->gateway, "dc1");
+  assert_int_equal(l->line, 8);
+  assert_int_equal(l->gateway_line, 9);
+  assert_int_equal(l->opts.n, 3);
+  assert_string_equal(l->opts.v[0].key, "resource.tls.cert");
+  assert_string_equal(l->opts.v[0].value, "local.crt"); /* as written */
+  assert_int_equal(l->opts.v[0].line, 10);
+  assert_string_equal(l->opts.v[0].file, P("t.ini"));
+  assert_string_equal(l->opts.v[2].key, "tls.server_name");
+  assert_int_equal(c.locals[1].opts.n, 0);
+  assert_ptr_equal(gh__local_dest_find(&c, "dc1", "db"), l);
+  assert_null(gh__local_dest_find(&c, "dc2", "db"));
+  assert_null(gh__local_dest_find(&c, "dc1", "nope"));
+  gh__client_cfg_free(&c);
+  assert_null(c.locals);
+}
+
+static void test_client_local_errors(void **state) {
+  (void)state;
+  CLIENT_ERR(CBASE "[destination db]\nresource.tls.cert = a\n", 8,
+             "[destination db] needs gateway = ID");
+  CLIENT_ERR(CBASE "[destination db]\ngateway = dc1\ntype = onprem\n", 10,
+             "'type' cannot be set in a client's [destination db]: only "
+             "gateway = and handler options");
+  CLIENT_ERR(CBASE "[destination db]\ngateway = dc1\nresource = h:1\n", 10,
+             "'resource' cannot be set");
+  CLIENT_ERR(CBASE "[destination db]\ngateway = dc9\n", 9,
+             "destination 'db': no [gateway dc9] in this file");
+  CLIENT_ERR(CBASE "[destination db]\ngateway = dc1\ngateway = dc1\n", 10,
+             "gateway is already set in [destination db] (line 9)");
+  CLIENT_ERR(CBASE "[destination db]\ngateway = bad id\n", 9,
+             "gateway: bad id 'bad id'");
+  CLIENT_ERR(CBASE "[destination db]\ngateway = dc1\nlisten.x = 1\n", 10,
+             "unknown key 'listen.x' (handler options are");
+  CLIENT_ERR(CBASE "[destination db]\ngateway = dc1\nresource.tls.cert =\n", 10,
+             "resource.tls.cert has no value");
+  CLIENT_ERR(CBASE "[destination db]\ngateway = dc1\n[destination db]\n", 10,
+             "duplicate section [destination db] (first at line 8)");
+  CLIENT_ERR(CBASE "[destination]\n", 8, "[destination] needs a name");
+  /* the gateway may come after the destination that names it */
+  gh__client_cfg c;
+  load_c_ok(&c, "[destination db]\ngateway = dc1\ntls.verify = no\n"
+                "[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\n"
+                "ca = ca.crt\n");
+  assert_int_equal(c.n_locals, 1);
+  gh__client_cfg_free(&c);
+}
+
+/* The server's set for dc1, pushed and decoded as a client gets it. */
+static gh__dest *local_push(size_t *n) {
+  gh__server_cfg s;
+  char err[1024] = "";
+  load_s_ok(&s, SBASE "[destination db]\n"
+                      "gateway = dc1\n"
+                      "type = onprem\n"
+                      "listen = :5432\n"
+                      "resource = db.internal:5432\n"
+                      "resource.protocol = tls\n"
+                      "resource.tls.ca = tls/ca.pem\n"
+                      "resource.tls.cert = tls/push.pem\n"
+                      "tls.key = tls/push.key\n"
+                      "tls.verify = no\n");
+  int rc = gh__dest_validate(&s.dests[0], &reg, err, sizeof(err));
+  if (rc)
+    print_error("%s\n", err);
+  assert_int_equal(rc, 0);
+  uint8_t *blob;
+  size_t len;
+  gh__dest *v;
+  assert_int_equal(gh__dests_encode(&s, "dc1", &blob, &len), 0);
+  assert_int_equal(gh__dests_decode(blob, len, &v, n, err, sizeof(err)), 0);
+  assert_int_equal(*n, 1);
+  free(blob);
+  gh__server_cfg_free(&s);
+  return v;
+}
+
+static void free_dests(gh__dest *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    gh__dest_free(&v[i]);
+  free(v);
+}
+
+static void load_local(gh__client_cfg *c, const char *locals) {
+  char text[2048];
+  char err[1024] = "";
+  snprintf(text, sizeof(text),
+           "[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\nca = %s\n%s",
+           P("ca.crt"), locals);
+  put("sub/c.ini", text);
+  int rc = gh__client_cfg_load(c, P("sub/c.ini"), err, sizeof(err));
+  if (rc)
+    print_error("%s\n", err);
+  assert_int_equal(rc, 0);
+}
+
+static void test_client_local_apply(void **state) {
+  (void)state;
+  mkdir(P("sub/local"), 0700);
+  put("sub/local/me.crt", "LOCAL-CERT");
+  put("sub/local/me.key", "LOCAL-KEY");
+  size_t n;
+  gh__dest *v = local_push(&n);
+  gh__client_cfg c;
+  char err[1024] = "";
+  /* lines 1-4 are the gateway */
+  load_local(&c, "[destination db]\n"                 /* 5 */
+                 "gateway = dc1\n"                    /* 6 */
+                 "resource.tls.cert = local/me.crt\n" /* 7 */
+                 "tls.key = local/me.key\n");         /* 8 */
+  const gh__local_dest *l = gh__local_dest_find(&c, "dc1", "db");
+  assert_non_null(l);
+  assert_int_equal(gh__dest_apply_local(&v[0], l, err, sizeof(err)), 0);
+  /* what the server gave for cert and key is gone, in either spelling */
+  for (size_t i = 0; i < v[0].opts.n; i++) {
+    const gh__kv *kv = &v[0].opts.v[i];
+    if (strstr(kv->key, "tls.cert") || strstr(kv->key, "tls.key")) {
+      assert_non_null(kv->file);
+      assert_null(kv->blob);
+    }
+  }
+  assert_non_null(gh__kvs_find(&v[0].opts, "resource.tls.ca"));
+  assert_non_null(gh__kvs_find(&v[0].opts, "tls.verify"));
+  int rc = gh__dest_validate(&v[0], &reg, err, sizeof(err));
+  if (rc)
+    print_error("%s\n", err);
+  assert_int_equal(rc, 0);
+  /* read beside the client's file; the pushed CA is kept */
+  assert_kv_blob(&v[0], "resource.tls.cert", "LOCAL-CERT");
+  assert_kv_blob(&v[0], "tls.key", "LOCAL-KEY");
+  assert_kv_blob(&v[0], "resource.tls.ca", "WEB-RESOURCE-CA");
+  assert_int_equal(gh__kvs_find(&v[0].opts, "tls.key")->line, 8);
+  gh__client_cfg_free(&c);
+  free_dests(v, n);
+
+  /* an option of the server's side */
+  v = local_push(&n);
+  load_local(&c, "[destination db]\ngateway = dc1\n"
+                 "listen.tls.cert = local/me.crt\n"); /* 7 */
+  l = gh__local_dest_find(&c, "dc1", "db");
+  assert_int_equal(gh__dest_apply_local(&v[0], l, err, sizeof(err)), GH_EINVAL);
+  char want[600];
+  snprintf(want, sizeof(want),
+           "%s:7: listen.tls.cert: this client runs the resource side of "
+           "destination 'db' (type = onprem)",
+           P("sub/c.ini"));
+  if (strncmp(err, want, strlen(want)) != 0)
+    print_error("got '%s'\n", err);
+  assert_int_equal(strncmp(err, want, strlen(want)), 0);
+  gh__client_cfg_free(&c);
+  free_dests(v, n);
+
+  /* errors found when validating name the client's file and line */
+  static const struct {
+    const char *locals;
+    int line;
+    const char *what;
+  } bad[] = {
+      {"resource.tls.cert = local/none.crt\n", 7,
+       "resource.tls.cert: cannot read"},
+      {"resource.tls.bogus = 1\n", 7, "unknown option 'resource.tls.bogus'"},
+      {"resource.http.host = x\n", 7, "handler http is not in the resource"},
+      {"tls.verify = maybe\n", 7, "tls.verify must be yes, no"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char text[512];
+    snprintf(text, sizeof(text), "[destination db]\ngateway = dc1\n%s",
+             bad[i].locals);
+    v = local_push(&n);
+    load_local(&c, text);
+    l = gh__local_dest_find(&c, "dc1", "db");
+    assert_int_equal(gh__dest_apply_local(&v[0], l, err, sizeof(err)), 0);
+    rc = gh__dest_validate(&v[0], &reg, err, sizeof(err));
+    snprintf(want, sizeof(want), "%s:%d: ", P("sub/c.ini"), bad[i].line);
+    if (rc != GH_EINVAL || strncmp(err, want, strlen(want)) != 0 ||
+        !strstr(err, bad[i].what))
+      print_error("case %zu: got rc=%d '%s'\n", i, rc, err);
+    assert_int_equal(rc, GH_EINVAL);
+    assert_int_equal(strncmp(err, want, strlen(want)), 0);
+    assert_non_null(strstr(err, bad[i].what));
+    gh__client_cfg_free(&c);
+    free_dests(v, n);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_valid),
@@ -1599,6 +1800,9 @@ int main(void) {
       cmocka_unit_test(test_push_round_trip),
       cmocka_unit_test(test_push_decode_bad),
       cmocka_unit_test(test_push_decode_mutations),
+      cmocka_unit_test(test_client_local_valid),
+      cmocka_unit_test(test_client_local_errors),
+      cmocka_unit_test(test_client_local_apply),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
