@@ -34,9 +34,13 @@ typedef struct fake {
   size_t got_len, got_cap;
   unsigned writes, shutdowns, closes, read_starts, read_stops;
   int reading;
-  int count_only;   /* count the bytes, keep none (big transfers) */
-  gh_link *closing; /* close() came; closed() not yet given back */
-  char events[64];  /* W write, S shutdown, C close */
+  int count_only;    /* count the bytes, keep none (big transfers) */
+  int32_t fail;      /* when < 0: write() refuses with it, keeps nothing */
+  unsigned refused;  /* writes refused that way */
+  uint32_t wlen[16]; /* the length of each of the first writes */
+  int32_t reason;    /* of the last close() */
+  gh_link *closing;  /* close() came; closed() not yet given back */
+  char events[64];   /* W write, S shutdown, C close */
   size_t n_events;
 } fake;
 
@@ -47,6 +51,12 @@ static void fake_event(fake *f, char e) {
 
 static int32_t fake_write(gh_link *l, const uint8_t *data, uint32_t len) {
   fake *f = l->data;
+  if (f->fail) {
+    f->refused++;
+    return f->fail;
+  }
+  if (f->writes < GH__ARRAY_LEN(f->wlen))
+    f->wlen[f->writes] = len;
   f->writes++;
   if (f->count_only) {
     f->got_len += len;
@@ -92,6 +102,7 @@ static int sync_close;
 static void fake_close(gh_link *l, int32_t reason) {
   fake *f = l->data;
   f->closes++;
+  f->reason = reason;
   fake_event(f, 'C');
   if (sync_close)
     gh__host.closed(l);
@@ -111,6 +122,20 @@ static const gh_handler fake_transport = {
     .close = fake_close,
 };
 
+/* The same for datagrams: every write() and send_up() is one datagram. */
+static const gh_handler fake_dgram_transport = {
+    .size = sizeof(gh_handler),
+    .kind = GH_KIND_TRANSPORT,
+    .flags = GH_HANDLER_DGRAM,
+    .name = "fake-dgram",
+    .help = "an in-memory datagram transport for the flow-control tests",
+    .write = fake_write,
+    .shutdown = fake_shutdown,
+    .read_start = fake_read_start,
+    .read_stop = fake_read_stop,
+    .close = fake_close,
+};
+
 /* ------------------------------------------------------------ the world */
 
 #define MAX_FAKES 8
@@ -118,8 +143,10 @@ static const gh_handler fake_transport = {
 static struct world {
   gh__rt rt;
   gh__gw gw;
-  gh__drt *res; /* resource side of destination "res" */
-  gh__drt *lis; /* listen side of destination "lis" */
+  gh__drt *res;  /* resource side of destination "res" */
+  gh__drt *lis;  /* listen side of destination "lis" */
+  gh__drt *dres; /* the same two with the datagram transport */
+  gh__drt *dlis;
   gh__tunnel *t;
   fake fakes[MAX_FAKES];
   size_t n_fakes;
@@ -136,7 +163,7 @@ static fake *fake_new(void) {
   return f;
 }
 
-static gh__dest *dest_new(const char *name) {
+static gh__dest *dest_new(const char *name, const gh_handler *transport) {
   gh__dest *c = calloc(1, sizeof(*c));
   assert_non_null(c);
   c->name = gh__strdup(name);
@@ -144,10 +171,22 @@ static gh__dest *dest_new(const char *name) {
   c->resource_port = 9;
   c->connect_timeout_ms = 1000;
   c->listen_chain.n = 1;
-  c->listen_chain.h[0] = &fake_transport;
+  c->listen_chain.h[0] = transport;
   c->resource_chain.n = 1;
-  c->resource_chain.h[0] = &fake_transport;
+  c->resource_chain.h[0] = transport;
   return c;
+}
+
+/* The runtime of one side of a new destination whose chain is transport. */
+static int drt_new(const char *name, const gh_handler *transport, uint32_t side,
+                   gh__drt **out) {
+  char err[256];
+  if (gh__drt_new(&W.gw, dest_new(name, transport), side, out, err,
+                  sizeof(err)) < 0) {
+    fprintf(stderr, "%s\n", err);
+    return -1;
+  }
+  return 0;
 }
 
 static int group_setup(void **state) {
@@ -181,14 +220,11 @@ static int setup(void **state) {
   gh__list_init(&W.rt.tunnels);
   W.gw.rt = &W.rt;
   W.gw.id = gw_id;
-  char err[256];
-  if (gh__drt_new(&W.gw, dest_new("res"), GH_SIDE_RESOURCE, &W.res, err,
-                  sizeof(err)) < 0 ||
-      gh__drt_new(&W.gw, dest_new("lis"), GH_SIDE_LISTEN, &W.lis, err,
-                  sizeof(err)) < 0) {
-    fprintf(stderr, "%s\n", err);
+  if (drt_new("res", &fake_transport, GH_SIDE_RESOURCE, &W.res) < 0 ||
+      drt_new("lis", &fake_transport, GH_SIDE_LISTEN, &W.lis) < 0 ||
+      drt_new("dres", &fake_dgram_transport, GH_SIDE_RESOURCE, &W.dres) < 0 ||
+      drt_new("dlis", &fake_dgram_transport, GH_SIDE_LISTEN, &W.dlis) < 0)
     return -1;
-  }
   gh__tunnel *t = gh__tunnel_new(&W.rt, ctx);
   if (!t)
     return -1;
@@ -242,13 +278,15 @@ static int teardown(void **state) {
    * reference to each destination is left. */
   if (!gh__list_empty(&gh__g.reap) || !gh__list_empty(&gh__g.dirty))
     bad = 1;
-  if (W.res->refs != 1 || W.lis->refs != 1) {
-    fprintf(stderr, "streams not freed: res refs %d, lis refs %d\n",
-            W.res->refs, W.lis->refs);
-    bad = 1;
+  gh__drt *drts[] = {W.res, W.lis, W.dres, W.dlis};
+  for (size_t i = 0; i < GH__ARRAY_LEN(drts); i++) {
+    if (drts[i]->refs != 1) {
+      fprintf(stderr, "streams not freed: %s refs %d\n", drts[i]->cfg->name,
+              drts[i]->refs);
+      bad = 1;
+    }
+    gh__drt_unref(drts[i]);
   }
-  gh__drt_unref(W.res);
-  gh__drt_unref(W.lis);
   free(W.gw.live);
   for (size_t i = 0; i < W.n_fakes; i++)
     free(W.fakes[i].got);
@@ -351,16 +389,16 @@ static void fill(uint8_t *p, size_t n, unsigned seed) {
 
 /* --------------------------------------------------------------- streams */
 
-/* A resource-side stream `id` opened by the peer, connected and open, as
- * gh__stream_open_resource() and gh__stream_opened() leave it (without the
- * resolve and connect). */
-static gh__stream *res_stream(uint32_t id, fake **fo) {
-  gh__drt *d = W.res;
+/* A resource-side stream `id` of d opened by the peer, connected and open,
+ * as gh__stream_open_resource() and gh__stream_opened() leave it (without
+ * the resolve and connect). */
+static gh__stream *res_stream_on(gh__drt *d, uint32_t id, fake **fo) {
   gh__stream *s = calloc(1, sizeof(*s) + sizeof(gh_link));
   assert_non_null(s);
   s->d = d;
   s->side = GH_SIDE_RESOURCE;
   s->n_links = 1;
+  s->dgram = (d->chain->h[0]->flags & GH_HANDLER_DGRAM) != 0; /* as the core */
   gh__list_init(&s->sendq_node);
   gh__list_init(&s->credq_node);
   gh__list_init(&s->reap_node);
@@ -390,11 +428,17 @@ static gh__stream *res_stream(uint32_t id, fake **fo) {
   return s;
 }
 
-/* A listen-side stream the way the core makes one: the transport accepts
- * an application, the core sends OPEN, the peer answers OPEN_OK. */
-static gh__stream *lis_stream(fake **fo) {
+static gh__stream *res_stream(uint32_t id, fake **fo) {
+  return res_stream_on(W.res, id, fo);
+}
+
+/* A listen-side stream of d the way the core starts one: the transport
+ * accepts an application, the core sends OPEN; no answer yet. A byte
+ * stream is not read until then, a datagram stream is (its datagrams
+ * wait in s->out). */
+static gh__stream *lis_open(gh__drt *d, fake **fo) {
   fake *f = fake_new();
-  gh_listener ln = {&W.lis->insts[0], W.lis, NULL};
+  gh_listener ln = {&d->insts[0], d, NULL};
   gh_addr peer = {GH_AF_INET, 40000, 0, {127, 0, 0, 1}};
   gh_addr local = {GH_AF_INET, 8080, 0, {127, 0, 0, 1}};
   uint32_t id = W.t->next_id;
@@ -403,17 +447,31 @@ static gh__stream *lis_stream(fake **fo) {
   gh__stream *s = l->s;
   assert_int_equal(s->state, GH__S_OPENING);
   assert_int_equal(s->mnode.key, id);
-  assert_int_equal(f->reading, 0);
+  assert_int_equal(s->dgram, d == W.dlis);
+  assert_int_equal(f->reading, s->dgram);
   assert_int_equal(take(), 1);
   assert_int_equal(fr[0].type, GH__FT_OPEN);
   assert_int_equal(fr[0].stream, id);
-  feed(GH__FT_OPEN_OK, 0, id, NULL, 0);
+  if (fo)
+    *fo = f;
+  return s;
+}
+
+/* The same, and the peer answers OPEN_OK. */
+static gh__stream *lis_stream_on(gh__drt *d, fake **fo) {
+  fake *f;
+  gh__stream *s = lis_open(d, &f);
+  feed(GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
   assert_int_equal(W.t->state, GH__T_UP);
   assert_int_equal(s->state, GH__S_OPEN);
   assert_int_equal(f->reading, 1);
   if (fo)
     *fo = f;
   return s;
+}
+
+static gh__stream *lis_stream(fake **fo) {
+  return lis_stream_on(W.lis, fo);
 }
 
 /* Bytes read from the application: the transport passes them up. */
@@ -957,6 +1015,479 @@ static void test_window_growth_capped(void **state) {
   assert_int_equal(t->rx_session_avail, (int64_t)GH__SESSION_WINDOW);
 }
 
+/* ------------------------------------------------------- datagram streams */
+
+static void feed_reset(uint32_t id, int32_t code) {
+  uint8_t p[64];
+  gh__fail fl = {code, {"", 0}};
+  int n = gh__fail_encode(p, sizeof(p), &fl);
+  assert_true(n > 0);
+  feed(GH__FT_RESET, 0, id, p, (size_t)n);
+}
+
+/* The code of the only RESET of stream id in the last take(). */
+static int32_t reset_code(uint32_t id) {
+  assert_int_equal(count(GH__FT_RESET, id), 1);
+  for (size_t i = 0; i < n_fr; i++) {
+    if (fr[i].type != GH__FT_RESET || fr[i].stream != id)
+      continue;
+    gh__fail fl;
+    assert_int_equal(gh__fail_decode(fr[i].payload, fr[i].len, &fl), 0);
+    return fl.code;
+  }
+  return 1;
+}
+
+/* D1. While its OPEN waits for an answer, a listen-side datagram stream
+ * holds what the application sends, up to GH__DGRAM_QUEUE bytes, each
+ * datagram behind its u32 length. What does not fit is dropped and counted;
+ * a smaller one that fits is still held. Nothing goes out before OPEN_OK;
+ * an answer that finds the tunnel congested drops them all, keeps none. */
+static void test_dgram_queue_bound(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = lis_open(W.dlis, &f);
+  uint32_t id = s->mnode.key;
+  uint8_t *buf = malloc(GH__DGRAM_MAX + 1);
+  assert_non_null(buf);
+  fill(buf, GH__DGRAM_MAX + 1, 20);
+  up(s, buf, GH__DGRAM_MAX + 1); /* larger than any datagram: never held */
+  assert_int_equal(s->dg_drop, 1);
+  assert_int_equal(s->out.len, 0);
+  uint32_t held[8] = {0, 1000, 60000, 60000, 60000, 60000};
+  size_t n_held = 6, queued = 0;
+  for (size_t i = 0; i < n_held; i++) {
+    up(s, buf, held[i]);
+    queued += 4 + held[i];
+    assert_int_equal(s->out.len, queued);
+  }
+  assert_int_equal(s->dg_drop, 1);
+
+  size_t room = GH__DGRAM_QUEUE - queued;
+  up(s, buf, (uint32_t)room - 3); /* with its length, one byte too many */
+  assert_int_equal(s->dg_drop, 2);
+  assert_int_equal(s->out.len, queued);
+  held[n_held++] = (uint32_t)room - 4; /* exactly what is left */
+  up(s, buf, (uint32_t)room - 4);
+  assert_int_equal(s->out.len, GH__DGRAM_QUEUE);
+  up(s, buf, 0); /* even an empty one needs room for its length */
+  assert_int_equal(s->dg_drop, 3);
+  assert_int_equal(s->out.len, GH__DGRAM_QUEUE);
+  assert_int_equal(W.dlis->st.dgrams_dropped, 3);
+  assert_int_equal(s->dg_in, 0);
+  assert_int_equal(take(), 0);
+  assert_int_equal(f->reading, 1);
+
+  /* The queue: each datagram behind its length, whole, in order. */
+  const uint8_t *q = gh__buf_head(&s->out);
+  size_t off = 0;
+  for (size_t i = 0; i < n_held; i++) {
+    assert_int_equal(gh__get_u32(q + off), held[i]);
+    if (held[i])
+      assert_memory_equal(q + off + 4, buf, held[i]);
+    off += 4 + held[i];
+  }
+  assert_int_equal(off, GH__DGRAM_QUEUE);
+
+  /* The answer comes while the tunnel is congested. */
+  t->congested = 1;
+  feed(GH__FT_OPEN_OK, 0, id, NULL, 0);
+  assert_int_equal(t->state, GH__T_UP);
+  assert_int_equal(s->state, GH__S_OPEN);
+  assert_int_equal(take(), 0);
+  assert_int_equal(s->out.len, 0);
+  assert_int_equal(s->dg_drop, 3 + n_held);
+  assert_int_equal(W.dlis->st.dgrams_dropped, 3 + n_held);
+  assert_int_equal(s->dg_in, 0);
+
+  t->congested = 0;
+  up(s, buf + 7, 10);
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_DGRAM);
+  assert_int_equal(fr[0].stream, id);
+  assert_int_equal(fr[0].len, 10);
+  assert_memory_equal(fr[0].payload, buf + 7, 10);
+  assert_int_equal(s->dg_in, 1);
+  assert_int_equal(W.dlis->st.dgrams_in, 1);
+  free(buf);
+}
+
+/* D1b. At OPEN_OK the held datagrams leave in order, one DGRAM frame
+ * each with exactly its bytes: none merged, none split (one is larger
+ * than a DATA frame), an empty one as an empty frame. They take no credit.
+ */
+static void test_dgram_queue_order(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = lis_open(W.dlis, &f);
+  uint32_t id = s->mnode.key;
+  static const uint32_t len[] = {0, 1, 100, GH__FRAME_MAX + 1, 0, 7, 20000, 3};
+  enum { N = GH__ARRAY_LEN(len) };
+  uint8_t *dg[N];
+  size_t total = 0;
+  for (size_t i = 0; i < N; i++) {
+    dg[i] = malloc(len[i] + 1);
+    assert_non_null(dg[i]);
+    fill(dg[i], len[i], 30 + (unsigned)i);
+    up(s, dg[i], len[i]);
+    total += len[i];
+  }
+  assert_int_equal(take(), 0);
+  assert_int_equal(s->out.len, total + 4 * N);
+  int64_t credit = s->credit, session = t->send_session;
+
+  feed(GH__FT_OPEN_OK, 0, id, NULL, 0);
+  assert_int_equal(s->state, GH__S_OPEN);
+  assert_int_equal(s->out.len, 0);
+  assert_int_equal(take(), N);
+  for (size_t i = 0; i < N; i++) {
+    assert_int_equal(fr[i].type, GH__FT_DGRAM);
+    assert_int_equal(fr[i].stream, id);
+    assert_int_equal(fr[i].flags, 0);
+    assert_int_equal(fr[i].len, len[i]);
+    if (len[i])
+      assert_memory_equal(fr[i].payload, dg[i], len[i]);
+  }
+  assert_int_equal(s->dg_in, N);
+  assert_int_equal(s->dg_drop, 0);
+  assert_int_equal(W.dlis->st.dgrams_in, N);
+  assert_int_equal(W.dlis->st.bytes_in, total);
+  assert_int_equal(s->credit, credit);
+  assert_int_equal(t->send_session, session);
+
+  /* Open: each one leaves at once, on its own. */
+  up(s, dg[3], len[3]);
+  up(s, dg[0], 0);
+  up(s, dg[5], len[5]);
+  assert_int_equal(take(), 3);
+  assert_int_equal(fr[0].len, len[3]);
+  assert_memory_equal(fr[0].payload, dg[3], len[3]);
+  assert_int_equal(fr[1].type, GH__FT_DGRAM);
+  assert_int_equal(fr[1].len, 0);
+  assert_int_equal(fr[2].len, len[5]);
+  assert_memory_equal(fr[2].payload, dg[5], len[5]);
+  for (size_t i = 0; i < N; i++)
+    free(dg[i]);
+}
+
+/* D2. A congested tunnel drops what a datagram stream reads, and counts
+ * it, rather than queue it; otherwise each datagram is framed at once.
+ * Neither stream nor session credit is taken, nor needed. */
+static void test_dgram_congested_drops(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream_on(W.dres, 2, &f);
+  assert_int_equal(s->dgram, 1);
+  uint8_t *buf = malloc(40000);
+  assert_non_null(buf);
+  fill(buf, 40000, 40);
+  int64_t credit = s->credit, session = t->send_session;
+
+  t->congested = 1;
+  up(s, buf, 500);
+  assert_int_equal(take(), 0);
+  assert_int_equal(s->dg_drop, 1);
+  assert_int_equal(W.dres->st.dgrams_dropped, 1);
+  assert_int_equal(s->dg_in, 0);
+  assert_int_equal(s->out.len, 0); /* not kept for later */
+  assert_int_equal(f->reading, 1);
+
+  t->congested = 0;
+  up(s, buf + 1, 500);
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_DGRAM);
+  assert_int_equal(fr[0].stream, 2);
+  assert_int_equal(fr[0].len, 500);
+  assert_memory_equal(fr[0].payload, buf + 1, 500);
+  assert_int_equal(s->dg_in, 1);
+  assert_int_equal(s->dg_drop, 1);
+  assert_int_equal(W.dres->st.dgrams_in, 1);
+  assert_int_equal(W.dres->st.bytes_in, 500);
+  assert_int_equal(s->credit, credit);
+  assert_int_equal(t->send_session, session);
+
+  /* No credit left at all: a datagram goes all the same, whole. */
+  s->credit = 0;
+  t->send_session = 0;
+  up(s, buf, 40000);
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_DGRAM);
+  assert_int_equal(fr[0].len, 40000);
+  assert_memory_equal(fr[0].payload, buf, 40000);
+  assert_int_equal(s->credit, 0);
+  assert_int_equal(t->send_session, 0);
+  assert_int_equal(f->reading, 1);
+  free(buf);
+}
+
+/* D3. DGRAM frames from the tunnel: one write() per datagram with exactly
+ * its bytes, however large (up to GH__DGRAM_MAX). Datagrams are outside
+ * flow control: no window shrinks, no WINDOW goes back, even once the
+ * transport reports them written. */
+static void test_dgram_down(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream_on(W.dres, 2, &f);
+  static const uint32_t len[] = {1, 0, 40000, GH__DGRAM_MAX, 100};
+  enum { N = GH__ARRAY_LEN(len) };
+  size_t total = 0;
+  for (size_t i = 0; i < N; i++)
+    total += len[i];
+  uint8_t *src = malloc(total);
+  assert_non_null(src);
+  fill(src, total, 50);
+  size_t off = 0;
+  for (size_t i = 0; i < N; i++) {
+    feed(GH__FT_DGRAM, 0, 2, src + off, len[i]);
+    assert_int_equal(t->state, GH__T_UP);
+    off += len[i];
+  }
+  assert_int_equal(f->writes, N);
+  for (size_t i = 0; i < N; i++)
+    assert_int_equal(f->wlen[i], len[i]);
+  assert_int_equal(f->got_len, total);
+  assert_memory_equal(f->got, src, total);
+  assert_int_equal(s->dg_out, N);
+  assert_int_equal(s->dg_drop, 0);
+  assert_int_equal(W.dres->st.dgrams_out, N);
+  assert_int_equal(s->state, GH__S_OPEN);
+
+  assert_int_equal(t->rx_session_avail, (int64_t)GH__SESSION_WINDOW);
+  assert_int_equal(s->rx_avail, (int64_t)GH__WINDOW_INIT);
+  assert_int_equal(s->rx_held, 0);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+  written(s, (uint32_t)total);
+  assert_int_equal(W.dres->st.bytes_out, total);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+  assert_int_equal(t->session_owed, 0);
+
+  /* Every window spent: datagrams still come, and still nothing back. */
+  t->rx_session_avail = 0;
+  s->rx_avail = 0;
+  feed(GH__FT_DGRAM, 0, 2, src, GH__DGRAM_MAX);
+  assert_int_equal(t->state, GH__T_UP);
+  assert_int_equal(f->writes, N + 1);
+  assert_int_equal(f->got_len, total + GH__DGRAM_MAX);
+  assert_memory_equal(f->got + total, src, GH__DGRAM_MAX);
+  assert_int_equal(t->rx_session_avail, 0);
+  assert_int_equal(s->rx_avail, 0);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 0);
+  free(src);
+}
+
+/* D4. A datagram the transport cannot send (a full socket buffer, an ICMP
+ * error of an earlier one) is dropped and counted; the session goes on. */
+static void test_dgram_write_fails(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream_on(W.dres, 2, &f);
+  uint8_t buf[100];
+  fill(buf, sizeof(buf), 60);
+  static const int32_t errs[] = {GH_EAGAIN, GH_EHOSTUNREACH, GH_EMSGSIZE};
+  for (size_t i = 0; i < GH__ARRAY_LEN(errs); i++) {
+    f->fail = errs[i];
+    feed(GH__FT_DGRAM, 0, 2, buf, sizeof(buf));
+    assert_int_equal(t->state, GH__T_UP);
+    assert_int_equal(s->state, GH__S_OPEN);
+    assert_int_equal(f->refused, i + 1);
+    assert_int_equal(s->dg_drop, i + 1);
+    assert_int_equal(W.dres->st.dgrams_dropped, i + 1);
+    assert_int_equal(s->dg_out, 0);
+    assert_int_equal(take(), 0); /* no RESET */
+  }
+  settle();
+  assert_int_equal(f->closes, 0);
+  assert_int_equal(s->state, GH__S_OPEN);
+  assert_int_equal(W.dres->st.failed, 0);
+
+  f->fail = 0;
+  feed(GH__FT_DGRAM, 0, 2, buf, sizeof(buf));
+  assert_int_equal(f->writes, 1);
+  assert_int_equal(f->got_len, sizeof(buf));
+  assert_memory_equal(f->got, buf, sizeof(buf));
+  assert_int_equal(s->dg_out, 1);
+  assert_int_equal(f->reading, 1);
+}
+
+/* D5. DGRAM on a byte stream is a protocol error that closes the tunnel. */
+static void test_dgram_on_byte_stream(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  assert_int_equal(s->dgram, 0);
+  uint8_t buf[10];
+  fill(buf, sizeof(buf), 70);
+  feed(GH__FT_DGRAM, 0, 2, buf, sizeof(buf));
+  assert_int_equal(t->state, GH__T_CLOSING);
+  assert_int_equal(f->writes, 0);
+  assert_int_equal(f->got_len, 0);
+}
+
+/* D5b. So is DGRAM on a datagram stream whose OPEN is not yet answered.
+ * On a stream that is no more (or never was) it is ignored. */
+static void test_dgram_on_unopened_stream(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = lis_open(W.dlis, &f);
+  uint8_t buf[10];
+  fill(buf, sizeof(buf), 71);
+  feed(GH__FT_DGRAM, 0, s->mnode.key + 2, buf, sizeof(buf));
+  assert_int_equal(t->state, GH__T_UP);
+  assert_int_equal(s->state, GH__S_OPENING);
+  feed(GH__FT_DGRAM, 0, s->mnode.key, buf, sizeof(buf));
+  assert_int_equal(t->state, GH__T_CLOSING);
+  assert_int_equal(f->writes, 0);
+}
+
+/* D6. A RESET with code 0 is the peer's orderly end: our transport is
+ * closed with reason 0 (it writes what it holds). A negative code reaches
+ * it as is; anything else is a reset. No RESET goes back. */
+static void test_dgram_reset_by_peer(void **state) {
+  gh__tunnel *t = W.t;
+  static const struct {
+    uint32_t id;
+    int dgram;
+    int32_t code, reason;
+  } c[] = {{2, 1, 0, 0},
+           {4, 1, GH_ECONNREFUSED, GH_ECONNREFUSED},
+           {6, 1, 5, GH_ECONNRESET},
+           {8, 0, 0, 0}}; /* a byte stream: the same rule */
+  enum { N = GH__ARRAY_LEN(c) };
+  fake *f[N];
+  for (size_t i = 0; i < N; i++)
+    res_stream_on(c[i].dgram ? W.dres : W.res, c[i].id, &f[i]);
+  for (size_t i = 0; i < N; i++) {
+    feed_reset(c[i].id, c[i].code);
+    assert_int_equal(t->state, GH__T_UP);
+    assert_int_equal(f[i]->closes, 0); /* closed by the reaper */
+  }
+  assert_int_equal(take(), 0);
+  assert_int_equal(W.dres->st.failed, 2);
+  assert_int_equal(W.res->st.failed, 0);
+  settle();
+  for (size_t i = 0; i < N; i++) {
+    assert_int_equal(f[i]->closes, 1);
+    assert_int_equal(f[i]->reason, c[i].reason);
+  }
+}
+
+/* D7. A stopping process ends the datagram streams of a tunnel at once, in
+ * order (RESET with code 0), opening or open, listen or resource side;
+ * its byte streams go on. */
+static void test_end_dgrams(void **state) {
+  gh__tunnel *t = W.t;
+  enum { N = 6 };
+  fake *f[N];
+  gh__stream *s[N];
+  s[0] = res_stream(2, &f[0]);
+  s[1] = res_stream_on(W.dres, 4, &f[1]);
+  s[2] = lis_stream(&f[2]);
+  s[3] = lis_stream_on(W.dlis, &f[3]);
+  s[4] = res_stream_on(W.dres, 6, &f[4]);
+  s[5] = lis_open(W.dlis, &f[5]); /* OPEN not yet answered */
+  uint32_t id[N];
+  int dgram[N];
+  for (size_t i = 0; i < N; i++) {
+    id[i] = s[i]->mnode.key;
+    dgram[i] = s[i]->dgram;
+  }
+  assert_int_equal(take(), 0);
+
+  gh__mux_end_dgrams(t);
+  assert_int_equal(t->state, GH__T_UP);
+  assert_int_equal(take(), 4);
+  for (size_t i = 0; i < N; i++) {
+    if (dgram[i]) {
+      assert_int_equal(reset_code(id[i]), 0);
+      assert_int_equal(s[i]->state, GH__S_CLOSING);
+      assert_int_equal(s[i]->reason, 0);
+    } else {
+      assert_int_equal(count(GH__FT_RESET, id[i]), 0);
+      assert_int_equal(s[i]->state, GH__S_OPEN);
+      assert_int_equal(f[i]->reading, 1);
+    }
+  }
+  settle();
+  for (size_t i = 0; i < N; i++) {
+    assert_int_equal(f[i]->closes, dgram[i] ? 1 : 0);
+    if (dgram[i])
+      assert_int_equal(f[i]->reason, 0);
+  }
+
+  /* The byte streams still carry bytes. */
+  uint8_t buf[100];
+  fill(buf, sizeof(buf), 80);
+  up(s[0], buf, sizeof(buf));
+  up(s[2], buf, sizeof(buf));
+  take();
+  assert_int_equal(data_sum(id[0], NULL, NULL), sizeof(buf));
+  assert_int_equal(data_sum(id[2], NULL, NULL), sizeof(buf));
+}
+
+/* D8. A datagram stream is read at all times while it lives: before the
+ * answer, however much it holds, and once open whatever its buffer and
+ * credit say (a byte stream in that state is not read). */
+static void test_dgram_always_read(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = lis_open(W.dlis, &f);
+  uint8_t *buf = malloc(GH__OUT_MAX + 1);
+  assert_non_null(buf);
+  fill(buf, GH__OUT_MAX + 1, 90);
+  for (int i = 0; i < 4; i++)
+    up(s, buf, 50000);
+  assert_true(s->out.len > GH__OUT_MAX);
+  s->credit = 0;
+  gh__stream_update_read(s);
+  assert_int_equal(f->reading, 1);
+
+  t->congested = 1; /* what it held is dropped: nothing to stage */
+  feed(GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
+  assert_int_equal(s->state, GH__S_OPEN);
+  assert_int_equal(f->reading, 1);
+  t->congested = 0;
+
+  assert_int_equal(gh__buf_append(&s->out, buf, GH__OUT_MAX + 1), 0);
+  t->send_session = 0;
+  gh__stream_update_read(s);
+  assert_int_equal(f->reading, 1);
+  assert_int_equal(f->read_stops, 0);
+
+  fake *fb;
+  gh__stream *b = res_stream(2, &fb);
+  assert_int_equal(gh__buf_append(&b->out, buf, GH__OUT_MAX + 1), 0);
+  b->credit = 0;
+  gh__stream_update_read(b);
+  assert_int_equal(fb->reading, 0);
+  free(buf);
+}
+
+/* D9. The tunnel fails while the datagrams held for OPEN_OK go out (the
+ * stage reaches GH__STAGE_FLUSH; here the SSL_write of a tunnel without a
+ * handshake fails, in production a uv_try_write error): the stream is torn
+ * down in the middle of dgram_flush(), which must then stop and keep
+ * nothing. */
+static void test_dgram_flush_tunnel_fails(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = lis_open(W.dlis, &f);
+  uint8_t *buf = malloc(40000);
+  assert_non_null(buf);
+  fill(buf, 40000, 91);
+  for (int i = 0; i < 3; i++)
+    up(s, buf, 40000);
+  assert_int_equal(take(), 0);
+  feed(GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
+  assert_int_equal(t->state, GH__T_CLOSING);
+  assert_int_equal(s->state, GH__S_CLOSING);
+  assert_int_equal(s->out.len, 0);
+  assert_null(s->out.data);
+  free(buf);
+}
+
 /* ---- regressions: each reproduces a bug this test found in the core. ---- */
 
 /* The tunnel fails while the pump sends a half-closed stream's backlog:
@@ -1063,6 +1594,22 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bug_sync_closed_in_reap, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_bug_flush_keeps_owed_credit, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_queue_bound, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_queue_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_congested_drops, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_down, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_write_fails, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_on_byte_stream, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_on_unopened_stream, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_reset_by_peer, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_end_dgrams, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_always_read, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_flush_tunnel_fails, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
