@@ -359,8 +359,12 @@ static void h_written(gh_link *l, uint32_t len) {
 static void h_abort(gh_link *l, int32_t reason) {
   gh__stream *s = l->s;
   char sub[160];
-  gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "aborted by %s: %s",
-            l->inst->h->name, gh_strerror(reason));
+  if (reason == 0)
+    gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "ended by %s",
+              l->inst->h->name);
+  else
+    gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "aborted by %s: %s",
+              l->inst->h->name, gh_strerror(reason));
   /* 0 is an orderly end: the transport still writes what it holds. */
   gh__stream_abort(s, reason <= 0 ? reason : GH_ECONNABORTED, 1);
 }

@@ -268,8 +268,9 @@ static void on_data(gh__tunnel *t, const gh__frame *f) {
     protocol_error(t, "stream window exceeded", f->stream);
     return;
   }
-  if (s->fin_recv || s->state == GH__S_NEW) {
-    protocol_error(t, "DATA on a finished or unopened stream", f->stream);
+  if (s->fin_recv || s->state == GH__S_NEW || s->dgram) {
+    protocol_error(t, "DATA on a finished, unopened or datagram stream",
+                   f->stream);
     return;
   }
   s->rx_avail -= f->len;
@@ -327,12 +328,12 @@ void gh__mux_frame(gh__tunnel *t, const gh__frame *f) {
     on_window(t, f);
     return;
   }
-  if (f->type == GH__FT_DGRAM) {
-    on_dgram(t, f);
-    return;
-  }
   if (f->stream == 0) {
     protocol_error(t, "stream frame on stream 0", 0);
+    return;
+  }
+  if (f->type == GH__FT_DGRAM) {
+    on_dgram(t, f);
     return;
   }
   gh__stream *s = find(t, f->stream);

@@ -1328,6 +1328,26 @@ static void test_dgram_on_byte_stream(void **state) {
 
 /* D5b. So is DGRAM on a datagram stream whose OPEN is not yet answered.
  * On a stream that is no more (or never was) it is ignored. */
+/* Regressions: a peer may not send DATA on a datagram stream (its credit
+ * would never come back), nor a DGRAM on stream 0. */
+static void test_data_on_dgram_stream(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream_on(W.dres, 2, &f);
+  assert_int_equal(s->dgram, 1);
+  uint8_t buf[10];
+  fill(buf, sizeof(buf), 72);
+  feed(GH__FT_DATA, 0, 2, buf, sizeof(buf));
+  assert_int_equal(t->state, GH__T_CLOSING);
+  assert_int_equal(f->writes, 0);
+}
+
+static void test_dgram_on_stream_zero(void **state) {
+  uint8_t buf[4] = {1, 2, 3, 4};
+  feed(GH__FT_DGRAM, 0, 0, buf, sizeof(buf));
+  assert_int_equal(W.t->state, GH__T_CLOSING);
+}
+
 static void test_dgram_on_unopened_stream(void **state) {
   gh__tunnel *t = W.t;
   fake *f;
@@ -1602,6 +1622,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_dgram_down, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dgram_write_fails, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dgram_on_byte_stream, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_data_on_dgram_stream, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_on_stream_zero, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_dgram_on_unopened_stream, setup,
                                       teardown),
