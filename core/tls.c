@@ -53,11 +53,18 @@ static SSL_CTX *ctx_new(const SSL_METHOD *m, char *err, size_t errlen) {
   return ctx;
 }
 
+/* A daemon must never stop to prompt on a terminal for the passphrase of
+ * an encrypted key: it is refused instead ("cannot read the private key"). */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf, (void)size, (void)rwflag, (void)u;
+  return 0;
+}
+
 /* The certificate chain and its key. */
 static int use_cert(SSL_CTX *ctx, const gh__tls_files *f, char *err,
                     size_t errlen) {
   BIO *b = BIO_new_mem_buf(f->cert, (int)f->cert_len);
-  X509 *leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+  X509 *leaf = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
   if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1) {
     X509_free(leaf);
     BIO_free(b);
@@ -65,7 +72,7 @@ static int use_cert(SSL_CTX *ctx, const gh__tls_files *f, char *err,
   }
   X509_free(leaf);
   X509 *extra;
-  while ((extra = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+  while ((extra = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) != NULL) {
     if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
       X509_free(extra);
       BIO_free(b);
@@ -75,11 +82,12 @@ static int use_cert(SSL_CTX *ctx, const gh__tls_files *f, char *err,
   ERR_clear_error(); /* the end of the PEM stream */
   BIO_free(b);
   b = BIO_new_mem_buf(f->key, (int)f->key_len);
-  EVP_PKEY *pk = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+  EVP_PKEY *pk = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
   BIO_free(b);
   if (!pk || SSL_CTX_use_PrivateKey(ctx, pk) != 1) {
     EVP_PKEY_free(pk);
-    return fail(err, errlen, "cannot read the private key");
+    return fail(err, errlen,
+                "cannot read the private key (PEM, not encrypted)");
   }
   EVP_PKEY_free(pk);
   if (SSL_CTX_check_private_key(ctx) != 1)
@@ -94,7 +102,7 @@ static int use_ca(SSL_CTX *ctx, const gh__tls_files *f, char *err,
   BIO *b = BIO_new_mem_buf(f->ca, (int)f->ca_len);
   int n = 0;
   X509 *x;
-  while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+  while (b && (x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) != NULL) {
     X509_STORE_add_cert(store, x);
     X509_free(x);
     n++;
