@@ -33,8 +33,7 @@ int gh__admin_parse(const char *buf, size_t len, gh__admin_req *req) {
   const char *path = sp1 + 1;
   const char *sp2 = memchr(path, ' ', (size_t)(eol - path));
   if (!sp2 || sp2 == path || (size_t)(eol - sp2 - 1) != 8 ||
-      memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
-      (sp2[8] != '0' && sp2[8] != '1'))
+      memcmp(sp2 + 1, "HTTP/1.", 7) != 0 || (sp2[8] != '0' && sp2[8] != '1'))
     return GH_EPROTO;
   size_t mlen = (size_t)(sp1 - buf), plen = (size_t)(sp2 - path);
   for (size_t i = 0; i < mlen; i++)
@@ -141,8 +140,7 @@ static const metric dest_metrics[] = {
      "Bytes from applications or resources into the tunnel",
      GH__STAT(bytes_in)},
     {"gatehouse_bytes_out_total", "counter",
-     "Bytes from the tunnel to applications or resources",
-     GH__STAT(bytes_out)},
+     "Bytes from the tunnel to applications or resources", GH__STAT(bytes_out)},
     {"gatehouse_datagrams_in_total", "counter",
      "UDP datagrams carried into the tunnel", GH__STAT(dgrams_in)},
     {"gatehouse_datagrams_out_total", "counter",
@@ -162,15 +160,17 @@ static void metrics(const gh__rt *rt, sb *s) {
   sb_printf(s, "# HELP gatehouse_tunnels_up Tunnels up, per gateway.\n"
                "# TYPE gatehouse_tunnels_up gauge\n");
   for (size_t i = 0; i < rt->n_gws; i++)
-    sb_printf(s, "gatehouse_tunnels_up{gateway=\"%s\"} %zu\n",
-              esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->n_live);
+    if (!rt->gws[i]->removed)
+      sb_printf(s, "gatehouse_tunnels_up{gateway=\"%s\"} %zu\n",
+                esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->n_live);
   if (rt->role == GH__ROLE_CLIENT) {
     sb_printf(s, "# HELP gatehouse_reconnects_total Tunnel attempts after "
                  "the first, per gateway.\n"
                  "# TYPE gatehouse_reconnects_total counter\n");
     for (size_t i = 0; i < rt->n_gws; i++)
-      sb_printf(s, "gatehouse_reconnects_total{gateway=\"%s\"} %" PRIu64 "\n",
-                esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->reconnects);
+      if (!rt->gws[i]->removed)
+        sb_printf(s, "gatehouse_reconnects_total{gateway=\"%s\"} %" PRIu64 "\n",
+                  esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->reconnects);
   } else {
     sb_printf(s,
               "# HELP gatehouse_tunnels_accepted_total Tunnel connections "
@@ -184,35 +184,36 @@ static void metrics(const gh__rt *rt, sb *s) {
                "# TYPE gatehouse_handshake_failures_total counter\n");
   for (int r = 0; r < GH__HSF_COUNT; r++)
     sb_printf(s,
-              "gatehouse_handshake_failures_total{reason=\"%s\"} %" PRIu64
-              "\n",
+              "gatehouse_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n",
               hs_names[r], rt->hs_failures[r]);
   sb_printf(s, "# HELP gatehouse_destination_up 1 when the destination's "
                "side here runs (listening, or ready to connect), 0 when it "
                "is in error.\n"
                "# TYPE gatehouse_destination_up gauge\n");
   for (size_t i = 0; i < rt->n_gws; i++)
-    for (size_t k = 0; k < rt->gws[i]->n_dests; k++) {
-      const gh__drt *dr = rt->gws[i]->dests[k];
-      sb_printf(s,
-                "gatehouse_destination_up{gateway=\"%s\",destination=\"%s\"} "
-                "%d\n",
-                esc(rt->gws[i]->id, g, sizeof(g)),
-                esc(dr->cfg->name, d, sizeof(d)), dr->status == 0);
-    }
+    if (!rt->gws[i]->removed)
+      for (size_t k = 0; k < rt->gws[i]->n_dests; k++) {
+        const gh__drt *dr = rt->gws[i]->dests[k];
+        sb_printf(s,
+                  "gatehouse_destination_up{gateway=\"%s\",destination=\"%s\"} "
+                  "%d\n",
+                  esc(rt->gws[i]->id, g, sizeof(g)),
+                  esc(dr->cfg->name, d, sizeof(d)), dr->status == 0);
+      }
   for (size_t m = 0; m < GH__ARRAY_LEN(dest_metrics); m++) {
     const metric *me = &dest_metrics[m];
     sb_printf(s, "# HELP %s %s, per destination.\n# TYPE %s %s\n", me->name,
               me->help, me->name, me->type);
     for (size_t i = 0; i < rt->n_gws; i++)
-      for (size_t k = 0; k < rt->gws[i]->n_dests; k++) {
-        const gh__drt *dr = rt->gws[i]->dests[k];
-        uint64_t v;
-        memcpy(&v, (const char *)&dr->st + me->off, sizeof(v));
-        sb_printf(s, "%s{gateway=\"%s\",destination=\"%s\"} %" PRIu64 "\n",
-                  me->name, esc(rt->gws[i]->id, g, sizeof(g)),
-                  esc(dr->cfg->name, d, sizeof(d)), v);
-      }
+      if (!rt->gws[i]->removed)
+        for (size_t k = 0; k < rt->gws[i]->n_dests; k++) {
+          const gh__drt *dr = rt->gws[i]->dests[k];
+          uint64_t v;
+          memcpy(&v, (const char *)&dr->st + me->off, sizeof(v));
+          sb_printf(s, "%s{gateway=\"%s\",destination=\"%s\"} %" PRIu64 "\n",
+                    me->name, esc(rt->gws[i]->id, g, sizeof(g)),
+                    esc(dr->cfg->name, d, sizeof(d)), v);
+        }
   }
 }
 
@@ -227,37 +228,40 @@ static const char *dest_state(const gh__drt *d) {
 static void status(const gh__rt *rt, sb *s) {
   char a[300], b[300];
   uint64_t now = gh__now_ms();
+  int first = 1;
   sb_printf(s, "{\"role\":\"%s\",\"version\":\"%s\",\"gateways\":[",
             rt->subject, GH_VERSION_STRING);
-  for (size_t i = 0; i < rt->n_gws; i++) {
-    const gh__gw *gw = rt->gws[i];
-    sb_printf(s, "%s{\"id\":\"%s\",\"tunnels\":[", i ? "," : "",
-              esc(gw->id, a, sizeof(a)));
-    for (size_t k = 0; k < gw->n_live; k++) {
-      const gh__tunnel *t = gw->live[k];
-      sb_printf(s,
-                "%s{\"peer\":\"%s\",\"age_s\":%" PRIu64
-                ",\"rtt_ms\":%u,\"streams\":%zu}",
-                k ? "," : "", esc(t->peer, a, sizeof(a)),
-                (now - t->up_since_ms) / 1000u, t->rtt_ms, t->streams.n);
+  for (size_t i = 0; i < rt->n_gws; i++)
+    if (!rt->gws[i]->removed) {
+      const gh__gw *gw = rt->gws[i];
+      sb_printf(s, "%s{\"id\":\"%s\",\"tunnels\":[", first ? "" : ",",
+                esc(gw->id, a, sizeof(a)));
+      first = 0;
+      for (size_t k = 0; k < gw->n_live; k++) {
+        const gh__tunnel *t = gw->live[k];
+        sb_printf(s,
+                  "%s{\"peer\":\"%s\",\"age_s\":%" PRIu64
+                  ",\"rtt_ms\":%u,\"streams\":%zu}",
+                  k ? "," : "", esc(t->peer, a, sizeof(a)),
+                  (now - t->up_since_ms) / 1000u, t->rtt_ms, t->streams.n);
+      }
+      sb_printf(s, "],\"destinations\":[");
+      for (size_t k = 0; k < gw->n_dests; k++) {
+        const gh__drt *d = gw->dests[k];
+        sb_printf(s,
+                  "%s{\"name\":\"%s\",\"type\":\"%s\",\"side\":\"%s\","
+                  "\"state\":\"%s\",\"active\":%" PRIu64 ",\"error\":",
+                  k ? "," : "", esc(d->cfg->name, a, sizeof(a)),
+                  d->cfg->type == GH__DEST_ONPREM ? "onprem" : "cloud",
+                  d->side == GH_SIDE_LISTEN ? "listen" : "resource",
+                  dest_state(d), d->st.active);
+        if (d->error)
+          sb_printf(s, "\"%s\"}", esc(d->error, b, sizeof(b)));
+        else
+          sb_printf(s, "null}");
+      }
+      sb_printf(s, "]}");
     }
-    sb_printf(s, "],\"destinations\":[");
-    for (size_t k = 0; k < gw->n_dests; k++) {
-      const gh__drt *d = gw->dests[k];
-      sb_printf(s,
-                "%s{\"name\":\"%s\",\"type\":\"%s\",\"side\":\"%s\","
-                "\"state\":\"%s\",\"active\":%" PRIu64 ",\"error\":",
-                k ? "," : "", esc(d->cfg->name, a, sizeof(a)),
-                d->cfg->type == GH__DEST_ONPREM ? "onprem" : "cloud",
-                d->side == GH_SIDE_LISTEN ? "listen" : "resource",
-                dest_state(d), d->st.active);
-      if (d->error)
-        sb_printf(s, "\"%s\"}", esc(d->error, b, sizeof(b)));
-      else
-        sb_printf(s, "null}");
-    }
-    sb_printf(s, "]}");
-  }
   sb_printf(s, "]}\n");
 }
 
@@ -421,8 +425,8 @@ static void on_conn(uv_stream_t *srv, int status) {
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-int gh__admin_start(gh__admin *adm, gh__rt *rt, const char *host,
-                    uint16_t port, char *err, size_t errlen) {
+int gh__admin_start(gh__admin *adm, gh__rt *rt, const char *host, uint16_t port,
+                    char *err, size_t errlen) {
   struct sockaddr_storage ss;
   /* Loopback unless the administrator names another address. */
   const char *h = host && *host ? host : "127.0.0.1";
@@ -443,8 +447,7 @@ int gh__admin_start(gh__admin *adm, gh__rt *rt, const char *host,
     return r;
   }
   adm->on = 1;
-  gh__info(rt->subject, "admin endpoint on %s:%u (/metrics, /status)", h,
-           port);
+  gh__info(rt->subject, "admin endpoint on %s:%u (/metrics, /status)", h, port);
   return 0;
 }
 

@@ -201,39 +201,6 @@ static void notice(gh__tunnel *t, const char *dest, int32_t code,
     gh__tunnel_send(t, GH__FT_NOTICE, 0, 0, buf, (size_t)len);
 }
 
-static int str_eq(const char *a, const char *b) {
-  return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static int dest_equal(const gh__dest *a, const gh__dest *b) {
-  if (a->type != b->type || !str_eq(a->resource_host, b->resource_host) ||
-      a->resource_port != b->resource_port ||
-      a->client_port != b->client_port ||
-      !str_eq(a->client_bind, b->client_bind) ||
-      !str_eq(a->listen_proto, b->listen_proto) ||
-      !str_eq(a->resource_proto, b->resource_proto) ||
-      a->connect_timeout_ms != b->connect_timeout_ms ||
-      a->allow.present != b->allow.present || a->allow.n != b->allow.n ||
-      a->opts.n != b->opts.n)
-    return 0;
-  if (a->allow.n &&
-      memcmp(a->allow.v, b->allow.v, a->allow.n * sizeof(*a->allow.v)) != 0)
-    return 0;
-  for (size_t i = 0; i < a->opts.n; i++) {
-    const gh__kv *x = &a->opts.v[i], *y = &b->opts.v[i];
-    if (!str_eq(x->key, y->key) || !str_eq(x->value, y->value) ||
-        !str_eq(x->file, y->file))
-      return 0;
-    /* A value of the client's own file is read when the destination is
-     * validated: a new push carries no content for it to compare. */
-    if (!x->file &&
-        (x->blob_len != y->blob_len ||
-         (x->blob_len && memcmp(x->blob, y->blob, x->blob_len) != 0)))
-      return 0;
-  }
-  return 1;
-}
-
 /* Another gateway of this client already listens on the port. */
 static gh__drt *port_owner(gh__rt *rt, const gh__dest *c) {
   for (size_t g = 0; g < rt->n_gws; g++)
@@ -348,7 +315,7 @@ int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
     int keep = 0;
     for (size_t j = 0; j < n; j++)
       if (nd[j].name && strcmp(nd[j].name, d->cfg->name) == 0 &&
-          dest_equal(&nd[j], d->cfg)) {
+          gh__dest_equal(&nd[j], d->cfg)) {
         keep = 1;
         gh__dest_free(&nd[j]);
         memset(&nd[j], 0, sizeof(nd[j]));
@@ -374,52 +341,165 @@ int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
 
 /* ---- starting ---- */
 
+/* Makes gateway g's runtime (its TLS context and its slots, servers x
+ * connections) and starts connecting. */
+static int gw_start(gh__rt *rt, const gh__client_gw *g, char *err,
+                    size_t errlen) {
+  gh__gw *gw = gh__xcalloc(1, sizeof(*gw));
+  gw->rt = rt;
+  gw->id = gh__strdup(g->id);
+  gw->ccfg = g;
+  rt->gws = realloc(rt->gws, (rt->n_gws + 1) * sizeof(*rt->gws));
+  rt->gws[rt->n_gws++] = gw;
+  char why[512];
+  gw->ctx = rt->tls_mem
+                ? gh__tls_client_ctx(rt->tls_mem, why, sizeof(why))
+                : gh__tls_ctx_from_files(0, g->cert, g->key, g->ca, why,
+                                         sizeof(why));
+  if (!gw->ctx) {
+    snprintf(err, errlen, "gateway %s: %s", g->id, why);
+    return GH_EINVAL;
+  }
+  gw->n_slots = g->n_servers * g->connections;
+  gw->slots = gh__xcalloc(gw->n_slots, sizeof(*gw->slots));
+  for (size_t k = 0; k < gw->n_slots; k++) {
+    gh__slot *sl = &gw->slots[k];
+    sl->gw = gw;
+    sl->index = (uint32_t)k;
+    const char *spec = g->servers[k / g->connections];
+    if (gh__hostport_parse(spec, &sl->host, &sl->port) < 0 || !sl->host) {
+      snprintf(err, errlen, "gateway %s: bad server address %s", g->id, spec);
+      gw->n_slots = k; /* those with a timer to close */
+      return GH_EINVAL;
+    }
+    uv_timer_init(gh__g.loop, &sl->retry);
+    sl->retry.data = sl;
+    slot_connect(sl);
+  }
+  gh__info(rt->subject, "gateway %s: %zu tunnel(s) to %zu server(s)", g->id,
+           gw->n_slots, g->n_servers);
+  return 0;
+}
+
 int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
                      size_t errlen) {
   gh__rt_init(rt, GH__ROLE_CLIENT, cfg->keepalive_s, cfg->keepalive_timeout_s,
               cfg->drain_timeout_s);
   rt->ccfg = cfg;
-  rt->gws = gh__xcalloc(cfg->n_gateways, sizeof(*rt->gws));
   for (size_t i = 0; i < cfg->n_gateways; i++) {
-    const gh__client_gw *g = &cfg->gateways[i];
-    gh__gw *gw = gh__xcalloc(1, sizeof(*gw));
-    gw->rt = rt;
-    gw->id = gh__strdup(g->id);
-    gw->ccfg = g;
-    rt->gws[rt->n_gws++] = gw;
-    if (rt->tls_mem) {
-      char why[256];
-      gw->ctx = gh__tls_client_ctx(rt->tls_mem, why, sizeof(why));
-      if (!gw->ctx) {
-        snprintf(err, errlen, "gateway %s: %s", g->id, why);
-        return GH_EINVAL;
-      }
-    } else {
-      char why[512];
-      gw->ctx =
-          gh__tls_ctx_from_files(0, g->cert, g->key, g->ca, why, sizeof(why));
-      if (!gw->ctx) {
-        snprintf(err, errlen, "gateway %s: %s", g->id, why);
-        return GH_EINVAL;
-      }
-    }
-    gw->n_slots = g->n_servers * g->connections;
-    gw->slots = gh__xcalloc(gw->n_slots, sizeof(*gw->slots));
-    for (size_t k = 0; k < gw->n_slots; k++) {
-      gh__slot *sl = &gw->slots[k];
-      sl->gw = gw;
-      sl->index = (uint32_t)k;
-      const char *spec = g->servers[k / g->connections];
-      if (gh__hostport_parse(spec, &sl->host, &sl->port) < 0 || !sl->host) {
-        snprintf(err, errlen, "gateway %s: bad server address %s", g->id, spec);
-        return GH_EINVAL;
-      }
-      uv_timer_init(gh__g.loop, &sl->retry);
-      sl->retry.data = sl;
-      slot_connect(sl);
-    }
-    gh__info(rt->subject, "gateway %s: %zu tunnel(s) to %zu server(s)", g->id,
-             gw->n_slots, g->n_servers);
+    int r = gw_start(rt, &cfg->gateways[i], err, errlen);
+    if (r < 0)
+      return r;
   }
+  return 0;
+}
+
+/* ---- reloading (SIGHUP) ---- */
+
+static int same_str(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int gw_cfg_equal(const gh__client_gw *a, const gh__client_gw *b) {
+  if (!same_str(a->token, b->token) || !same_str(a->ca, b->ca) ||
+      !same_str(a->cert, b->cert) || !same_str(a->key, b->key) ||
+      !same_str(a->server_name, b->server_name) ||
+      a->connections != b->connections || a->n_servers != b->n_servers)
+    return 0;
+  for (size_t i = 0; i < a->n_servers; i++)
+    if (!same_str(a->servers[i], b->servers[i]))
+      return 0;
+  return 1;
+}
+
+/* The client's own [destination] sections for gateway `id` are the same. */
+static int locals_equal(const gh__client_cfg *a, const gh__client_cfg *b,
+                        const char *id) {
+  size_t na = 0, nb = 0;
+  for (size_t i = 0; i < a->n_locals; i++) {
+    const gh__local_dest *x = &a->locals[i];
+    if (strcmp(x->gateway, id) != 0)
+      continue;
+    na++;
+    const gh__local_dest *y = gh__local_dest_find(b, id, x->name);
+    if (!y || x->opts.n != y->opts.n)
+      return 0;
+    for (size_t k = 0; k < x->opts.n; k++)
+      if (!same_str(x->opts.v[k].key, y->opts.v[k].key) ||
+          !same_str(x->opts.v[k].value, y->opts.v[k].value))
+        return 0;
+  }
+  for (size_t i = 0; i < b->n_locals; i++)
+    nb += strcmp(b->locals[i].gateway, id) == 0;
+  return na == nb;
+}
+
+/* Stops a gateway's slots and tunnels and retires its destinations. Its
+ * struct and slots stay allocated: timers close later, and tunnels being
+ * torn down still point at them. */
+static void gw_stop(gh__gw *gw, const char *why) {
+  for (size_t k = 0; k < gw->n_slots; k++) {
+    gh__slot *sl = &gw->slots[k];
+    sl->stopped = 1;
+    uv_timer_stop(&sl->retry);
+    uv_close((uv_handle_t *)&sl->retry, NULL);
+    if (sl->resolving)
+      uv_cancel((uv_req_t *)&sl->gai);
+  }
+  gh__gw_remove(gw, why);
+  gw->ccfg = NULL; /* it points into the old configuration */
+}
+
+int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
+  gh__client_cfg *ncfg = gh__xcalloc(1, sizeof(*ncfg));
+  if (gh__client_cfg_load(ncfg, path, err, errlen) < 0) {
+    free(ncfg);
+    return GH_EINVAL;
+  }
+  gh__client_cfg *old = rt->ccfg;
+  if (!same_str(old->admin_host, ncfg->admin_host) ||
+      old->admin_port != ncfg->admin_port)
+    gh__warn(rt->subject, "admin_listen: a change takes a restart");
+  rt->keepalive_ms = ncfg->keepalive_s * 1000u;
+  rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
+  rt->drain_ms = ncfg->drain_timeout_s * 1000u;
+  /* A gateway whose settings (or own destination files) are unchanged
+   * keeps its tunnels and streams; any other is restarted. */
+  size_t n_old = rt->n_gws;
+  for (size_t i = 0; i < n_old; i++) {
+    gh__gw *gw = rt->gws[i];
+    if (gw->removed)
+      continue;
+    const gh__client_gw *g = NULL;
+    for (size_t k = 0; k < ncfg->n_gateways && !g; k++)
+      if (strcmp(ncfg->gateways[k].id, gw->id) == 0)
+        g = &ncfg->gateways[k];
+    if (g && gw_cfg_equal(gw->ccfg, g) && locals_equal(old, ncfg, gw->id)) {
+      gw->ccfg = g;
+      continue;
+    }
+    gh__info(gw->id, "gateway %s %s: closing its tunnels", gw->id,
+             g ? "changed" : "removed");
+    gw_stop(gw, g ? "gateway changed in the configuration"
+                  : "gateway removed from the configuration");
+  }
+  for (size_t k = 0; k < ncfg->n_gateways; k++) {
+    const char *id = ncfg->gateways[k].id;
+    int have = 0;
+    for (size_t i = 0; i < rt->n_gws && !have; i++)
+      have = !rt->gws[i]->removed && strcmp(rt->gws[i]->id, id) == 0;
+    char why[512];
+    if (!have && gw_start(rt, &ncfg->gateways[k], why, sizeof(why)) < 0) {
+      /* A file that went bad since `check` (e.g. an unreadable CA). */
+      gh__error(id, "%s", why);
+      gw_stop(rt->gws[rt->n_gws - 1], why);
+    }
+  }
+  /* The ACL applies to new streams from now on. The new configuration
+   * replaces the old in place (rt->ccfg is the caller's); the gateways'
+   * ccfg pointers into its gateway array stay valid. */
+  gh__client_cfg_free(old);
+  *old = *ncfg;
+  free(ncfg);
   return 0;
 }

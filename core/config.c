@@ -2271,6 +2271,44 @@ static void enc_dest(gh__enc *e, const gh__dest *d) {
   }
 }
 
+/* ---- comparing ---- */
+
+static int str_eq(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int gh__dest_equal(const gh__dest *a, const gh__dest *b) {
+  if (a->type != b->type || !str_eq(a->gateway, b->gateway) ||
+      !str_eq(a->listen_host, b->listen_host) ||
+      a->listen_port != b->listen_port ||
+      !str_eq(a->resource_host, b->resource_host) ||
+      a->resource_port != b->resource_port ||
+      a->client_port != b->client_port ||
+      !str_eq(a->client_bind, b->client_bind) ||
+      !str_eq(a->listen_proto, b->listen_proto) ||
+      !str_eq(a->resource_proto, b->resource_proto) ||
+      a->connect_timeout_ms != b->connect_timeout_ms ||
+      a->allow.present != b->allow.present || a->allow.n != b->allow.n ||
+      a->opts.n != b->opts.n)
+    return 0;
+  if (a->allow.n &&
+      memcmp(a->allow.v, b->allow.v, a->allow.n * sizeof(*a->allow.v)) != 0)
+    return 0;
+  for (size_t i = 0; i < a->opts.n; i++) {
+    const gh__kv *x = &a->opts.v[i], *y = &b->opts.v[i];
+    if (!str_eq(x->key, y->key) || !str_eq(x->value, y->value) ||
+        !str_eq(x->file, y->file))
+      return 0;
+    /* A value of the client's own file is read when the destination is
+     * validated: a new push carries no content for it to compare. */
+    if (!x->file &&
+        (x->blob_len != y->blob_len ||
+         (x->blob_len && memcmp(x->blob, y->blob, x->blob_len) != 0)))
+      return 0;
+  }
+  return 1;
+}
+
 int gh__dests_encode(const gh__server_cfg *cfg, const char *gateway,
                      uint8_t **out, size_t *len) {
   gh__enc e;

@@ -229,6 +229,11 @@ int gh__dest_apply_local(gh__dest *d, const gh__local_dest *l, char *err,
  * *host is malloc'd (NULL for ":port"). */
 int gh__hostport_parse(const char *s, char **host, uint16_t *port);
 
+/* 1 when a and b configure the same destination: every key, the allow
+ * list, and the options with the content of their files (a file of the
+ * client's own is compared by name: its content is read later). */
+int gh__dest_equal(const gh__dest *a, const gh__dest *b);
+
 /* Finds a kv by key (first match), or NULL. */
 const gh__kv *gh__kvs_find(const gh__kvs *kvs, const char *key);
 

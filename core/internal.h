@@ -158,6 +158,10 @@ struct gh__gw {
   size_t n_dests;
   gh__stats st;
   uint64_t reconnects, refusals;
+  /* Removed by a reload: its tunnels are closed and its destinations
+   * retired; the struct stays (tunnels and streams being torn down may
+   * still point at it) but nothing finds or reports it. */
+  int removed;
 };
 
 gh__tunnel *gh__gw_pick(gh__gw *gw); /* next live tunnel, round-robin */
@@ -270,6 +274,12 @@ int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err, size_t errlen);
 void gh__rt_init(gh__rt *rt, int role, uint32_t keepalive_s,
                  uint32_t keepalive_timeout_s, uint32_t drain_s);
 void gh__rt_stop(gh__rt *rt, void (*done)(gh__rt *rt));
+/* SIGHUP: re-read the configuration file and apply what changed. An
+ * invalid file changes nothing: GH_EINVAL with the reason in err. */
+int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen);
+int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen);
+/* Closes the tunnels of gw, retires its destinations, marks it removed. */
+void gh__gw_remove(gh__gw *gw, const char *why);
 /* A bind address (host may be NULL or a name); 0 or GH_ENOTFOUND. */
 int gh__sockaddr_resolve(const char *host, uint16_t port,
                          struct sockaddr_storage *ss);

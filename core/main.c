@@ -1,6 +1,7 @@
 /* gatehouse: the command line. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -165,6 +166,30 @@ static void stopped(gh__rt *rt) {
   uv_stop(gh__g.loop);
 }
 
+/* Set by cmd_run for SIGHUP: absolute, since -d changes to /. */
+static char config_path[PATH_MAX];
+static int verbose_flag;
+
+static void reload(void) {
+  if (the_rt.stopping)
+    return;
+  char err[1024] = "";
+  gh__info(the_rt.subject, "SIGHUP: reloading %s", config_path);
+  int r = the_rt.role == GH__ROLE_SERVER
+              ? gh__server_reload(&the_rt, config_path, err, sizeof(err))
+              : gh__client_reload(&the_rt, config_path, err, sizeof(err));
+  if (r < 0) {
+    gh__error(the_rt.subject,
+              "reload refused, the running configuration is unchanged: %s",
+              err);
+    return;
+  }
+  if (!verbose_flag)
+    gh__log_level = the_rt.role == GH__ROLE_SERVER ? the_rt.scfg->log_level
+                                                   : the_rt.ccfg->log_level;
+  gh__info(the_rt.subject, "configuration reloaded from %s", config_path);
+}
+
 static void on_signal(uv_signal_t *h, int sig) {
   switch (sig) {
   case SIGINT:
@@ -185,9 +210,7 @@ static void on_signal(uv_signal_t *h, int sig) {
       gh__info(the_rt.subject, "log file reopened");
     break;
   case SIGHUP:
-    gh__warn(the_rt.subject,
-             "SIGHUP: live reload is not available in this version; the "
-             "configuration is unchanged");
+    reload();
     break;
   }
 }
@@ -345,6 +368,8 @@ static int cmd_run(int argc, char **argv, int role) {
     fprintf(stderr, "%s: %s\n", o.log_file, strerror(-r));
     return 2;
   }
+  if (!realpath(o.config, config_path))
+    snprintf(config_path, sizeof(config_path), "%s", o.config);
   if (o.pidfile && pidfile_lock(o.pidfile, err, sizeof(err)) < 0) {
     fprintf(stderr, "gatehouse: %s\n", err);
     return 1;
@@ -360,6 +385,7 @@ static int cmd_run(int argc, char **argv, int role) {
   }
   pidfile_write();
   raise_fd_limit();
+  verbose_flag = o.verbose;
   const char *pdir =
       role == GH__ROLE_SERVER ? scfg.plugin_dir : ccfg.plugin_dir;
   if (gh__core_init(uv_default_loop(), pdir) < 0) {

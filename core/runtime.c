@@ -56,6 +56,8 @@ void gh__rt_stop(gh__rt *rt, void (*done)(gh__rt *rt)) {
   }
   for (size_t g = 0; g < rt->n_gws; g++) {
     gh__gw *gw = rt->gws[g];
+    if (gw->removed)
+      continue; /* stopped when a reload removed it */
     for (size_t i = 0; i < gw->n_dests; i++)
       gh__drt_retire(gw->dests[i]);
     gw->n_dests = 0;

@@ -46,59 +46,82 @@ static void on_tunnel_conn(uv_stream_t *srv, int status) {
 
 static gh__gw *find_gw(gh__rt *rt, const char *id, size_t len) {
   for (size_t i = 0; i < rt->n_gws; i++)
-    if (strlen(rt->gws[i]->id) == len && memcmp(rt->gws[i]->id, id, len) == 0)
+    if (!rt->gws[i]->removed && strlen(rt->gws[i]->id) == len &&
+        memcmp(rt->gws[i]->id, id, len) == 0)
       return rt->gws[i];
   return NULL;
 }
 
+static gh__gw *gw_new(gh__rt *rt, const gh__server_gw *g) {
+  gh__gw *gw = gh__xcalloc(1, sizeof(*gw));
+  gw->rt = rt;
+  gw->id = gh__strdup(g->id);
+  gw->scfg = g;
+  rt->gws = realloc(rt->gws, (rt->n_gws + 1) * sizeof(*rt->gws));
+  rt->gws[rt->n_gws++] = gw;
+  return gw;
+}
+
 static int build_gateways(gh__rt *rt, gh__server_cfg *cfg) {
-  rt->gws = gh__xcalloc(cfg->n_gateways, sizeof(*rt->gws));
   for (size_t i = 0; i < cfg->n_gateways; i++) {
-    gh__gw *gw = gh__xcalloc(1, sizeof(*gw));
-    gw->rt = rt;
-    gw->id = gh__strdup(cfg->gateways[i].id);
-    gw->scfg = &cfg->gateways[i];
+    gh__gw *gw = gw_new(rt, &cfg->gateways[i]);
     int r = gh__dests_encode(cfg, gw->id, &gw->push, &gw->push_len);
-    rt->gws[rt->n_gws++] = gw;
     if (r < 0)
       return r;
   }
   return 0;
 }
 
-static int build_dests(gh__rt *rt, gh__server_cfg *cfg, char *err,
-                       size_t errlen) {
-  for (size_t i = 0; i < cfg->n_dests; i++) {
+/* Runs destination c (taking it): listens for an on-prem one. A listener
+ * that cannot bind fails the start, or on a reload leaves the destination
+ * in error (in /status) while the others go on. */
+static int add_dest(gh__rt *rt, gh__dest *c, int reloading, char *err,
+                    size_t errlen) {
+  gh__gw *gw = find_gw(rt, c->gateway, strlen(c->gateway));
+  uint32_t side =
+      c->type == GH__DEST_ONPREM ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
+  gh__drt *d;
+  int r = gh__drt_new(gw, c, side, &d, err, errlen);
+  if (r < 0) {
+    gh__dest_free(c);
+    free(c);
+    return r;
+  }
+  gw->dests = realloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
+  gw->dests[gw->n_dests++] = d;
+  if (side != GH_SIDE_LISTEN)
+    return 0;
+  const char *host = c->listen_host ? c->listen_host : "*";
+  r = gh__drt_listen(d, c->listen_host, c->listen_port);
+  if (r < 0) {
+    snprintf(err, errlen, "%s:%d: destination %s: cannot listen on %s:%u: %s",
+             c->file, c->line, c->name, host, c->listen_port, gh_strerror(r));
+    gh__drt_set_error(d, r, err);
+    if (reloading)
+      gh__error(c->name, "%s", err);
+    return reloading ? 0 : r;
+  }
+  gh__info(c->name, "listening on %s:%u for gateway %s", host, c->listen_port,
+           gw->id);
+  return 0;
+}
+
+/* Takes the destinations out of cfg and runs them. */
+static int build_dests(gh__rt *rt, gh__server_cfg *cfg, int reloading,
+                       char *err, size_t errlen) {
+  int r = 0;
+  for (size_t i = 0; i < cfg->n_dests && r == 0; i++) {
+    if (!cfg->dests[i].name)
+      continue; /* kept from before a reload */
     gh__dest *c = gh__xcalloc(1, sizeof(*c));
     *c = cfg->dests[i];
     memset(&cfg->dests[i], 0, sizeof(cfg->dests[i]));
-    gh__gw *gw = find_gw(rt, c->gateway, strlen(c->gateway));
-    uint32_t side =
-        c->type == GH__DEST_ONPREM ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
-    gh__drt *d;
-    int r = gh__drt_new(gw, c, side, &d, err, errlen);
-    if (r < 0) {
-      gh__dest_free(c);
-      free(c);
-      return r;
-    }
-    gw->dests = realloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
-    gw->dests[gw->n_dests++] = d;
-    if (side == GH_SIDE_LISTEN) {
-      const char *host = c->listen_host ? c->listen_host : "*";
-      r = gh__drt_listen(d, c->listen_host, c->listen_port);
-      if (r < 0) {
-        snprintf(err, errlen,
-                 "%s:%d: destination %s: cannot listen on %s:%u: %s", c->file,
-                 c->line, c->name, host, c->listen_port, gh_strerror(r));
-        return r;
-      }
-      gh__info(c->name, "listening on %s:%u for gateway %s", host,
-               c->listen_port, gw->id);
-    }
+    r = add_dest(rt, c, reloading, err, errlen);
   }
+  for (size_t i = 0; i < cfg->n_dests; i++)
+    gh__dest_free(&cfg->dests[i]);
   cfg->n_dests = 0;
-  return 0;
+  return r;
 }
 
 int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
@@ -130,7 +153,7 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
     snprintf(err, errlen, "cannot encode the destinations: %s", gh_strerror(r));
     return r;
   }
-  if ((r = build_dests(rt, cfg, err, errlen)) < 0)
+  if ((r = build_dests(rt, cfg, 0, err, errlen)) < 0)
     return r;
   struct sockaddr_storage ss;
   if ((r = gh__sockaddr_resolve(cfg->tunnel_host, cfg->tunnel_port, &ss)) < 0 ||
@@ -151,6 +174,18 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
 }
 
 /* ---- the first exchange ---- */
+
+/* The gateway's destination set, in CONFIG slices. */
+static void push_config(gh__tunnel *t, const gh__gw *gw) {
+  size_t off = 0;
+  do {
+    size_t len = GH__MIN(gw->push_len - off, (size_t)GH__FRAME_MAX);
+    int more = off + len < gw->push_len;
+    gh__tunnel_send(t, GH__FT_CONFIG, more ? GH__FF_MORE : 0, 0, gw->push + off,
+                    len);
+    off += len;
+  } while (off < gw->push_len);
+}
 
 static void refuse(gh__tunnel *t, int32_t code, const char *msg) {
   uint8_t buf[1100];
@@ -218,14 +253,7 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
                    {host, (uint32_t)strlen(host)}};
   int n = gh__welcome_encode(buf, sizeof(buf), &w);
   gh__tunnel_send(t, GH__FT_WELCOME, 0, 0, buf, (size_t)n);
-  size_t off = 0;
-  do {
-    size_t len = GH__MIN(gw->push_len - off, (size_t)GH__FRAME_MAX);
-    int more = off + len < gw->push_len;
-    gh__tunnel_send(t, GH__FT_CONFIG, more ? GH__FF_MORE : 0, 0, gw->push + off,
-                    len);
-    off += len;
-  } while (off < gw->push_len);
+  push_config(t, gw);
   gh__tunnel_set_up(t);
   gh__gw_add_live(gw, t);
   gh__info(t->subject, "tunnel up: client %.*s, %s (%zu tunnel(s) for %s)",
@@ -255,4 +283,152 @@ void gh__server_on_notice(gh__tunnel *t, const gh__frame *f) {
              n.message.ptr);
     gh__drt_set_error(d, n.code, n.code < 0 ? msg : NULL);
   }
+}
+
+/* ---- reloading (SIGHUP) ---- */
+
+static int same_str(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The destinations of gw that the new configuration keeps as they are
+ * stay, with their streams; the others are retired. A kept one is blanked
+ * in ncfg so that build_dests() skips it. */
+static void sort_dests(gh__gw *gw, gh__server_cfg *ncfg) {
+  size_t kept = 0;
+  for (size_t i = 0; i < gw->n_dests; i++) {
+    gh__drt *d = gw->dests[i];
+    gh__dest *same = NULL;
+    for (size_t j = 0; j < ncfg->n_dests && !same; j++)
+      if (ncfg->dests[j].name &&
+          strcmp(ncfg->dests[j].name, d->cfg->name) == 0 &&
+          gh__dest_equal(&ncfg->dests[j], d->cfg))
+        same = &ncfg->dests[j];
+    if (same) {
+      d->cfg->file = ncfg->file; /* the old configuration is freed */
+      d->cfg->line = same->line;
+      memcpy(d->cfg->key_line, same->key_line, sizeof(d->cfg->key_line));
+      gh__dest_free(same);
+      memset(same, 0, sizeof(*same));
+      gw->dests[kept++] = d;
+      continue;
+    }
+    gh__info(d->cfg->name, "destination %s changed or removed: closing it",
+             d->cfg->name);
+    gh__drt_retire(d);
+  }
+  gw->n_dests = kept;
+}
+
+/* Sends the gateway's new destination set to its tunnels if it changed. */
+static void repush(gh__gw *gw, const gh__server_cfg *ncfg) {
+  uint8_t *push;
+  size_t len;
+  if (gh__dests_encode(ncfg, gw->id, &push, &len) < 0) {
+    gh__error(gw->id, "cannot encode the destinations; clients keep theirs");
+    return;
+  }
+  if (len == gw->push_len && memcmp(push, gw->push, len) == 0) {
+    free(push);
+    return;
+  }
+  free(gw->push);
+  gw->push = push;
+  gw->push_len = len;
+  for (size_t i = 0; i < gw->n_live; i++)
+    push_config(gw->live[i], gw);
+  gh__info(gw->id, "new destination set pushed to %zu tunnel(s)", gw->n_live);
+}
+
+void gh__gw_remove(gh__gw *gw, const char *why) {
+  gw->removed = 1;
+  gh__list *n = gw->rt->tunnels.next;
+  while (n != &gw->rt->tunnels) {
+    gh__tunnel *t = GH__CONTAINER_OF(n, gh__tunnel, node);
+    n = n->next;
+    if (t->gw == gw || (t->slot && t->slot->gw == gw))
+      gh__tunnel_close(t, why);
+  }
+  for (size_t i = 0; i < gw->n_dests; i++)
+    gh__drt_retire(gw->dests[i]);
+  gw->n_dests = 0;
+}
+
+int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
+  gh__server_cfg *ncfg = gh__xcalloc(1, sizeof(*ncfg));
+  SSL_CTX *ctx = NULL;
+  int r = gh__server_cfg_load(ncfg, path, err, errlen);
+  for (size_t i = 0; r == 0 && i < ncfg->n_dests; i++)
+    r = gh__dest_validate(&ncfg->dests[i], &gh__g.reg, err, errlen);
+  if (r == 0 && !rt->tls_mem) {
+    /* The same paths may hold renewed certificates: always re-read. */
+    char why[512];
+    ctx = gh__tls_ctx_from_files(1, ncfg->cert, ncfg->key, ncfg->client_ca, why,
+                                 sizeof(why));
+    if (!ctx) {
+      snprintf(err, errlen, "%s: %s", path, why);
+      r = GH_EINVAL;
+    }
+  }
+  if (r < 0) {
+    gh__server_cfg_free(ncfg);
+    free(ncfg);
+    return GH_EINVAL;
+  }
+  gh__server_cfg *old = rt->scfg;
+  if (!same_str(old->tunnel_host, ncfg->tunnel_host) ||
+      old->tunnel_port != ncfg->tunnel_port)
+    gh__warn(rt->subject, "tunnel_listen: a change takes a restart; still "
+                          "listening on the old address");
+  if (!same_str(old->admin_host, ncfg->admin_host) ||
+      old->admin_port != ncfg->admin_port)
+    gh__warn(rt->subject, "admin_listen: a change takes a restart");
+  if (ctx) {
+    SSL_CTX_free(rt->ctx); /* tunnels up hold their own reference */
+    rt->ctx = ctx;
+  }
+  rt->keepalive_ms = ncfg->keepalive_s * 1000u;
+  rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
+  rt->drain_ms = ncfg->drain_timeout_s * 1000u;
+
+  /* Gateways: kept ones take their new tokens (for new tunnels), removed
+   * ones close, new ones are made. */
+  size_t n_old = rt->n_gws;
+  for (size_t i = 0; i < n_old; i++) {
+    gh__gw *gw = rt->gws[i];
+    if (gw->removed)
+      continue;
+    const gh__server_gw *g = NULL;
+    for (size_t k = 0; k < ncfg->n_gateways && !g; k++)
+      if (strcmp(ncfg->gateways[k].id, gw->id) == 0)
+        g = &ncfg->gateways[k];
+    if (!g) {
+      gh__info(gw->id, "gateway %s removed: closing its tunnels", gw->id);
+      gh__gw_remove(gw, "gateway removed from the configuration");
+      gw->scfg = NULL; /* it points into the old configuration */
+      continue;
+    }
+    gw->scfg = g;
+  }
+  for (size_t k = 0; k < ncfg->n_gateways; k++)
+    if (!find_gw(rt, ncfg->gateways[k].id, strlen(ncfg->gateways[k].id))) {
+      gh__info(ncfg->gateways[k].id, "gateway %s added", ncfg->gateways[k].id);
+      gw_new(rt, &ncfg->gateways[k]);
+    }
+  /* Clients get the whole new set (encoded before sort_dests() takes the
+   * kept ones out of ncfg), then this side follows: kept destinations
+   * stay, the others close, the new ones open. */
+  for (size_t i = 0; i < rt->n_gws; i++)
+    if (!rt->gws[i]->removed)
+      repush(rt->gws[i], ncfg);
+  for (size_t i = 0; i < n_old; i++)
+    if (!rt->gws[i]->removed)
+      sort_dests(rt->gws[i], ncfg);
+  build_dests(rt, ncfg, 1, err, errlen);
+  /* The new configuration replaces the old in place (rt->scfg is the
+   * caller's); what it owned and nothing kept still uses is freed. */
+  gh__server_cfg_free(old);
+  *old = *ncfg;
+  free(ncfg);
+  return 0;
 }
