@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,6 +168,8 @@ static void stopped(gh__rt *rt) {
   uv_stop(gh__g.loop);
 }
 
+static void sd_notify(const char *state);
+
 /* Set by cmd_run for SIGHUP: absolute, since -d changes to /. */
 static char config_path[PATH_MAX];
 static int verbose_flag;
@@ -175,9 +179,11 @@ static void reload(void) {
     return;
   char err[1024] = "";
   gh__info(the_rt.subject, "SIGHUP: reloading %s", config_path);
+  sd_notify("RELOADING=1");
   int r = the_rt.role == GH__ROLE_SERVER
               ? gh__server_reload(&the_rt, config_path, err, sizeof(err))
               : gh__client_reload(&the_rt, config_path, err, sizeof(err));
+  sd_notify("READY=1");
   if (r < 0) {
     gh__error(the_rt.subject,
               "reload refused, the running configuration is unchanged: %s",
@@ -201,6 +207,7 @@ static void on_signal(uv_signal_t *h, int sig) {
     }
     gh__info(the_rt.subject, "%s received",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sd_notify("STOPPING=1");
     gh__rt_stop(&the_rt, stopped);
     break;
   case SIGUSR1:
@@ -309,6 +316,29 @@ static int daemonize(void) {
   return 0;
 }
 
+/* systemd's readiness protocol (Type=notify), without libsystemd: one
+ * datagram of "KEY=VALUE" lines to the socket named by $NOTIFY_SOCKET (a
+ * path, or '@' for the abstract namespace). Nothing when it is unset. */
+static void sd_notify(const char *state) {
+  const char *path = getenv("NOTIFY_SOCKET");
+  if (!path || (path[0] != '/' && path[0] != '@') || !path[1])
+    return;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  size_t len = strlen(path);
+  if (len >= sizeof(sa.sun_path))
+    return;
+  memcpy(sa.sun_path, path, len);
+  if (sa.sun_path[0] == '@')
+    sa.sun_path[0] = 0;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return;
+  if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+    gh__debug("main", "sd_notify: %s", strerror(errno));
+  close(fd);
+}
+
 static void report_start(int status, const char *msg) {
   if (ready_fd < 0)
     return;
@@ -408,6 +438,9 @@ static int cmd_run(int argc, char **argv, int role) {
                                sizeof(err)) < 0)
     return fail_start(1, err);
   report_start(0, NULL);
+  char ready[64];
+  snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%ld", (long)getpid());
+  sd_notify(ready);
   uv_run(gh__g.loop, UV_RUN_DEFAULT);
   gh__info(the_rt.subject, "stopped");
   if (pid_path)

@@ -286,6 +286,32 @@ def test_sigterm_drains_a_stream_in_flight(t):
     assert _refused(p)
 
 
+def test_systemd_notify(t):
+    """Type=notify: READY=1 once serving, RELOADING=1/READY=1 around a reload,
+    STOPPING=1 on SIGTERM, each sent to $NOTIFY_SOCKET."""
+    path = os.path.join(t.dir, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(20)
+    t.defer(sock.close)
+    res = t.proto_server()
+    p = t.port()
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        srv = t.server([onprem("a", p, res.port)], {"gw1": t.token()})
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    msg = sock.recv(256).decode()
+    assert msg == f"READY=1\nMAINPID={srv.pid()}", msg
+    srv.send_signal(signal.SIGHUP)
+    assert sock.recv(256) == b"RELOADING=1"
+    assert sock.recv(256) == b"READY=1"
+    srv.send_signal(signal.SIGTERM)
+    srv.stopped = True
+    assert sock.recv(256) == b"STOPPING=1"
+    assert srv.wait(20) == 0
+
+
 def test_metrics_and_status(t):
     res = t.proto_server()
     p, ap, cap = t.ports(3)
