@@ -259,6 +259,31 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
   notice(t, c->name, 0, "listening");
 }
 
+/* A cloud destination refused its port because another gateway's
+ * destination held it: once that one is gone, it takes the port, and tells
+ * its server. */
+static void rebind_waiting(gh__rt *rt) {
+  for (size_t g = 0; g < rt->n_gws; g++) {
+    gh__gw *gw = rt->gws[g];
+    if (gw->removed)
+      continue;
+    for (size_t i = 0; i < gw->n_dests; i++) {
+      gh__drt *d = gw->dests[i];
+      if (d->side != GH_SIDE_LISTEN || d->listener ||
+          d->status != GH_EADDRINUSE || port_owner(rt, d->cfg))
+        continue;
+      if (gh__drt_listen(d, d->cfg->client_bind, d->cfg->client_port) < 0)
+        continue;
+      gh__drt_set_error(d, 0, NULL);
+      gh__info(d->cfg->name,
+               "listening on %s:%u for gateway %s (the port is free again)",
+               d->cfg->client_bind, d->cfg->client_port, gw->id);
+      if (gw->n_live)
+        notice(gw->live[0], d->cfg->name, 0, "listening");
+    }
+  }
+}
+
 /* The client's own [destination NAME] values replace what the server
  * pushed; a destination they do not fit is refused (and reported). */
 static void apply_locals(gh__tunnel *t, gh__gw *gw, gh__dest *nd, size_t n) {
@@ -328,6 +353,7 @@ int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
     }
   }
   gw->n_dests = kept;
+  rebind_waiting(gw->rt);
   for (size_t j = 0; j < n; j++) {
     if (!nd[j].name)
       continue;
@@ -448,6 +474,7 @@ static void gw_stop(gh__gw *gw, const char *why) {
   }
   gh__gw_remove(gw, why);
   gw->ccfg = NULL; /* it points into the old configuration */
+  rebind_waiting(gw->rt);
 }
 
 int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {

@@ -209,7 +209,10 @@ static void on_fail(gh__tunnel *t, gh__stream *s, const gh__frame *f) {
       protocol_error(t, "unexpected OPEN_FAIL", f->stream);
       return;
     }
-    s->d->st.failed++;
+    if (fl.code == GH_EDENIED)
+      s->d->st.refused++; /* by the client's ACL */
+    else
+      s->d->st.failed++;
     gh__warn(gh__stream_subject(s, sub, sizeof(sub)), "open failed: %.*s (%s)",
              (int)fl.message.len, fl.message.ptr, gh_errname(fl.code));
   } else {
