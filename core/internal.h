@@ -419,6 +419,10 @@ void gh__stream_maybe_done(gh__stream *s);
 /* Resource side: a tunnel asks to open `d` for an application at peer. */
 void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
                               const gh_addr *peer);
+/* Listen side: send OPEN on the gateway's next live tunnel (or end the
+ * stream when none is up). Also for a stream whose tunnel died before the
+ * OPEN was answered: no byte of it has left yet, so it can start over. */
+void gh__stream_open_on_tunnel(gh__stream *s);
 /* Listen side: the peer answered our OPEN. */
 void gh__stream_opened(gh__stream *s);
 const char *gh__stream_subject(const gh__stream *s, char *buf, size_t len);

@@ -438,7 +438,13 @@ void gh__mux_tunnel_down(gh__tunnel *t) {
       gh__stream *s =
           GH__CONTAINER_OF(t->streams.buckets[i], gh__stream, mnode);
       gh__mux_detach(s);
-      gh__stream_abort(s, GH_ECONNABORTED, 0);
+      /* Not yet opened by the peer: nothing of it has been forwarded, so
+       * another tunnel of the gateway can take it (the dying one has left
+       * the live list). Open streams end: their bytes were in flight. */
+      if (s->side == GH_SIDE_LISTEN && s->state == GH__S_OPENING)
+        gh__stream_open_on_tunnel(s);
+      else
+        gh__stream_abort(s, GH_ECONNABORTED, 0);
     }
   }
 }

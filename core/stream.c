@@ -243,7 +243,13 @@ static void all_ready(gh__stream *s) {
     gh__stream_opened(s);
     return;
   }
-  /* Listen side: an application is ready; give it a tunnel. */
+  gh__stream_open_on_tunnel(s);
+}
+
+/* Listen side: the application is ready; give it a tunnel (round-robin)
+ * and ask the other side to open the resource. */
+void gh__stream_open_on_tunnel(gh__stream *s) {
+  char sub[160];
   gh__tunnel *t = gh__gw_pick(s->d->gw);
   if (!t) {
     gh__warn(gh__stream_subject(s, sub, sizeof(sub)),

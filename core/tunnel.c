@@ -236,9 +236,9 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
   t->state = GH__T_CLOSING;
   if (gh__list_linked(&t->dirty_node))
     gh__list_del(&t->dirty_node);
-  gh__mux_tunnel_down(t);
   if (t->gw)
-    gh__gw_del_live(t->gw, t);
+    gh__gw_del_live(t->gw, t); /* first: its streams may move to another */
+  gh__mux_tunnel_down(t);
   if (t->rt->role == GH__ROLE_CLIENT)
     gh__client_tunnel_gone(t);
   uv_read_stop((uv_stream_t *)&t->tcp);
