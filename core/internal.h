@@ -27,6 +27,10 @@
 #define GH__OUT_MAX (64u * 1024u)        /* stop reading a socket above it */
 #define GH__TX_HIGH (4u * 1024u * 1024u) /* tunnel congested above... */
 #define GH__TX_LOW (1u * 1024u * 1024u)  /* ...until it drains below */
+#define GH__TX_HARD (32u * 1024u * 1024u) /* a peer that does not read */
+/* Streams a peer may open on one tunnel: at once, and still connecting. */
+#define GH__PEER_STREAMS_MAX 65536u
+#define GH__PEER_OPENING_MAX 1024u
 /* Datagrams a datagram stream may hold while its OPEN is answered; more
  * are dropped. */
 #define GH__DGRAM_QUEUE (256u * 1024u)
@@ -315,9 +319,14 @@ struct gh__tunnel {
   size_t stage_len, stage_cap;
   size_t wq_bytes; /* encrypted bytes in uv_write flight */
   int congested;
+  int closing; /* gh__tunnel_close() is running */
   gh__map streams;
   uint32_t next_id;
   uint32_t peer_last_id; /* the last stream the peer opened */
+  uint32_t peer_streams; /* streams the peer opened, alive */
+  uint32_t peer_opening; /* ...of which still connecting */
+  uint64_t limit_log_ms; /* refusals for limits: logged once a second */
+  uint32_t limit_quiet;
   gh__list sendq;        /* streams with bytes waiting for credit or room */
   gh__list credq;        /* streams owing a WINDOW */
   gh__list dirty_node;
@@ -369,6 +378,8 @@ struct gh__stream {
   uint8_t fin_recv; /* FIN came from the tunnel */
   uint8_t dgram;
   uint8_t in_map;
+  uint8_t peer_opened; /* resource side: counted in t->peer_streams */
+  uint8_t connecting;  /* ...and in t->peer_opening */
   int64_t credit;          /* bytes we may still send */
   gh__buf out;             /* read, waiting for credit or room */
   uint64_t rx_held;        /* received from the tunnel, not yet credited back */

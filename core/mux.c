@@ -251,6 +251,29 @@ static void on_open(gh__tunnel *t, const gh__frame *f) {
     gh__tunnel_send(t, GH__FT_OPEN_FAIL, 0, f->stream, buf, (size_t)n);
     return;
   }
+  if (t->peer_streams >= GH__PEER_STREAMS_MAX ||
+      t->peer_opening >= GH__PEER_OPENING_MAX) {
+    /* A flood of opens: refuse the excess, keep the tunnel. */
+    uint64_t now = uv_now(gh__g.loop);
+    if (now >= t->limit_log_ms) {
+      gh__warn(t->subject,
+               "open of %.*s refused: %u streams open, %u connecting "
+               "(limits %u, %u)%s",
+               (int)o.destination.len, o.destination.ptr, t->peer_streams,
+               t->peer_opening, GH__PEER_STREAMS_MAX, GH__PEER_OPENING_MAX,
+               t->limit_quiet ? "; more refused since the last line" : "");
+      t->limit_log_ms = now + 1000;
+      t->limit_quiet = 0;
+    } else {
+      t->limit_quiet++;
+    }
+    d->st.refused++;
+    uint8_t buf[256];
+    gh__fail fl = {GH_ELIMIT, {"too many streams", 16}};
+    int n = gh__fail_encode(buf, sizeof(buf), &fl);
+    gh__tunnel_send(t, GH__FT_OPEN_FAIL, 0, f->stream, buf, (size_t)n);
+    return;
+  }
   gh__stream_open_resource(t, f->stream, d, &o.peer);
 }
 
@@ -414,6 +437,12 @@ void gh__mux_credit_flush(gh__tunnel *t) {
 /* Removes s from the tunnel; what it held still counts on the session. */
 void gh__mux_detach(gh__stream *s) {
   gh__tunnel *t = s->t;
+  if (t && s->peer_opened) {
+    t->peer_streams--;
+    if (s->connecting)
+      t->peer_opening--;
+  }
+  s->peer_opened = s->connecting = 0;
   if (gh__list_linked(&s->sendq_node))
     gh__list_del(&s->sendq_node);
   if (gh__list_linked(&s->credq_node))

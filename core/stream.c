@@ -239,6 +239,10 @@ static void all_ready(gh__stream *s) {
       uv_close((uv_handle_t *)s->open_timer, open_timer_closed);
     gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "connected to %s:%u",
               s->d->cfg->resource_host, s->d->cfg->resource_port);
+    if (s->connecting) {
+      s->connecting = 0;
+      s->t->peer_opening--;
+    }
     gh__tunnel_send(s->t, GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
     gh__stream_opened(s);
     return;
@@ -458,6 +462,9 @@ void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
     stream_free(s);
     return;
   }
+  s->peer_opened = s->connecting = 1;
+  t->peer_streams++;
+  t->peer_opening++;
   s->open_timer = gh__xcalloc(1, sizeof(*s->open_timer));
   uv_timer_init(gh__g.loop, s->open_timer);
   s->open_timer->data = s;

@@ -153,7 +153,12 @@ void gh__tunnel_flush(gh__tunnel *t) {
     char why[128];
     snprintf(why, sizeof(why), "write failed: %s", uv_strerror(r));
     gh__tunnel_close(t, why);
+    return;
   }
+  /* Streams stop at GH__TX_HIGH; only answers the peer provokes (pings,
+   * resets of its opens) grow past it: a peer that asks and never reads. */
+  if (t->wq_bytes > GH__TX_HARD && !t->closing)
+    gh__tunnel_close(t, "the peer does not read what it is sent");
 }
 
 void gh__tunnel_dirty(gh__tunnel *t) {
@@ -219,8 +224,9 @@ static void on_close_grace(uv_timer_t *tm) {
 }
 
 void gh__tunnel_close(gh__tunnel *t, const char *why) {
-  if (t->state == GH__T_CLOSING)
+  if (t->state == GH__T_CLOSING || t->closing)
     return;
+  t->closing = 1; /* the last flush below must not close it again */
   int was_up = t->state == GH__T_UP;
   if (was_up)
     gh__info(t->subject, "tunnel closed: %s", why);
