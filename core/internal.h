@@ -279,7 +279,9 @@ void gh__rt_init(gh__rt *rt, int role, uint32_t keepalive_s,
                  uint32_t keepalive_timeout_s, uint32_t drain_s);
 void gh__rt_stop(gh__rt *rt, void (*done)(gh__rt *rt));
 /* SIGHUP: re-read the configuration file and apply what changed. An
- * invalid file changes nothing: GH_EINVAL with the reason in err. */
+ * invalid file changes nothing: GH_EINVAL with the reason in err.
+ * Otherwise returns how many new destinations could not start (each
+ * logged; the others run): 0 when all did. */
 int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen);
 int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen);
 /* Closes the tunnels of gw, retires its destinations, marks it removed. */

@@ -193,7 +193,13 @@ static void reload(void) {
   if (!verbose_flag)
     gh__log_level = the_rt.role == GH__ROLE_SERVER ? the_rt.scfg->log_level
                                                    : the_rt.ccfg->log_level;
-  gh__info(the_rt.subject, "configuration reloaded from %s", config_path);
+  if (r > 0)
+    gh__warn(the_rt.subject,
+             "configuration reloaded from %s, but %d new destination(s) "
+             "did not start (see above)",
+             config_path, r);
+  else
+    gh__info(the_rt.subject, "configuration reloaded from %s", config_path);
 }
 
 static void on_signal(uv_signal_t *h, int sig) {

@@ -83,6 +83,8 @@ static int add_dest(gh__rt *rt, gh__dest *c, int reloading, char *err,
   gh__drt *d;
   int r = gh__drt_new(gw, c, side, &d, err, errlen);
   if (r < 0) {
+    if (reloading) /* the others still start: say which one did not */
+      gh__error(c->name, "%s:%d: %s; not started", c->file, c->line, err);
     gh__dest_free(c);
     free(c);
     return r;
@@ -99,29 +101,32 @@ static int add_dest(gh__rt *rt, gh__dest *c, int reloading, char *err,
     gh__drt_set_error(d, r, err);
     if (reloading)
       gh__error(c->name, "%s", err);
-    return reloading ? 0 : r;
+    return r;
   }
   gh__info(c->name, "listening on %s:%u for gateway %s", host, c->listen_port,
            gw->id);
   return 0;
 }
 
-/* Takes the destinations out of cfg and runs them. */
+/* Takes the destinations out of cfg and runs them. At start the first
+ * failure stops it (and is returned); on a reload every destination is
+ * tried, each failure is logged, and their number is returned. */
 static int build_dests(gh__rt *rt, gh__server_cfg *cfg, int reloading,
                        char *err, size_t errlen) {
-  int r = 0;
-  for (size_t i = 0; i < cfg->n_dests && r == 0; i++) {
+  int r = 0, failed = 0;
+  for (size_t i = 0; i < cfg->n_dests && (reloading || r == 0); i++) {
     if (!cfg->dests[i].name)
       continue; /* kept from before a reload */
     gh__dest *c = gh__xcalloc(1, sizeof(*c));
     *c = cfg->dests[i];
     memset(&cfg->dests[i], 0, sizeof(cfg->dests[i]));
     r = add_dest(rt, c, reloading, err, errlen);
+    failed += r < 0;
   }
   for (size_t i = 0; i < cfg->n_dests; i++)
     gh__dest_free(&cfg->dests[i]);
   cfg->n_dests = 0;
-  return r;
+  return reloading ? failed : r;
 }
 
 int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
@@ -424,11 +429,11 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   for (size_t i = 0; i < n_old; i++)
     if (!rt->gws[i]->removed)
       sort_dests(rt->gws[i], ncfg);
-  build_dests(rt, ncfg, 1, err, errlen);
+  int failed = build_dests(rt, ncfg, 1, err, errlen);
   /* The new configuration replaces the old in place (rt->scfg is the
    * caller's); what it owned and nothing kept still uses is freed. */
   gh__server_cfg_free(old);
   *old = *ncfg;
   free(ncfg);
-  return 0;
+  return failed;
 }

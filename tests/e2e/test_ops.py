@@ -204,6 +204,40 @@ def test_sighup_invalid_config_keeps_the_old(t):
     ghtest.echo_check(pa, 1000)
 
 
+def test_sighup_new_destinations_that_fail_do_not_stop_the_others(t):
+    """A reload whose new destinations partly fail to start (a port already
+    taken; a tls layer whose key does not match its certificate) logs each
+    failure with FILE:LINE, still starts the good ones listed after them,
+    and does not claim a clean reload."""
+    res = t.proto_server()
+    pa, taken, pbad, pgood = t.ports(4)
+    srv, cli, _ = t.pair([onprem("a", pa, res.port)])
+    ghtest.wait_tunnel(pa, UP, procs=[srv, cli])
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind((ghtest.HOST, taken))
+    holder.listen(1)
+    pki = t.pki
+    mismatched = [("protocol", None), ("listen.protocol", "tls"), ("resource.protocol", "tcp"),
+                  ("listen.tls.cert", pki.server_cert), ("listen.tls.key", pki.client_key)]
+    srv.sections = srv.sections + [onprem("clash", taken, res.port),
+                                   onprem("badkey", pbad, res.port, extra=mismatched),
+                                   onprem("good", pgood, res.port)]
+    mark = srv.log_size()
+    srv.write_config()
+    srv.send_signal(signal.SIGHUP)
+    srv.wait_log(r"configuration reloaded from .*, but 2 new destination\(s\) did not start", since=mark)
+    log = srv.log_text(since=mark)
+    assert re.search(r"server\.ini:\d+: destination clash: cannot listen on 127\.0\.0\.1:%d" % taken, log), log
+    assert re.search(r"server\.ini:\d+: destination badkey: tls: .*key does not match", log), log
+    ghtest.wait_tunnel(pgood, UP, procs=[srv, cli])
+    ghtest.echo_check(pgood, 200 * 1024)
+    ghtest.echo_check(pa, 1000)
+    assert _refused(pbad)
+    holder.close()
+    srv.check_alive()
+
+
 def test_sighup_changed_destination_is_replaced_and_pushed(t):
     res1, res2 = t.proto_server(), t.proto_server()
     p = t.port()
