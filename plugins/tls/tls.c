@@ -213,6 +213,7 @@ static int load_cas(X509_STORE *store, STACK_OF(X509_NAME) * names,
 }
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess);
+static int on_cert_request(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 
 static SSL_CTX *ctx_new(uint32_t side, int min_version) {
   SSL_CTX *ctx = SSL_CTX_new(side == GH_SIDE_LISTEN ? TLS_server_method()
@@ -313,6 +314,7 @@ static int32_t resource_setup(gh_inst *inst, tls_inst *ti, char *err,
   SSL_CTX_set_session_cache_mode(ti->ctx, SSL_SESS_CACHE_CLIENT |
                                               SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ti->ctx, on_new_session);
+  SSL_CTX_set_client_cert_cb(ti->ctx, on_cert_request);
   if (host->opt_count(inst, "client_ca") > 0)
     GH_LOG(host, GH_LOG_WARN, NULL,
            "destination %s: tls.client_ca concerns the listen side; it has "
@@ -418,6 +420,8 @@ typedef struct tls_conn {
   uint8_t eof_sent;  /* eof_up() was called */
   uint8_t shut_sent; /* our close_notify and eof_down() went */
   uint8_t want_shut; /* down_eof() came before the handshake ended */
+  uint8_t cert_asked; /* resource side: asked for a certificate we lack */
+  uint8_t got_data;   /* some application data came from the peer */
   char who[80];      /* "from 192.0.2.1:5555" / "with resource db:5432" */
   char name[256];    /* resource side: the name checked and sent as SNI */
 } tls_conn;
@@ -878,6 +882,7 @@ static int32_t read_records(tls_conn *c) {
     ERR_clear_error();
     int n = SSL_read(c->ssl, buf, sizeof buf);
     if (n > 0) {
+      c->got_data = 1;
       if (host->send_up(c->link, buf, (uint32_t)n) < 0)
         return 0; /* the stream is ending */
       continue;
@@ -968,6 +973,8 @@ static int32_t tls_down(gh_link *link, const uint8_t *data, uint32_t len) {
   return 0;
 }
 
+static int refused_silently(tls_conn *c);
+
 static void tls_up_eof(gh_link *link) {
   tls_conn *c = host->link_data(link);
   if (!c || c->failed || c->eof_sent)
@@ -984,6 +991,10 @@ static void tls_up_eof(gh_link *link) {
     else
       hs_fail(c, GH_EHANDSHAKE, GH_LOG_WARN,
               "connection closed during the handshake");
+    return;
+  }
+  if (refused_silently(c)) {
+    host->abort(link, GH_ECERT);
     return;
   }
   /* Many peers close without a close_notify; what came is complete as far
@@ -1005,11 +1016,39 @@ static void tls_down_eof(gh_link *link) {
 }
 
 static void tls_close(gh_link *link, int32_t reason) {
-  (void)reason;
   tls_conn *c = host->link_data(link);
+  if (c && reason < 0 && !c->failed && !c->eof_sent)
+    (void)refused_silently(c);
   if (c)
     conn_free(c);
   ERR_clear_error();
+}
+
+/* TLS 1.3 ends the client's handshake before the server has checked the
+ * client's certificate: a resource that wants one we do not have refuses
+ * afterwards, with an alert that a reset may destroy unread. Says so, with
+ * what to configure, when the connection ends before any data came. */
+static int refused_silently(tls_conn *c) {
+  if (!c->hs_done || !c->cert_asked || c->got_data)
+    return 0;
+  c->failed = 1;
+  GH_LOG(host, GH_LOG_WARN, c->link,
+         "TLS %s failed: the connection ended before any data; the resource "
+         "asked for a client certificate and none is configured "
+         "(resource.tls.cert, resource.tls.key)",
+         c->who);
+  return 1;
+}
+
+/* Called by OpenSSL only when the resource asks for a client certificate
+ * and the destination has none: the handshake goes on without one. */
+static int on_cert_request(SSL *ssl, X509 **x509, EVP_PKEY **pkey) {
+  tls_conn *c = SSL_get_app_data(ssl);
+  (void)x509;
+  (void)pkey;
+  if (c)
+    c->cert_asked = 1;
+  return 0;
 }
 
 /* The resource side keeps the newest resumable session of the instance. */

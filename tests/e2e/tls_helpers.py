@@ -17,6 +17,7 @@ import hashlib
 import os
 import socket
 import ssl
+import struct
 import subprocess
 
 import ghtest
@@ -214,6 +215,27 @@ class BannerServer(ghtest._TCPServer):
     def handle(self, c):
         c.sendall(b"220 plaintext service ready\r\n")
         ghtest._drain_to_eof(c)
+
+
+class AskThenResetServer(ghtest._TCPServer):
+    """A TLS 1.3 resource that asks for a client certificate (optional, so
+    that its handshake completes) and then resets the connection without a
+    word: what a resource that refuses a missing certificate looks like
+    when its alert is lost to its reset."""
+
+    def __init__(self, ctx, **kw):
+        self.ctx = ctx
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.handshakes = 0
+        super().__init__(**kw)
+
+    def handle(self, c):
+        s = self.ctx.wrap_socket(c, server_side=True)
+        with self.lock:
+            self.handshakes += 1
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
 
 
 class SilentServer(ghtest._TCPServer):
