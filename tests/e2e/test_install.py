@@ -29,7 +29,11 @@ def test_installed_tree(t):
               "lib/systemd/system/gatehouse-client.service",
               "share/doc/gatehouse/examples/gatehouse.logrotate",
               "share/doc/gatehouse/examples/server.ini", "share/doc/gatehouse/examples/client.ini",
-              "share/doc/gatehouse/README.md"]:
+              "share/doc/gatehouse/README.md", "share/doc/gatehouse/SDK.md",
+              "share/doc/gatehouse/examples/proxy-protocol/proxy_protocol.c",
+              "share/doc/gatehouse/examples/proxy-protocol/Makefile",
+              "share/doc/gatehouse/examples/mock-host/mock_host.c",
+              "share/doc/gatehouse/examples/mock-host/mock_host.h"]:
         assert os.path.isfile(os.path.join(p, f)), f"missing {f}"
     built = sorted(f for f in os.listdir(ghtest.GH_PLUGIN_DIR) if f.endswith(".so"))
     assert built and sorted(os.listdir(os.path.join(p, "lib/gatehouse/plugins"))) == built
