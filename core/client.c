@@ -487,6 +487,8 @@ int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   if (!same_str(old->admin_host, ncfg->admin_host) ||
       old->admin_port != ncfg->admin_port)
     gh__warn(rt->subject, "admin_listen: a change takes a restart");
+  if (!same_str(old->user, ncfg->user) || !same_str(old->group, ncfg->group))
+    gh__warn(rt->subject, "user/group: a change takes a restart");
   rt->keepalive_ms = ncfg->keepalive_s * 1000u;
   rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
   rt->drain_ms = ncfg->drain_timeout_s * 1000u;

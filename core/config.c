@@ -3,7 +3,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ini.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -634,6 +636,7 @@ typedef struct gh__parse {
   char **admin_host;
   uint16_t *admin_port;
   char **plugin_dir;
+  char **user, **group;
   int *log_level;
   uint32_t *drain_s, *ka_s, *kat_s;
   /* the section being read */
@@ -739,6 +742,25 @@ static int k_plugin_dir(gh__parse *p, const char *k, const char *v) {
   return 0;
 }
 
+/* user and group must exist when the file is read, so that `check` says
+ * so with FILE:LINE; the process takes that identity once it has bound its
+ * ports and read its keys (main.c). */
+static int k_user(gh__parse *p, const char *k, const char *v) {
+  if (!*v || !getpwnam(v))
+    return fail(p, p->line, "%s: no such user '%.64s'", k, v);
+  free(*p->user);
+  *p->user = gh__strdup(v);
+  return 0;
+}
+
+static int k_group(gh__parse *p, const char *k, const char *v) {
+  if (!*v || !getgrnam(v))
+    return fail(p, p->line, "%s: no such group '%.64s'", k, v);
+  free(*p->group);
+  *p->group = gh__strdup(v);
+  return 0;
+}
+
 static int k_log_level(gh__parse *p, const char *k, const char *v) {
   int level = gh__log_parse_level(v);
   if (level < 0)
@@ -791,6 +813,8 @@ static const gh__keydef server_keys[] = {
     {"client_ca", k_client_ca, 0},
     {"admin_listen", k_admin, 0},
     {"plugin_dir", k_plugin_dir, 0},
+    {"user", k_user, 0},
+    {"group", k_group, 0},
     {"log_level", k_log_level, 0},
     {"drain_timeout", k_drain, 0},
     {"keepalive", k_keepalive, 0},
@@ -800,6 +824,8 @@ static const gh__keydef server_keys[] = {
 static const gh__keydef client_keys[] = {
     {"admin_listen", k_admin, 0},
     {"plugin_dir", k_plugin_dir, 0},
+    {"user", k_user, 0},
+    {"group", k_group, 0},
     {"log_level", k_log_level, 0},
     {"drain_timeout", k_drain, 0},
     {"keepalive", k_keepalive, 0},
@@ -1587,6 +1613,7 @@ typedef struct common_keys {
   char **admin_host;
   uint16_t *admin_port;
   char **plugin_dir;
+  char **user, **group;
   int *log_level;
   uint32_t *drain_s, *ka_s, *kat_s;
 } common_keys;
@@ -1599,6 +1626,8 @@ static void parse_common(gh__parse *p, const common_keys *k) {
   p->admin_host = k->admin_host;
   p->admin_port = k->admin_port;
   p->plugin_dir = k->plugin_dir;
+  p->user = k->user;
+  p->group = k->group;
   p->log_level = k->log_level;
   p->drain_s = k->drain_s;
   p->ka_s = k->ka_s;
@@ -1614,9 +1643,10 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_SERVER;
   p.s = cfg;
-  common_keys k = {&cfg->admin_host,         &cfg->admin_port,
-                   &cfg->plugin_dir,         &cfg->log_level,
-                   &cfg->drain_timeout_s,    &cfg->keepalive_s,
+  common_keys k = {&cfg->admin_host,      &cfg->admin_port,
+                   &cfg->plugin_dir,      &cfg->user,
+                   &cfg->group,           &cfg->log_level,
+                   &cfg->drain_timeout_s, &cfg->keepalive_s,
                    &cfg->keepalive_timeout_s};
   parse_common(&p, &k);
   int rc = parse_text(&p);
@@ -1638,9 +1668,10 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_CLIENT;
   p.c = cfg;
-  common_keys k = {&cfg->admin_host,         &cfg->admin_port,
-                   &cfg->plugin_dir,         &cfg->log_level,
-                   &cfg->drain_timeout_s,    &cfg->keepalive_s,
+  common_keys k = {&cfg->admin_host,      &cfg->admin_port,
+                   &cfg->plugin_dir,      &cfg->user,
+                   &cfg->group,           &cfg->log_level,
+                   &cfg->drain_timeout_s, &cfg->keepalive_s,
                    &cfg->keepalive_timeout_s};
   parse_common(&p, &k);
   int rc = parse_text(&p);
@@ -1702,6 +1733,8 @@ void gh__server_cfg_free(gh__server_cfg *cfg) {
   free(cfg->client_ca);
   free(cfg->admin_host);
   free(cfg->plugin_dir);
+  free(cfg->user);
+  free(cfg->group);
   for (size_t i = 0; i < cfg->n_gateways; i++) {
     gh__server_gw *g = &cfg->gateways[i];
     free(g->id);
@@ -1722,6 +1755,8 @@ void gh__client_cfg_free(gh__client_cfg *cfg) {
   free(cfg->file);
   free(cfg->admin_host);
   free(cfg->plugin_dir);
+  free(cfg->user);
+  free(cfg->group);
   for (size_t i = 0; i < cfg->n_gateways; i++) {
     gh__client_gw *g = &cfg->gateways[i];
     free(g->id);

@@ -108,6 +108,7 @@ typedef struct gh__server_cfg {
   char *admin_host; /* NULL when admin_listen is absent */
   uint16_t admin_port;
   char *plugin_dir;             /* NULL: the built-in default */
+  char *user, *group;           /* identity after start-up, or NULL */
   int log_level;                /* default GH_LOG_INFO */
   uint32_t drain_timeout_s;     /* default 30 */
   uint32_t keepalive_s;         /* ping interval, default 10 */
@@ -148,6 +149,7 @@ typedef struct gh__client_cfg {
   char *admin_host;
   uint16_t admin_port;
   char *plugin_dir;
+  char *user, *group; /* identity after start-up, or NULL */
   int log_level;
   uint32_t drain_timeout_s;
   uint32_t keepalive_s;

@@ -388,6 +388,8 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   if (!same_str(old->admin_host, ncfg->admin_host) ||
       old->admin_port != ncfg->admin_port)
     gh__warn(rt->subject, "admin_listen: a change takes a restart");
+  if (!same_str(old->user, ncfg->user) || !same_str(old->group, ncfg->group))
+    gh__warn(rt->subject, "user/group: a change takes a restart");
   if (ctx) {
     SSL_CTX_free(rt->ctx); /* tunnels up hold their own reference */
     rt->ctx = ctx;

@@ -6,9 +6,11 @@ admin endpoint's /metrics and /status.
 Every stream is checked by length and sha256. Run one test:
 ``python3 test_ops.py reload``.
 """
+import grp
 import hashlib
 import json
 import os
+import pwd
 import socket
 import re
 import signal
@@ -302,6 +304,46 @@ def test_sighup_client_gateway_changed_and_server_gateway_removed(t):
     srv.wait_log(r"gateway gw1 removed: closing its tunnels", since=mark)
     cli.wait_log(r"server refused the tunnel: unknown gateway", since=cmark)
     assert _refused(p)
+
+
+def _ids(pid):
+    status = open(f"/proc/{pid}/status").read()
+    get = lambda key: re.search(rf"^{key}:\s*(.*)$", status, re.M).group(1).split()  # noqa: E731
+    return get("Uid"), get("Gid"), get("Groups")
+
+
+def test_user_and_group_drop_privileges(t):
+    """user/group: the server and the client bind, read their keys, then run
+    as nobody:nogroup for good (real, effective, saved and filesystem ids,
+    no supplementary group), and still carry streams byte-exact. An unknown
+    user is refused by `check` with FILE:LINE."""
+    if os.geteuid() != 0:
+        t.log("skipped: changing identity needs root, and the tests do not run as root here")
+        return
+    nobody = pwd.getpwnam("nobody")
+    nogroup = grp.getgrnam("nogroup").gr_gid
+    res = t.proto_server()
+    pa, pc = t.ports(2)
+    token = ghtest.random_token()
+    srv = t.server([onprem("a", pa, res.port), cloud("c", pc, res.port)], {"gw1": token},
+                   server=[("user", "nobody"), ("group", "nogroup")])
+    cli = t.client(srv, token, client=[("user", "nobody")])
+    ghtest.wait_tunnel(pa, UP, procs=[srv, cli])
+    ghtest.wait_tunnel(pc, UP, procs=[srv, cli])
+    uid, gid, groups = _ids(srv.pid())
+    assert uid == [str(nobody.pw_uid)] * 4 and gid == [str(nogroup)] * 4 and groups == [str(nogroup)], \
+        (uid, gid, groups)
+    uid, gid, groups = _ids(cli.pid())
+    assert uid == [str(nobody.pw_uid)] * 4 and gid == [str(nobody.pw_gid)] * 4, (uid, gid)
+    srv.wait_log(r"running as uid %d, gid %d, user nobody" % (nobody.pw_uid, nogroup))
+    ghtest.echo_check(pa, 1 * MiB)
+    ghtest.echo_check(pc, 1 * MiB)
+    path = os.path.join(t.dir, "unknown-user.ini")
+    with open(path, "w") as f:
+        f.write(open(srv.config_path).read().replace("user = nobody", "user = no-such-user-here"))
+    r = subprocess.run([ghtest.GH_BIN, "check", "-c", path], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and re.search(r"unknown-user\.ini:\d+: user: no such user 'no-such-user-here'",
+                                           r.stdout + r.stderr), r.stdout + r.stderr
 
 
 def test_sigterm_drains_a_stream_in_flight(t):

@@ -260,6 +260,8 @@ static void test_server_valid(void **state) {
   assert_string_equal(c.admin_host, "127.0.0.1");
   assert_int_equal(c.admin_port, 9100);
   assert_string_equal(c.plugin_dir, P("plugins"));
+  assert_null(c.user);
+  assert_null(c.group);
   assert_int_equal(c.log_level, GH_LOG_DEBUG);
   assert_int_equal(c.drain_timeout_s, 5);
   assert_int_equal(c.keepalive_s, 7);
@@ -430,6 +432,11 @@ static void test_server_errors_main(void **state) {
              "log_level must be error, warn, info, debug or trace");
   SERVER_ERR("[server]\ndrain_timeout = -1\n", 2,
              "drain_timeout must be a number of seconds");
+  SERVER_ERR("[server]\nlog_level = info\nuser = no-such-user-gh\n", 3,
+             "user: no such user 'no-such-user-gh'");
+  SERVER_ERR("[server]\ngroup = no-such-group-gh\n", 2,
+             "group: no such group 'no-such-group-gh'");
+  SERVER_ERR("[server]\nuser =\n", 2, "user has no value");
   SERVER_ERR("[server]\nkeepalive = 0\n", 2, "keepalive must be");
   SERVER_ERR("[server]\ncert =\n", 2, "cert has no value");
   SERVER_ERR(SBASE "[server]\n", 8, "duplicate section");
@@ -903,6 +910,8 @@ static void test_client_errors(void **state) {
   CLIENT_ERR(CBASE "token = short\n", 8, "one token");
   CLIENT_ERR("[gateway dc1]\ntoken = short\n", 2, "too short");
   CLIENT_ERR("[client]\nreconnect_max = 0\n", 2, "reconnect_max must be");
+  CLIENT_ERR("[client]\ngroup = no-such-group-gh\n", 2,
+             "group: no such group 'no-such-group-gh'");
   CLIENT_ERR("[client]\ntunnel_listen = :1\n", 2,
              "unknown key 'tunnel_listen' in [client]");
 }
