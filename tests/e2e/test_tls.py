@@ -238,6 +238,17 @@ def _resource_keys(pki, cert=True, extra=()):
     return keys + list(extra)
 
 
+def _one_refused_stream(port):
+    """Sends a request on a stream the resource will refuse; returns how the
+    application saw its end."""
+    with ghtest.connect(port, timeout=30) as s:
+        try:
+            s.sendall(b"ECHO\nping")
+            return ghtest.expect_eof(s, 30)
+        except OSError as e:
+            return repr(e)
+
+
 def test_resource_mutual_pushed(t):
     """TLS toward a resource that requires a client certificate: the
     certificate and key named in the server's file are pushed to the client;
@@ -262,12 +273,7 @@ def test_resource_mutual_pushed(t):
 
     failures = len(res.failures)
     since = cli.log_size()
-    with ghtest.connect(p_nocert, timeout=30) as s:
-        try:
-            s.sendall(b"ECHO\nping")
-            how = ghtest.expect_eof(s, 30)
-        except OSError as e:
-            how = repr(e)
+    how = _one_refused_stream(p_nocert)
     # TLS 1.3: the resource refuses after our handshake ended; its alert
     # may be lost to its reset, and then the client says what is missing.
     m = cli.wait_log(r"TLS with resource 127\.0\.0\.1:%d failed: (the resource refused our certificate|"
@@ -291,12 +297,7 @@ def test_resource_asks_for_a_certificate_then_resets(t):
     srv, cli, _ = t.pair([d])
     cli.wait_log(r"destination nocert: on-prem resource", UP)
     since = cli.log_size()
-    with ghtest.connect(p, timeout=30) as s:
-        try:
-            s.sendall(b"ECHO\nping")
-            how = ghtest.expect_eof(s, 30)
-        except OSError as e:
-            how = repr(e)
+    how = _one_refused_stream(p)
     m = cli.wait_log(r"TLS with resource 127\.0\.0\.1:%d failed: the connection ended before any "
                      r"data; the resource asked for a client certificate and none is configured "
                      r"\(resource\.tls\.cert, resource\.tls\.key\)" % res.port, 20, since=since)
