@@ -1,6 +1,7 @@
 /* Gateways (the tunnels up for each, picked round-robin) and destinations
  * as this process runs them. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -123,6 +124,30 @@ void gh__drt_unref(gh__drt *d) {
   free(d->listen_chain);
   free(d->resource_chain);
   free(d);
+}
+
+void gh__prefix_line(const gh__dest *c, char *err, size_t errlen) {
+  if (!c->file || c->line <= 0 || c->file[0] == '<' || !errlen)
+    return; /* pushed, or built in (the demo) */
+  char msg[1024];
+  snprintf(msg, sizeof(msg), "%s", err);
+  snprintf(err, errlen, "%s:%d: %s", c->file, c->line, msg);
+}
+
+int gh__dest_try(gh__dest *c, uint32_t side, char *err, size_t errlen) {
+  gh__gw gw;
+  memset(&gw, 0, sizeof(gw));
+  gw.id = c->gateway;
+  gh__drt *d;
+  int r = gh__drt_new(&gw, c, side, &d, err, errlen);
+  if (r < 0) {
+    gh__prefix_line(c, err, errlen);
+    gh__dest_free(c);
+    free(c);
+    return r;
+  }
+  gh__drt_unref(d); /* frees c */
+  return 0;
 }
 
 void gh__drt_set_error(gh__drt *d, int32_t status, const char *msg) {

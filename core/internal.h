@@ -143,6 +143,11 @@ int gh__drt_listen(gh__drt *d, const char *host, uint16_t port);
 void gh__drt_retire(gh__drt *d); /* stop listening; free when unused */
 void gh__drt_unref(gh__drt *d);
 void gh__drt_set_error(gh__drt *d, int32_t status, const char *msg);
+/* Puts "FILE:LINE: " of c's section before err (when c comes from a file). */
+void gh__prefix_line(const gh__dest *c, char *err, size_t errlen);
+/* `check`: builds side `side` of c (taken) as a start would, handlers'
+ * inst_init included, then frees it: 0, or the error with FILE:LINE. */
+int gh__dest_try(gh__dest *c, uint32_t side, char *err, size_t errlen);
 
 /* ---- gateways ---- */
 

@@ -113,7 +113,20 @@ static int check_server(const char *path, gh__server_cfg *cfg, char *err,
   for (size_t i = 0; i < cfg->n_dests; i++)
     if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)
       return r;
-  return 0;
+  /* The handlers' own checks (files that must match, ...): the side this
+   * server runs of each destination is built and freed, as a start would.
+   * (The client runs the resource side of an on-prem destination.) */
+  for (size_t i = 0; i < cfg->n_dests && r == 0; i++) {
+    gh__dest *c = gh__xcalloc(1, sizeof(*c));
+    *c = cfg->dests[i];
+    memset(&cfg->dests[i], 0, sizeof(cfg->dests[i]));
+    r = gh__dest_try(c,
+                     c->type == GH__DEST_ONPREM ? GH_SIDE_LISTEN
+                                                : GH_SIDE_RESOURCE,
+                     err, errlen);
+  }
+  uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* handles the handlers closed */
+  return r;
 }
 
 static int cmd_check(int argc, char **argv) {

@@ -83,8 +83,9 @@ static int add_dest(gh__rt *rt, gh__dest *c, int reloading, char *err,
   gh__drt *d;
   int r = gh__drt_new(gw, c, side, &d, err, errlen);
   if (r < 0) {
+    gh__prefix_line(c, err, errlen);
     if (reloading) /* the others still start: say which one did not */
-      gh__error(c->name, "%s:%d: %s; not started", c->file, c->line, err);
+      gh__error(c->name, "%s; not started", err);
     gh__dest_free(c);
     free(c);
     return r;

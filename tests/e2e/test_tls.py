@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 import time
 
@@ -518,7 +519,8 @@ def test_onprem_tls_both_sides(t):
 
 def test_config_errors(t):
     """A key that does not match its certificate, a bad min_version and a
-    listen side without a certificate stop the server with a clear line."""
+    listen side without a certificate stop the server with a clear line
+    naming FILE:LINE of the destination, and `check` finds the same."""
     pki = t.pki
     cases = [
         ([("listen.tls.cert", pki.server_cert), ("listen.tls.key", pki.client_key)],
@@ -536,8 +538,12 @@ def test_config_errors(t):
         srv.allow_exit = True
         rc = srv.wait(20)
         assert rc == 2, f"case {i}: exit status {rc}, 2 expected"
-        m = re.search(why, srv.log_text())
+        m = re.search(r"server%d\.ini:\d+: .*%s" % (i, why), srv.log_text())
         assert m, f"case {i}: no line matching {why!r} in:\n{srv.tail(5)}"
+        r = subprocess.run([ghtest.GH_BIN, "check", "-c", srv.config_path], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and re.search(r"server%d\.ini:\d+: .*%s" % (i, why), r.stderr), \
+            f"case {i}: check said ({r.returncode}) {r.stdout}{r.stderr}"
         t.log(f"case {i}: {srv.tail(1).strip()[:160]}")
 
 
