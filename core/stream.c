@@ -2,6 +2,7 @@
  * the tunnel, its start (accept or resolve, check, connect, handshakes) and
  * its end. Links are torn down by the reaper at the end of a loop turn, so
  * that no handler's close() runs inside one of its own callbacks. */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -399,6 +400,24 @@ static size_t addrs_from(const struct addrinfo *ai, gh_addr *out) {
   return n;
 }
 
+/* A resource written as an address needs no resolver (whose answer comes
+ * through libuv's thread pool): 1 and *a when host is an IPv4 or IPv6
+ * literal (without a zone), else 0. */
+static int addr_literal(const char *host, gh_addr *a) {
+  memset(a, 0, sizeof(*a));
+  if (inet_pton(AF_INET, host, a->addr) == 1) {
+    a->family = GH_AF_INET;
+    return 1;
+  }
+  if (inet_pton(AF_INET6, host, a->addr) == 1) {
+    a->family = GH_AF_INET6;
+    return 1;
+  }
+  return 0;
+}
+
+static void resolved(gh__stream *s, const gh_addr *addrs, size_t n);
+
 static void on_resolved(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   gh__stream *s = req->data;
@@ -422,6 +441,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
     fail_open(s, GH_ENOTFOUND, "%s has no address", c->resource_host);
     return;
   }
+  resolved(s, addrs, n);
+}
+
+/* The resource's addresses are known: the client's ACL, then connect. */
+static void resolved(gh__stream *s, const gh_addr *addrs, size_t n) {
+  const gh__dest *c = s->d->cfg;
   gh__rt *rt = s->d->gw->rt;
   if (rt->role == GH__ROLE_CLIENT) {
     int line = 0;
@@ -469,6 +494,11 @@ void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
   uv_timer_init(gh__g.loop, s->open_timer);
   s->open_timer->data = s;
   uv_timer_start(s->open_timer, on_open_timeout, d->cfg->connect_timeout_ms, 0);
+  gh_addr lit;
+  if (addr_literal(d->cfg->resource_host, &lit)) {
+    resolved(s, &lit, 1);
+    return;
+  }
   s->gai = gh__xcalloc(1, sizeof(*s->gai));
   s->gai->data = s;
   struct addrinfo hints = {0};
