@@ -62,13 +62,20 @@ const char *gh__default_plugin_dir(void) {
   return GH_PLUGIN_DIR_DEFAULT;
 }
 
-int gh__core_init(uv_loop_t *loop, const char *plugin_dir) {
+void gh__core_setup(uv_loop_t *loop) {
   gh__g.loop = loop;
   gh__g.host = &gh__host;
   gh__list_init(&gh__g.reap);
   gh__list_init(&gh__g.dirty);
+  gh__list_init(&gh__g.lazy);
   uv_prepare_init(loop, &gh__g.prepare);
   uv_unref((uv_handle_t *)&gh__g.prepare);
+  uv_timer_init(loop, &gh__g.lazy_timer);
+  uv_unref((uv_handle_t *)&gh__g.lazy_timer);
+}
+
+int gh__core_init(uv_loop_t *loop, const char *plugin_dir) {
+  gh__core_setup(loop);
   gh__registry_init(&gh__g.reg, &gh__host);
   const char *dir = plugin_dir ? plugin_dir : gh__default_plugin_dir();
   int n = gh__registry_load_dir(&gh__g.reg, dir);

@@ -24,6 +24,7 @@
 /* More session credit than a peer may ever grant us: a protocol error. */
 #define GH__SESSION_CREDIT_MAX (1024u * 1024u * 1024u)
 #define GH__CREDIT_BATCH (32u * 1024u)   /* return credit in such steps */
+#define GH__CREDIT_LAZY_MS 10u /* how long smaller credit waits for a ride */
 #define GH__OUT_MAX (64u * 1024u)        /* stop reading a socket above it */
 #define GH__TX_HIGH (4u * 1024u * 1024u) /* tunnel congested above... */
 #define GH__TX_LOW (1u * 1024u * 1024u)  /* ...until it drains below */
@@ -102,12 +103,17 @@ typedef struct gh__core {
   int prepare_active;
   gh__list reap;  /* streams being torn down */
   gh__list dirty; /* tunnels with staged frames */
+  gh__list lazy;  /* tunnels owing small credit (mux.c) */
+  uv_timer_t lazy_timer;
+  int lazy_armed;
   gh__registry reg;
   const gh_host *host;
 } gh__core;
 
 extern gh__core gh__g;
 
+/* The loop and the end-of-turn machinery (gh__core_init does it). */
+void gh__core_setup(uv_loop_t *loop);
 int gh__core_init(uv_loop_t *loop, const char *plugin_dir);
 void gh__core_kick(void); /* make sure the end-of-turn work runs */
 const char *gh__default_plugin_dir(void);
@@ -337,6 +343,7 @@ struct gh__tunnel {
   gh__list sendq;        /* streams with bytes waiting for credit or room */
   gh__list credq;        /* streams owing a WINDOW */
   gh__list dirty_node;
+  gh__list lazy_node; /* in gh__g.lazy */
   int64_t send_session;     /* session credit we may still use */
   uint64_t session_owed;    /* session credit to give back */
   int64_t rx_session_avail; /* what the peer may still send us */
@@ -416,6 +423,8 @@ void gh__mux_tunnel_down(gh__tunnel *t);
 void gh__mux_pump(gh__tunnel *t);
 /* Emit the WINDOW frames owed. */
 void gh__mux_credit_flush(gh__tunnel *t);
+/* Sends the small credit that was waiting for a frame to ride with. */
+void gh__mux_lazy_flush(void);
 /* The transport wrote n bytes that came from the tunnel. */
 void gh__mux_written(gh__stream *s, uint32_t n);
 int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id);

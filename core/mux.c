@@ -5,8 +5,11 @@
  * back only for bytes that its transport reports written to the local
  * socket (gh__mux_written), so a stream whose reader stalls stops its sender
  * after one window while the other streams go on. Credit is returned once
- * GH__CREDIT_BATCH bytes are written, or at once when the socket has taken
- * everything, and WINDOW frames are coalesced per loop turn. */
+ * GH__CREDIT_BATCH bytes are written, or, when the socket has taken
+ * everything, with the next frame the tunnel sends anyway or after
+ * GH__CREDIT_LAZY_MS at the latest (a request/response stream then sends
+ * no WINDOW of its own per exchange, and wakes no peer for one). WINDOW
+ * frames are coalesced per loop turn. */
 #include <string.h>
 
 #include "internal.h"
@@ -379,6 +382,31 @@ void gh__mux_frame(gh__tunnel *t, const gh__frame *f) {
 }
 
 /* The transport wrote n bytes of what the tunnel brought. */
+static void on_lazy(uv_timer_t *tm) {
+  (void)tm;
+  gh__g.lazy_armed = 0;
+  gh__mux_lazy_flush();
+}
+
+void gh__mux_lazy_flush(void) {
+  while (!gh__list_empty(&gh__g.lazy)) {
+    gh__tunnel *t = GH__CONTAINER_OF(gh__g.lazy.next, gh__tunnel, lazy_node);
+    gh__list_del(&t->lazy_node);
+    if (t->state == GH__T_UP && !gh__list_empty(&t->credq))
+      gh__tunnel_dirty(t);
+  }
+}
+
+/* t's credit queue may wait: any flush of t takes it along. */
+static void credit_later(gh__tunnel *t) {
+  if (!gh__list_linked(&t->lazy_node))
+    gh__list_push(&gh__g.lazy, &t->lazy_node);
+  if (!gh__g.lazy_armed) {
+    gh__g.lazy_armed = 1;
+    uv_timer_start(&gh__g.lazy_timer, on_lazy, GH__CREDIT_LAZY_MS, 0);
+  }
+}
+
 void gh__mux_written(gh__stream *s, uint32_t n) {
   s->tx_pending = s->tx_pending > n ? s->tx_pending - n : 0;
   s->rx_ready = GH__MIN(s->rx_ready + n, s->rx_held);
@@ -386,12 +414,15 @@ void gh__mux_written(gh__stream *s, uint32_t n) {
     s->rx_ready = s->rx_held;
   if (!s->t || !s->in_map || s->rx_ready == 0)
     return;
-  if (s->rx_ready >= GH__CREDIT_BATCH || s->tx_pending == 0) {
-    if (!gh__list_linked(&s->credq_node)) {
-      gh__list_push(&s->t->credq, &s->credq_node);
-      gh__tunnel_dirty(s->t);
-    }
-  }
+  int now = s->rx_ready >= GH__CREDIT_BATCH;
+  if (!now && s->tx_pending != 0)
+    return;
+  if (!gh__list_linked(&s->credq_node))
+    gh__list_push(&s->t->credq, &s->credq_node);
+  if (now)
+    gh__tunnel_dirty(s->t);
+  else
+    credit_later(s->t);
 }
 
 void gh__mux_credit_flush(gh__tunnel *t) {

@@ -47,6 +47,7 @@ gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
   gh__list_init(&t->sendq);
   gh__list_init(&t->credq);
   gh__list_init(&t->dirty_node);
+  gh__list_init(&t->lazy_node);
   gh__list_push(&rt->tunnels, &t->node);
   snprintf(t->subject, sizeof(t->subject), "tunnel");
   return t;
@@ -211,6 +212,8 @@ static void tunnel_finish_close(gh__tunnel *t) {
 static void tunnel_handle_closed(uv_handle_t *h) {
   gh__tunnel *t = h->data;
   gh__list_del(&t->node);
+  if (gh__list_linked(&t->lazy_node))
+    gh__list_del(&t->lazy_node);
   gh__map_free(&t->streams);
   SSL_free(t->ssl);
   free(t->rx);

@@ -194,18 +194,14 @@ static int group_setup(void **state) {
   if (uv_loop_init(&loop) != 0)
     return -1;
   memset(&gh__g, 0, sizeof(gh__g));
-  gh__g.loop = &loop;
-  gh__g.host = &gh__host;
-  gh__list_init(&gh__g.reap);
-  gh__list_init(&gh__g.dirty);
-  uv_prepare_init(&loop, &gh__g.prepare);
-  uv_unref((uv_handle_t *)&gh__g.prepare);
+  gh__core_setup(&loop);
   ctx = SSL_CTX_new(TLS_method());
   return ctx ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
   uv_close((uv_handle_t *)&gh__g.prepare, NULL);
+  uv_close((uv_handle_t *)&gh__g.lazy_timer, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   int r = uv_loop_close(&loop);
   SSL_CTX_free(ctx);
@@ -1558,7 +1554,7 @@ static void test_bug_flush_keeps_owed_credit(void **state) {
   gh__tunnel *t = W.t;
   fake *f;
   gh__stream *s = res_stream(2, &f);
-  uint8_t buf[1000];
+  static uint8_t buf[GH__CREDIT_BATCH];
   fill(buf, sizeof(buf), 7);
   feed_data(2, buf, sizeof(buf));
   written(s, sizeof(buf));
@@ -1566,6 +1562,52 @@ static void test_bug_flush_keeps_owed_credit(void **state) {
   assert_true(gh__list_linked(&t->dirty_node));
   gh__tunnel_flush(t);
   assert_int_equal(t->state, GH__T_UP);
+  assert_true(gh__list_linked(&t->dirty_node));
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 2);
+  assert_int_equal(window_sum(2), sizeof(buf));
+  assert_int_equal(window_sum(0), sizeof(buf));
+}
+
+/* Small credit (the socket took everything, less than a batch) does not
+ * make the tunnel send a WINDOW of its own: it rides with the next frame
+ * the tunnel sends, or goes by itself after GH__CREDIT_LAZY_MS. */
+static void test_small_credit_rides_or_waits(void **state) {
+  gh__tunnel *t = W.t;
+  fake *f;
+  gh__stream *s = res_stream(2, &f);
+  uint8_t buf[1000];
+  fill(buf, sizeof(buf), 9);
+  feed_data(2, buf, sizeof(buf));
+  written(s, sizeof(buf));
+  assert_false(gh__list_empty(&t->credq));
+  assert_false(gh__list_linked(&t->dirty_node)); /* no flush for it alone */
+  assert_true(gh__list_linked(&t->lazy_node));
+  /* a frame sent anyway (here a ping) takes the credit along */
+  uint8_t ping[8] = {0};
+  assert_int_equal(gh__tunnel_send(t, GH__FT_PING, 0, 0, ping, sizeof(ping)),
+                   0);
+  gh__mux_credit_flush(t);
+  assert_int_equal(take(), 3);
+  assert_int_equal(count(GH__FT_PING, 0), 1);
+  assert_int_equal(window_sum(2), sizeof(buf));
+  assert_int_equal(window_sum(0), sizeof(buf));
+
+  settle(); /* the end of the turn: nothing left to flush */
+  assert_false(gh__list_linked(&t->dirty_node));
+
+  /* alone, it goes when the timer fires */
+  feed_data(2, buf, sizeof(buf));
+  written(s, sizeof(buf));
+  assert_false(gh__list_linked(&t->dirty_node));
+  assert_true(gh__list_linked(&t->lazy_node));
+  assert_true(gh__g.lazy_armed);
+  assert_true(uv_is_active((uv_handle_t *)&gh__g.lazy_timer));
+  assert_true(uv_timer_get_due_in(&gh__g.lazy_timer) <= GH__CREDIT_LAZY_MS);
+  uv_timer_stop(&gh__g.lazy_timer); /* what the timer does, now: */
+  gh__g.lazy_armed = 0;
+  gh__mux_lazy_flush();
+  assert_false(gh__list_linked(&t->lazy_node));
   assert_true(gh__list_linked(&t->dirty_node));
   gh__mux_credit_flush(t);
   assert_int_equal(take(), 2);
@@ -1612,6 +1654,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bug_up_buffers_after_tunnel_failure,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_bug_sync_closed_in_reap, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_small_credit_rides_or_waits, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_bug_flush_keeps_owed_credit, setup,
                                       teardown),
