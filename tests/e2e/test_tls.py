@@ -242,12 +242,12 @@ def _resource_keys(pki, cert=True, extra=()):
 def _one_refused_stream(port):
     """Sends a request on a stream the resource will refuse; returns how the
     application saw its end."""
-    with ghtest.connect(port, timeout=30) as s:
-        try:
+    try:
+        with ghtest.connect(port, timeout=30) as s:
             s.sendall(b"ECHO\nping")
             return ghtest.expect_eof(s, 30)
-        except OSError as e:
-            return repr(e)
+    except OSError as e:  # a reset may come before connect() looks (SO_ERROR)
+        return repr(e)
 
 
 def test_resource_mutual_pushed(t):
@@ -437,14 +437,14 @@ def test_resource_tls11_and_plaintext_refused(t):
     ghtest.wait_tunnel(ports[4], UP, procs=[srv, cli])
     for port, peer, why in cases:
         since = cli.log_size()
-        with ghtest.connect(port, timeout=30) as s:
-            try:
+        try:
+            with ghtest.connect(port, timeout=30) as s:
                 s.sendall(b"SOURCE 10 1\n")
                 b = s.recv(100)
                 how = "eof"
-            except OSError as e:
-                b, how = b"", repr(e)
-            assert not b, f"data from a refused resource: {b!r}"
+        except OSError as e:  # a reset may come before connect() looks (SO_ERROR)
+            b, how = b"", repr(e)
+        assert not b, f"data from a refused resource: {b!r}"
         m = cli.wait_log(r"TLS handshake with resource 127\.0\.0\.1:%d %s" % (peer.port, why), 20,
                          since=since)
         t.log(f"{m.string.strip()[-110:]} (application: {how})")
