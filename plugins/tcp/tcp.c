@@ -20,10 +20,13 @@
 #define _GNU_SOURCE
 #endif
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "gatehouse/gatehouse.h"
@@ -344,21 +347,40 @@ static void on_connect(uv_connect_t *req, int status) {
 
 /* ------------------------------------------------------------ listeners */
 
+/* The listening socket is ours, watched with a uv_poll_t, and accepted
+ * with accept4(): libuv's own listener sheds load at EMFILE silently (it
+ * accepts and closes with its reserved descriptor and never calls back),
+ * and the operator must be told that connections are being turned away.
+ *
+ * At EMFILE/ENFILE the reserve descriptor below is given up to accept
+ * and reset the waiting connections, then taken back; without it (another
+ * thread took the slot) the listener pauses for TCP_PAUSE_MS instead of
+ * spinning on a readable socket it cannot accept from. Other accept
+ * errors (ENOBUFS, ENOMEM) pause it the same way. */
+#define TCP_ACCEPT_BURST 64u /* per loop turn, to stay fair to the others */
+#define TCP_SHED_MAX 1024u   /* connections reset per EMFILE episode */
+#define TCP_PAUSE_MS 250u
+
+static int reserve_fd = -1;
+
+static void reserve_take(void) {
+  if (reserve_fd < 0)
+    reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 typedef struct tcp_listener {
-  uv_tcp_t tcp;
-  uv_tcp_t drop;  /* takes a connection we have no memory for, and closes it */
+  uv_poll_t poll;
+  uv_timer_t pause; /* accepting again after an accept error */
+  int fd;
   gh_listener *l; /* NULL when listen() failed */
   uint8_t handles;
   uint8_t closing;
-  uint8_t drop_busy;
-  uint8_t drop_again; /* a connection waits for the drop handle */
   uint8_t warned;
-  uint32_t suppressed; /* warnings not logged since the last one */
+  uint32_t suppressed;  /* reports not logged since the last one */
+  uint64_t turned_away; /* connections reset unserved, since the last line */
   uint64_t warned_at;
   char name[INET6_ADDRSTRLEN + 16];
 } tcp_listener;
-
-static void on_connection(uv_stream_t *server, int status);
 
 static void listener_unref(tcp_listener *tl) {
   if (--tl->handles)
@@ -374,53 +396,63 @@ static void on_listener_closed(uv_handle_t *h) {
 }
 
 /* Accept failures (EMFILE, ENFILE, ENOMEM) come in bursts: one line per
- * second at most, with the number of those left out. libuv keeps the
- * listener armed and, for EMFILE, accepts and closes the connection with
- * its reserved descriptor, so this does not spin. */
-static void warn_accept(tcp_listener *tl, int err) {
+ * second at most, with the connections turned away and the reports left
+ * out since the previous line. */
+static void warn_accept(tcp_listener *tl, int err, uint32_t turned_away) {
   uint64_t now = uv_now(loop());
+  tl->turned_away += turned_away;
   if (tl->warned && now - tl->warned_at < TCP_WARN_INTERVAL_MS) {
     tl->suppressed++;
     return;
   }
-  if (tl->suppressed)
-    GH_LOG(host, GH_LOG_WARN, NULL,
-           "tcp: accept on %s: %s (and %u more since the last report)",
-           tl->name, uv_strerror(err), tl->suppressed);
-  else
-    GH_LOG(host, GH_LOG_WARN, NULL, "tcp: accept on %s: %s", tl->name,
-           uv_strerror(err));
+  GH_LOG(host, GH_LOG_WARN, NULL,
+         "tcp: accept on %s: %s: %llu connection(s) reset unserved since "
+         "the last report (%u report(s) left out)",
+         tl->name, uv_strerror(err), (unsigned long long)tl->turned_away,
+         tl->suppressed);
   tl->warned = 1;
   tl->warned_at = now;
   tl->suppressed = 0;
+  tl->turned_away = 0;
 }
 
-static void on_drop_closed(uv_handle_t *h) {
-  tcp_listener *tl = h->data;
-  tl->drop_busy = 0;
-  if (tl->drop_again && !tl->closing) {
-    tl->drop_again = 0;
-    on_connection((uv_stream_t *)&tl->tcp, 0);
-  }
-  listener_unref(tl);
+static void reset_close(int fd) {
+  struct linger lg = {1, 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(fd);
 }
 
-/* libuv stops watching a listener until its pending connection is taken
- * with uv_accept(); without memory for a conn we still take it, into the
- * listener's own spare handle, and close it. */
-static void drop_connection(tcp_listener *tl) {
-  if (tl->drop_busy) {
-    tl->drop_again = 1;
-    return;
+/* Out of descriptors: frees the reserve to accept and reset what waits. */
+static uint32_t shed_load(tcp_listener *tl) {
+  if (reserve_fd < 0)
+    return 0;
+  close(reserve_fd);
+  reserve_fd = -1;
+  uint32_t n = 0;
+  while (n < TCP_SHED_MAX) {
+    int fd = accept4(tl->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      reset_close(fd);
+      n++;
+    } else if (errno != EINTR && errno != ECONNABORTED) {
+      break;
+    }
   }
-  if (uv_tcp_init(loop(), &tl->drop) != 0)
-    return;
-  tl->drop.data = tl;
-  tl->drop_busy = 1;
-  tl->handles++;
-  if (uv_accept((uv_stream_t *)&tl->tcp, (uv_stream_t *)&tl->drop) == 0)
-    warn_accept(tl, UV_ENOMEM);
-  uv_close((uv_handle_t *)&tl->drop, on_drop_closed);
+  reserve_take();
+  return n;
+}
+
+static void on_poll(uv_poll_t *p, int status, int events);
+
+static void on_resume(uv_timer_t *t) {
+  tcp_listener *tl = t->data;
+  if (!tl->closing)
+    (void)uv_poll_start(&tl->poll, UV_READABLE, on_poll);
+}
+
+static void pause_accepting(tcp_listener *tl) {
+  uv_poll_stop(&tl->poll);
+  uv_timer_start(&tl->pause, on_resume, TCP_PAUSE_MS, 0);
 }
 
 static int conn_addrs(tcp_conn *c, gh_addr *peer, gh_addr *local) {
@@ -438,24 +470,19 @@ static int conn_addrs(tcp_conn *c, gh_addr *peer, gh_addr *local) {
   return 0;
 }
 
-static void on_connection(uv_stream_t *server, int status) {
-  tcp_listener *tl = server->data;
-  if (tl->closing)
-    return;
-  if (status < 0) {
-    warn_accept(tl, status);
-    return;
-  }
+/* Gives the accepted socket fd to a new conn and the conn to the core. */
+static void accept_one(tcp_listener *tl, int fd) {
   tcp_conn *c = conn_new();
   if (!c) {
-    drop_connection(tl);
+    reset_close(fd);
+    warn_accept(tl, UV_ENOMEM, 1);
     return;
   }
   c->closing = 1; /* belongs to no link until accept() says otherwise */
-  int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+  int rc = uv_tcp_open(&c->tcp, fd);
   if (rc) {
-    if (rc != UV_EAGAIN)
-      warn_accept(tl, rc);
+    reset_close(fd);
+    warn_accept(tl, rc, 1);
     conn_release(c, 0);
     return;
   }
@@ -481,28 +508,104 @@ static void on_connection(uv_stream_t *server, int status) {
   c->link = link;
 }
 
+static void on_poll(uv_poll_t *p, int status, int events) {
+  tcp_listener *tl = p->data;
+  (void)events;
+  if (tl->closing)
+    return;
+  if (status < 0) {
+    warn_accept(tl, status, 0);
+    pause_accepting(tl);
+    return;
+  }
+  for (uint32_t i = 0; i < TCP_ACCEPT_BURST && !tl->closing; i++) {
+    int fd = accept4(tl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      accept_one(tl, fd);
+      continue;
+    }
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK)
+      return;
+    if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+      continue;
+    if ((e == EMFILE || e == ENFILE) && reserve_fd >= 0) {
+      warn_accept(tl, -e, shed_load(tl));
+      if (reserve_fd >= 0)
+        return; /* what waited is reset; the next ones will be too */
+    } else {
+      warn_accept(tl, -e, 0);
+    }
+    pause_accepting(tl);
+    return;
+  }
+}
+
+/* The socket closes now, as uv_close() does for a libuv listener: the
+ * port is free at once for whoever binds it next in this loop turn (a
+ * client destination waiting for it, a reload). Safe once the poll handle
+ * is closing (libuv's rule for uv_poll_t). */
+static void listener_close(tcp_listener *tl) {
+  tl->closing = 1;
+  uv_close((uv_handle_t *)&tl->poll, on_listener_closed);
+  if (tl->handles > 1)
+    uv_close((uv_handle_t *)&tl->pause, on_listener_closed);
+  close(tl->fd);
+  tl->fd = -1;
+}
+
+/* A non-blocking listening socket on sa, as uv_tcp_bind() + uv_listen()
+ * would make it: SO_REUSEADDR, and an IPv6 socket takes IPv4 too. */
+static int listen_socket(const struct sockaddr *sa) {
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1, zero = 0;
+  socklen_t len = sizeof(struct sockaddr_in);
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (sa->sa_family == AF_INET6) {
+    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    len = sizeof(struct sockaddr_in6);
+  }
+  if (bind(fd, sa, len) < 0 || listen(fd, TCP_BACKLOG) < 0) {
+    int e = errno;
+    close(fd);
+    return e == EAFNOSUPPORT ? UV_EAFNOSUPPORT : -e;
+  }
+  return fd;
+}
+
 static int32_t listen_on(gh_listener *l, const struct sockaddr *sa) {
+  int fd = listen_socket(sa);
+  if (fd < 0)
+    return fd;
   tcp_listener *tl = host->alloc(sizeof *tl);
-  if (!tl)
+  if (!tl) {
+    close(fd);
     return GH_ENOMEM;
+  }
   memset(tl, 0, sizeof *tl);
-  int rc = uv_tcp_init(loop(), &tl->tcp);
+  tl->fd = fd;
+  na_name(sa, tl->name, sizeof tl->name);
+  int rc = uv_poll_init_socket(loop(), &tl->poll, fd);
   if (rc) {
+    close(fd);
     host->free(tl);
     return rc;
   }
-  tl->tcp.data = tl;
+  tl->poll.data = tl;
   tl->handles = 1;
-  na_name(sa, tl->name, sizeof tl->name);
-  /* flags 0: an IPv6 socket also takes IPv4 (dual stack) */
-  rc = uv_tcp_bind(&tl->tcp, sa, 0);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&tl->tcp, TCP_BACKLOG, on_connection);
+  rc = uv_timer_init(loop(), &tl->pause);
+  if (rc == 0) {
+    tl->pause.data = tl;
+    tl->handles++;
+    rc = uv_poll_start(&tl->poll, UV_READABLE, on_poll);
+  }
   if (rc) {
-    tl->closing = 1;
-    uv_close((uv_handle_t *)&tl->tcp, on_listener_closed);
+    listener_close(tl);
     return rc;
   }
+  reserve_take();
   tl->l = l;
   host->listener_set_data(l, tl);
   return 0;
@@ -524,8 +627,7 @@ static void tcp_unlisten(gh_listener *l) {
   }
   if (tl->closing)
     return;
-  tl->closing = 1;
-  uv_close((uv_handle_t *)&tl->tcp, on_listener_closed);
+  listener_close(tl);
 }
 
 /* ----------------------------------------------------------- transport */
