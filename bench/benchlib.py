@@ -34,7 +34,8 @@ class Pair:
     (name, [(key, value), ...]) sections) on gateway "bench"; the client's
     ACL allows everything on loopback. Use as a context manager."""
 
-    def __init__(self, destinations, build=None, workdir=None, log_level="warn"):
+    def __init__(self, destinations, build=None, workdir=None, log_level="warn",
+                 server_opts=(), client_opts=()):
         b = build_dir(build)
         self.bin = os.path.join(b, "gatehouse")
         self.plugins = os.path.join(b, "plugins")
@@ -44,10 +45,10 @@ class Pair:
         token = ghtest.random_token()
         srv = [("server", [("tunnel_listen", f"{HOST}:{self.tport}"), ("cert", self.pki.server_cert),
                            ("key", self.pki.server_key), ("plugin_dir", self.plugins),
-                           ("log_level", log_level)]),
+                           ("log_level", log_level)] + list(server_opts)),
                ("gateway bench", [("token", token)])]
         srv += [(f"destination {n}", [("gateway", "bench")] + kv) for n, kv in destinations]
-        cli = [("client", [("plugin_dir", self.plugins), ("log_level", log_level)]),
+        cli = [("client", [("plugin_dir", self.plugins), ("log_level", log_level)] + list(client_opts)),
                ("gateway bench", [("server", f"{HOST}:{self.tport}"), ("token", token),
                                   ("ca", self.pki.ca_cert)]),
                ("acl", [("allow", f"{HOST}:*"), ("deny", "*")])]
@@ -57,24 +58,88 @@ class Pair:
             with open(path, "w") as f:
                 f.write(ghtest.ini_text(secs))
             log = open(os.path.join(self.dir, role + ".log"), "w")
-            self.procs.append(subprocess.Popen([self.bin, role, "-c", path], stdout=log, stderr=log))
+            self.procs.append(subprocess.Popen([self.bin, role, "-c", path], stdout=log, stderr=log,
+                                               stdin=subprocess.DEVNULL, preexec_fn=pdeathsig))
             if role == "server":
                 ghtest.wait_port(HOST, self.tport, 20)
 
     def pids(self):
         return [p.pid for p in self.procs]
 
-    def close(self):
+    def close(self, timeout=15):
+        """SIGTERM both; SIGKILL what is still there after ``timeout`` s."""
         for p in self.procs:
-            p.terminate()
+            if p.poll() is None:
+                p.terminate()
         for p in self.procs:
-            p.wait()
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def pdeathsig():
+    """preexec_fn: the child gets SIGKILL when the benchmark dies, however it dies."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:
+        pass
+
+
+def descendants(pid):
+    """pid and every process below it (from /proc/*/stat)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def rss_bytes(pids):
+    """Sum of VmRSS (resident set) of ``pids``, in bytes."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def cpu_seconds(pids):
+    """User + system CPU time used so far by the processes ``pids``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def table(title, header, rows):

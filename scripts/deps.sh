@@ -5,7 +5,8 @@
 # dpkg-query) and returns at once, without touching the network. Otherwise it
 # runs `apt-get update` once and installs only what is missing.
 # Runs as root, or through sudo when not root and sudo exists.
-# --bench: also the peers the benchmarks compare with (stunnel, wrk, sshd).
+# --bench: also the peers the benchmarks compare with (stunnel, wrk, sshd,
+# iperf3, nginx).
 set -euo pipefail
 
 # clang is for the libFuzzer build: on Debian 12, `clang -fsanitize=fuzzer`
@@ -13,13 +14,18 @@ set -euo pipefail
 # *recommended* by libclang-common-14-dev, so name it explicitly since we
 # install without recommends). libfuzzer-14-dev is the standalone libFuzzer.a
 # and is not needed for -fsanitize=fuzzer.
+# haproxy (run in the foreground by tests/e2e/test_lb.py, never as a service),
+# iproute2 (ip netns/veth and ss in the fault tests) and util-linux (prlimit).
 PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libssl-dev libinih-dev libcmocka-dev
   python3 openssl curl socat netcat-openbsd ca-certificates
+  haproxy iproute2 util-linux
 )
 # The benchmarks' peers (bench/): `scripts/deps.sh --bench` adds them.
-BENCH_PACKAGES=(stunnel4 wrk openssh-server openssh-client)
+# (Debian 12 names: `nginx` is the server itself; nginx-light is only a
+# wrapper that pulls nginx plus a module. iperf3 drives the bulk scenarios.)
+BENCH_PACKAGES=(stunnel4 wrk openssh-server openssh-client iperf3 nginx)
 if [ "${1:-}" = "--bench" ]; then
   PACKAGES+=("${BENCH_PACKAGES[@]}")
 fi
