@@ -23,6 +23,7 @@ Scenarios (--only takes these names):
              held open: bytes per stream = (RSS_with - RSS_idle) / N
     stall    one stream whose application never reads, beside a neighbour doing
              bulk (iperf3 -R): the neighbour's throughput with it, in % of without
+             (the median of 3 alternating rounds; 1 with --smoke)
 
 --smoke runs each scenario for one second and 1,000 idle streams only: it keeps
 the harness working (ctest label `bench`); it fails when a figure is missing,
@@ -501,19 +502,25 @@ def idle_streams(path, holder, counts, settle, out):
 
 
 def stalled(path, source, seconds):
-    """The neighbour's iperf3 -R throughput with a stalled stream, in % of without."""
-    alone = iperf3(path.ports["iperf"], seconds, reverse=True)
-    s = socket.create_connection((HOST, path.ports["stall"]), timeout=10)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        last, t0 = -1, time.monotonic()
-        while source.sent != last and time.monotonic() - t0 < 10:  # until it is stuck
-            last = source.sent
-            time.sleep(0.3)
-        beside = iperf3(path.ports["iperf"], seconds, reverse=True)
-    finally:
-        s.close()
-    return 100.0 * beside / alone
+    """The neighbour's iperf3 -R throughput with a stalled stream, in % of without:
+    the median of rounds that each measure alone, then beside a freshly stalled
+    stream (alternating, so that the machine's drift falls on both sides)."""
+    rounds = 3 if seconds >= 3 else 1
+    ratios = []
+    for _ in range(rounds):
+        alone = iperf3(path.ports["iperf"], seconds, reverse=True)
+        s = socket.create_connection((HOST, path.ports["stall"]), timeout=10)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            last, t0 = -1, time.monotonic()
+            while source.sent != last and time.monotonic() - t0 < 10:  # until it is stuck
+                last = source.sent
+                time.sleep(0.3)
+            beside = iperf3(path.ports["iperf"], seconds, reverse=True)
+        finally:
+            s.close()
+        ratios.append(100.0 * beside / alone)
+    return sorted(ratios)[len(ratios) // 2]
 
 
 # --------------------------------------------------------------------------- report
