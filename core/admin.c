@@ -407,9 +407,7 @@ static void on_conn(uv_stream_t *srv, int status) {
   gh__admin *adm = srv->data;
   if (status < 0)
     return;
-  admin_conn *c = calloc(1, sizeof(*c));
-  if (!c)
-    return;
+  admin_conn *c = gh__xcalloc(1, sizeof(*c));
   c->adm = adm;
   uv_tcp_init(gh__g.loop, &c->tcp);
   uv_timer_init(gh__g.loop, &c->timer);

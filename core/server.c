@@ -25,6 +25,10 @@ int gh__sockaddr_resolve(const char *host, uint16_t port,
   return 0;
 }
 
+static void on_dropped(uv_handle_t *h) {
+  free(h);
+}
+
 static void on_tunnel_conn(uv_stream_t *srv, int status) {
   gh__rt *rt = srv->data;
   if (status < 0) {
@@ -32,8 +36,16 @@ static void on_tunnel_conn(uv_stream_t *srv, int status) {
     return;
   }
   gh__tunnel *t = gh__tunnel_new(rt, rt->ctx);
-  if (!t)
+  if (!t) {
+    /* libuv watches the port again only once this connection is taken */
+    gh__error(rt->subject, "out of memory for TLS: a tunnel connection is "
+                           "closed unserved");
+    uv_tcp_t *drop = gh__xcalloc(1, sizeof(*drop));
+    uv_tcp_init(gh__g.loop, drop);
+    (void)uv_accept(srv, (uv_stream_t *)drop);
+    uv_close((uv_handle_t *)drop, on_dropped);
     return;
+  }
   t->next_id = 2; /* the server opens even streams */
   if (uv_accept(srv, (uv_stream_t *)&t->tcp) < 0 ||
       gh__tunnel_start(t, 1, NULL) < 0) {
