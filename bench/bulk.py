@@ -12,14 +12,15 @@ sink's byte count. Not a test: it asserts nothing about speed."""
 import argparse
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 import ghtest  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 
 
 class Sink:
@@ -80,58 +81,20 @@ def measure(port, sink, total):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=1024)
-    ap.add_argument("--build", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
+    ap.add_argument("--build", default=None, help="build directory (default: build)")
     a = ap.parse_args()
-    gh = os.path.abspath(os.path.join(a.build, "gatehouse"))
-    plugins = os.path.abspath(os.path.join(a.build, "plugins"))
     total = a.mib << 20
-    d = tempfile.mkdtemp(prefix="gh-bench-")
-    pki = ghtest.make_pki(d)
     sink = Sink()
-    tport, lport = ghtest.free_ports(2)
-    token = ghtest.random_token()
-    srv_ini = os.path.join(d, "server.ini")
-    cli_ini = os.path.join(d, "client.ini")
-    with open(srv_ini, "w") as f:
-        f.write(f"""[server]
-tunnel_listen = 127.0.0.1:{tport}
-cert = {pki.server_cert}
-key = {pki.server_key}
-plugin_dir = {plugins}
-log_level = warn
-[gateway bench]
-token = {token}
-[destination bulk]
-gateway = bench
-type = onprem
-listen = 127.0.0.1:{lport}
-resource = 127.0.0.1:{sink.port}
-""")
-    with open(cli_ini, "w") as f:
-        f.write(f"""[client]
-plugin_dir = {plugins}
-log_level = warn
-[gateway bench]
-server = 127.0.0.1:{tport}
-token = {token}
-ca = {pki.ca_cert}
-[acl]
-allow = 127.0.0.1:{sink.port}
-deny = *
-""")
-    procs = [subprocess.Popen([gh, "server", "-c", srv_ini]),
-             subprocess.Popen([gh, "client", "-c", cli_ini])]
-    try:
+    lport = ghtest.free_port()
+    dests = [("bulk", [("type", "onprem"), ("listen", f"127.0.0.1:{lport}"),
+                       ("resource", f"127.0.0.1:{sink.port}"), ("protocol", "tcp")])]
+    with benchlib.Pair(dests, build=a.build):
         ghtest.wait_port("127.0.0.1", lport)
         ghtest.retry(lambda: measure(lport, sink, 1 << 20), 20, what="tunnel up")
         direct = measure(sink.port, sink, total)
         tunnel = measure(lport, sink, total)
         print("bulk, 1 stream, %d MiB: direct %.0f MiB/s, gatehouse %.0f MiB/s, "
               "gatehouse/direct %.2f" % (a.mib, direct / 2**20, tunnel / 2**20, tunnel / direct))
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait()
 
 
 if __name__ == "__main__":

@@ -345,7 +345,9 @@ def path_socat(procs, d, res):
     return Path("socat", ports)
 
 
-def path_ssh(procs, d, res):
+def path_ssh(procs, d, res, probe=None):
+    """probe(port) raises until the forward of resource "http" works
+    (default: the nginx of this harness)."""
     sd = os.path.join(d, "ssh")
     os.makedirs(sd, mode=0o700)
     hostkey, userkey = os.path.join(sd, "host_ed25519"), os.path.join(sd, "user_ed25519")
@@ -389,7 +391,7 @@ Ciphers aes128-gcm@openssh.com
         *fwd, f"{getpass.getuser()}@{HOST}"])
     for p in ports.values():
         wait_ready(p, procs, [daemon, ssh])
-    ghtest.retry(lambda: http_probe(ports["http"]), 15, what="ssh -L up")
+    ghtest.retry(lambda: (probe or http_probe)(ports["http"]), 15, what="ssh -L up")
     return Path("ssh -L", ports, lambda: [ssh.pid] + benchlib.descendants(daemon.pid))
 
 

@@ -25,17 +25,18 @@ other work on the machine does not land on one target only. Not a test: it
 asserts nothing about speed."""
 
 import argparse
-import getpass
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
+import compare  # noqa: E402
 import ghtest  # noqa: E402
 
 LOADS = [
@@ -53,24 +54,13 @@ def build_httpd(d):
     return p, port
 
 
-def cpu_seconds(pids):
-    """User + system CPU time used so far by the processes ``pids``."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
-
-
 def wrk(port, args, seconds, pids=()):
     """Runs wrk; returns (requests/s, note, CPU seconds the processes ``pids``
     used per request)."""
     cmd = ["wrk", "-t", "1", "-d", f"{seconds}s", *args, f"http://127.0.0.1:{port}/"]
-    cpu0 = cpu_seconds(pids)
+    cpu0 = benchlib.cpu_seconds(pids)
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=seconds + 60)
-    cpu = cpu_seconds(pids) - cpu0
+    cpu = benchlib.cpu_seconds(pids) - cpu0
     out = r.stdout.decode(errors="replace")
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     n = re.search(r"(\d+) requests in", out)
@@ -86,53 +76,19 @@ def wrk(port, args, seconds, pids=()):
     return float(m.group(1)), note, cpu / max(1, int(n.group(1)))
 
 
-def start_gatehouse(d, gh, plugins, res_port):
-    pki = ghtest.make_pki(os.path.join(d, "pki"))
-    tport, p_tcp, p_http = ghtest.free_ports(3)
-    token = ghtest.random_token()
-    with open(os.path.join(d, "server.ini"), "w") as f:
-        f.write(f"""[server]
-tunnel_listen = 127.0.0.1:{tport}
-cert = {pki.server_cert}
-key = {pki.server_key}
-plugin_dir = {plugins}
-log_level = warn
-[gateway bench]
-token = {token}
-[destination tcp]
-gateway = bench
-type = onprem
-listen = 127.0.0.1:{p_tcp}
-resource = 127.0.0.1:{res_port}
-protocol = tcp
-[destination http]
-gateway = bench
-type = onprem
-listen = 127.0.0.1:{p_http}
-resource = 127.0.0.1:{res_port}
-protocol = http
-""")
-    with open(os.path.join(d, "client.ini"), "w") as f:
-        f.write(f"""[client]
-plugin_dir = {plugins}
-log_level = warn
-[gateway bench]
-server = 127.0.0.1:{tport}
-token = {token}
-ca = {pki.ca_cert}
-[acl]
-allow = 127.0.0.1:{res_port}
-deny = *
-""")
-    log = open(os.path.join(d, "gatehouse.log"), "ab")
-    procs = [subprocess.Popen([gh, "server", "-c", os.path.join(d, "server.ini")], stdout=log, stderr=log),
-             subprocess.Popen([gh, "client", "-c", os.path.join(d, "client.ini")], stdout=log, stderr=log)]
+def start_gatehouse(d, build, res_port):
+    """A tcp and an http on-prem destination to the resource: (pair, tcp port, http port)."""
+    p_tcp, p_http = ghtest.free_ports(2)
+    dests = [(proto, [("type", "onprem"), ("listen", f"127.0.0.1:{port}"),
+                      ("resource", f"127.0.0.1:{res_port}"), ("protocol", proto)])
+             for proto, port in (("tcp", p_tcp), ("http", p_http))]
+    pair = benchlib.Pair(dests, build=build, workdir=os.path.join(d, "gatehouse"))
     for port in (p_tcp, p_http):
         ghtest.wait_port("127.0.0.1", port)
     # the tunnel is up once a request goes through
     for port in (p_tcp, p_http):
         ghtest.retry(lambda: _probe(port), 30, what=f"gatehouse port {port}")
-    return procs, p_tcp, p_http
+    return pair, p_tcp, p_http
 
 
 def _probe(port):
@@ -143,86 +99,36 @@ def _probe(port):
             raise AssertionError(f"probe on {port}: {b[:60]!r}")
 
 
-def start_ssh(d, res_port):
-    """A private sshd and an ssh -L to the resource; (procs, port) or None."""
-    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not os.path.exists(sshd) or not shutil.which("ssh"):
+def start_ssh(procs, d, res_port):
+    """ssh -L to the resource through a private sshd (bench/compare.py's);
+    its port, or None when sshd or ssh is missing."""
+    if not (shutil.which("sshd") or os.path.exists("/usr/sbin/sshd")) or not shutil.which("ssh"):
         print("ssh -L: skipped (no sshd or ssh; scripts/deps.sh --bench installs them)")
         return None
-    sd = os.path.join(d, "ssh")
-    os.makedirs(sd, mode=0o700)
-    hostkey, userkey = os.path.join(sd, "host_ed25519"), os.path.join(sd, "user_ed25519")
-    for k in (hostkey, userkey):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k], check=True)
-    auth = os.path.join(sd, "authorized_keys")
-    shutil.copy(userkey + ".pub", auth)
-    os.chmod(auth, 0o600)
-    sport, lport = ghtest.free_ports(2)
-    cfg = os.path.join(sd, "sshd_config")
-    with open(cfg, "w") as f:
-        f.write(f"""Port {sport}
-ListenAddress 127.0.0.1
-HostKey {hostkey}
-AuthorizedKeysFile {auth}
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-PidFile none
-AllowTcpForwarding yes
-""")
-    os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
-    log = open(os.path.join(sd, "sshd.log"), "ab")
-    daemon = subprocess.Popen([sshd, "-D", "-e", "-f", cfg], stdout=log, stderr=log)
-    try:
-        ghtest.wait_port("127.0.0.1", sport, 10)
-    except TimeoutError:
-        daemon.kill()
-        print(f"ssh -L: skipped (sshd did not start; see {sd}/sshd.log)")
-        return None
-    fwd = subprocess.Popen(["ssh", "-N", "-p", str(sport), "-i", userkey,
-                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                            "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
-                            "-o", "LogLevel=ERROR",
-                            "-L", f"127.0.0.1:{lport}:127.0.0.1:{res_port}",
-                            f"{getpass.getuser()}@127.0.0.1"], stdout=log, stderr=log)
-    try:
-        ghtest.wait_port("127.0.0.1", lport, 15)
-        ghtest.retry(lambda: _probe(lport), 15, what="ssh -L")
-    except (TimeoutError, AssertionError):
-        fwd.kill()
-        daemon.kill()
-        print(f"ssh -L: skipped (the forward did not come up; see {sd}/sshd.log)")
-        return None
-    return [fwd, daemon], lport
+    return compare.path_ssh(procs, d, {"http": res_port}, probe=_probe).ports["http"]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--build", default=None, help="build directory (default: build)")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-ssh", action="store_true")
     a = ap.parse_args()
-    gh = os.path.abspath(os.path.join(a.build, "gatehouse"))
-    plugins = os.path.abspath(os.path.join(a.build, "plugins"))
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: scripts/deps.sh --bench installs it")
     d = tempfile.mkdtemp(prefix="gh-bench-http-")
-    procs = []
+    procs = compare.Procs(d)
+    pair = None
     try:
         httpd, res_port = build_httpd(d)
-        procs.append(httpd)
-        gprocs, p_tcp, p_http = start_gatehouse(d, gh, plugins, res_port)
-        procs += gprocs
+        procs.adopt(httpd, "httpd")
+        pair, p_tcp, p_http = start_gatehouse(d, a.build, res_port)
         targets = [("direct", res_port), ("tcp", p_tcp), ("http", p_http)]
-        ssh = None if a.no_ssh else start_ssh(d, res_port)
-        if ssh:
-            procs += ssh[0]
-            targets.append(("ssh -L", ssh[1]))
-        gh_pids = [p.pid for p in gprocs]
+        ssh_port = None if a.no_ssh else start_ssh(procs, d, res_port)
+        if ssh_port:
+            targets.append(("ssh -L", ssh_port))
+        gh_pids = pair.pids()
         results, cpu = {}, {}
         for load, args in LOADS:
             for name, port in targets:
@@ -254,12 +160,9 @@ def main():
             print(f"  {load:22s} tcp {t_ * 1e6:6.1f} us   http {h_ * 1e6:6.1f} us   "
                   f"http costs {(h_ / t_ - 1) * 100:+.0f}% CPU, i.e. tcp/http = {t_ / h_:.2f}")
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        if pair:
+            pair.close()
+        procs.stop_all()
         shutil.rmtree(d, ignore_errors=True)
 
 
