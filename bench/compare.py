@@ -157,12 +157,7 @@ def wait_ready(port, procs, p_list, timeout=30):
 def http_probe(port):
     with socket.create_connection((HOST, port), timeout=5) as s:
         s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
+        data = ghtest.recv_to_eof(s)
     if not data.startswith(b"HTTP/1.1 200") or not data.endswith(b"x" * 1024):
         raise AssertionError(f"probe on {port}: {data[:80]!r}")
 

@@ -684,6 +684,16 @@ class _TCPServer:
         self._thread.join(2)
 
 
+def recv_to_eof(sock):
+    """Everything the peer sends until it closes."""
+    chunks = []
+    while True:
+        b = sock.recv(CHUNK)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
 def _drain_to_eof(c):
     try:
         while c.recv(CHUNK):

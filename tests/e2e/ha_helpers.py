@@ -118,10 +118,12 @@ def connect_from(src, port, host=ghtest.HOST, timeout=20.0):
 
 
 def echo_from(src, port, size, host=ghtest.HOST, timeout=20.0):
-    """A verified echo (sha256 both ways, then half-close and EOF) from source ``src``."""
+    """A verified echo (sha256 both ways, then half-close and EOF) from source
+    ``src``. Returns the application socket's own (address, port)."""
     seed = rng.getrandbits(64)
     s = connect_from(src, port, host, timeout)
     try:
+        me = s.getsockname()[:2]
         box = {}
 
         def sender():
@@ -140,6 +142,7 @@ def echo_from(src, port, size, host=ghtest.HOST, timeout=20.0):
         if sha != box.get("sha"):
             raise AssertionError(f"echo from {src}: sha256 mismatch")
         ghtest.expect_eof(s, timeout)
+        return me
     finally:
         s.close()
 
@@ -314,12 +317,7 @@ def http_get(port, path, host=ghtest.HOST, timeout=10.0):
     """(status, body text) of GET http://host:port/path (HTTP/1.0, stdlib only)."""
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
+        data = ghtest.recv_to_eof(s)
     head, _, body = data.partition(b"\r\n\r\n")
     m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
     if not m:

@@ -93,12 +93,7 @@ class HAProxy:
             except (FileNotFoundError, ConnectionRefusedError):
                 return {}  # still starting
             s.sendall(b"show stat\n")
-            data = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
+            data = ghtest.recv_to_eof(s)
         finally:
             s.close()
         lines = data.decode(errors="replace").splitlines()

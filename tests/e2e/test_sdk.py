@@ -16,12 +16,11 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ghtest  # noqa: E402
 import ha_helpers as ha  # noqa: E402
-from ghtest import HOST, KiB, MiB, rng  # noqa: E402
+from ghtest import HOST, KiB, MiB  # noqa: E402
 
 UP = 30.0  # seconds a tunnel may take to come up
 EXAMPLE = os.path.join(ghtest._ROOT, "examples", "proxy-protocol")
@@ -147,29 +146,7 @@ def echo_via(port, host, src, size):
     """A verified echo of ``size`` bytes from source address ``src`` through the
     destination at host:port, half-closed, EOF required. Returns the
     application socket's own (address, port)."""
-    seed = rng.getrandbits(64)
-    s = ha.connect_from(src, port, host, timeout=30.0)
-    try:
-        me = s.getsockname()[:2]
-        box = {}
-
-        def sender():
-            try:
-                box["sha"] = ghtest._send_stream(s, seed, size, b"ECHO\n")
-                s.shutdown(socket.SHUT_WR)
-            except Exception as e:  # reported below
-                box["err"] = e
-
-        th = threading.Thread(target=sender, daemon=True)
-        th.start()
-        _, sha = ghtest._recv_hash(s, size)
-        th.join(30)
-        assert "err" not in box, f"echo from {src}: send failed: {box['err']!r}"
-        assert sha == box.get("sha"), f"echo {size} from {src}: sha256 mismatch"
-        ghtest.expect_eof(s, 30)
-        return me
-    finally:
-        s.close()
+    return ha.echo_from(src, port, size, host=host, timeout=30.0)
 
 
 def _check_header(res, want, what):
