@@ -381,7 +381,6 @@ void gh__mux_frame(gh__tunnel *t, const gh__frame *f) {
   }
 }
 
-/* The transport wrote n bytes of what the tunnel brought. */
 static void on_lazy(uv_timer_t *tm) {
   (void)tm;
   gh__g.lazy_armed = 0;
@@ -407,6 +406,7 @@ static void credit_later(gh__tunnel *t) {
   }
 }
 
+/* The transport wrote n bytes of what the tunnel brought. */
 void gh__mux_written(gh__stream *s, uint32_t n) {
   s->tx_pending = s->tx_pending > n ? s->tx_pending - n : 0;
   s->rx_ready = GH__MIN(s->rx_ready + n, s->rx_held);
