@@ -1643,10 +1643,14 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_SERVER;
   p.s = cfg;
-  common_keys k = {&cfg->admin_host,      &cfg->admin_port,
-                   &cfg->plugin_dir,      &cfg->user,
-                   &cfg->group,           &cfg->log_level,
-                   &cfg->drain_timeout_s, &cfg->keepalive_s,
+  common_keys k = {&cfg->admin_host,
+                   &cfg->admin_port,
+                   &cfg->plugin_dir,
+                   &cfg->user,
+                   &cfg->group,
+                   &cfg->log_level,
+                   &cfg->drain_timeout_s,
+                   &cfg->keepalive_s,
                    &cfg->keepalive_timeout_s};
   parse_common(&p, &k);
   int rc = parse_text(&p);
@@ -1668,10 +1672,14 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_CLIENT;
   p.c = cfg;
-  common_keys k = {&cfg->admin_host,      &cfg->admin_port,
-                   &cfg->plugin_dir,      &cfg->user,
-                   &cfg->group,           &cfg->log_level,
-                   &cfg->drain_timeout_s, &cfg->keepalive_s,
+  common_keys k = {&cfg->admin_host,
+                   &cfg->admin_port,
+                   &cfg->plugin_dir,
+                   &cfg->user,
+                   &cfg->group,
+                   &cfg->log_level,
+                   &cfg->drain_timeout_s,
+                   &cfg->keepalive_s,
                    &cfg->keepalive_timeout_s};
   parse_common(&p, &k);
   int rc = parse_text(&p);

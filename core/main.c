@@ -1,9 +1,9 @@
 /* gatehouse: the command line. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,8 +13,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -120,10 +120,9 @@ static int check_server(const char *path, gh__server_cfg *cfg, char *err,
     gh__dest *c = gh__xcalloc(1, sizeof(*c));
     *c = cfg->dests[i];
     memset(&cfg->dests[i], 0, sizeof(cfg->dests[i]));
-    r = gh__dest_try(c,
-                     c->type == GH__DEST_ONPREM ? GH_SIDE_LISTEN
-                                                : GH_SIDE_RESOURCE,
-                     err, errlen);
+    r = gh__dest_try(
+        c, c->type == GH__DEST_ONPREM ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE, err,
+        errlen);
   }
   uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* handles the handlers closed */
   return r;

@@ -414,16 +414,16 @@ typedef struct tls_conn {
   /* The peer's first bytes: is it TLS at all, which version it offers. */
   uint8_t head[16];
   uint8_t head_len;
-  uint8_t hs_done;   /* the handshake completed: ready(0) was called */
-  uint8_t failed;    /* an error was reported: nothing more is done */
-  uint8_t gone;      /* send_down() failed: the stream is ending */
-  uint8_t eof_sent;  /* eof_up() was called */
-  uint8_t shut_sent; /* our close_notify and eof_down() went */
-  uint8_t want_shut; /* down_eof() came before the handshake ended */
+  uint8_t hs_done;    /* the handshake completed: ready(0) was called */
+  uint8_t failed;     /* an error was reported: nothing more is done */
+  uint8_t gone;       /* send_down() failed: the stream is ending */
+  uint8_t eof_sent;   /* eof_up() was called */
+  uint8_t shut_sent;  /* our close_notify and eof_down() went */
+  uint8_t want_shut;  /* down_eof() came before the handshake ended */
   uint8_t cert_asked; /* resource side: asked for a certificate we lack */
   uint8_t got_data;   /* some application data came from the peer */
-  char who[80];      /* "from 192.0.2.1:5555" / "with resource db:5432" */
-  char name[256];    /* resource side: the name checked and sent as SNI */
+  char who[80];       /* "from 192.0.2.1:5555" / "with resource db:5432" */
+  char name[256];     /* resource side: the name checked and sent as SNI */
 } tls_conn;
 
 static int bio_create(BIO *b) {
