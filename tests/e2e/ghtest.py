@@ -814,6 +814,22 @@ def expect_eof(sock, timeout=30.0):
     return "eof"
 
 
+def expect_refused(port, request=b"ECHO\nhello", timeout=30.0, host=HOST):
+    """Connect, send ``request`` and require the stream to end (EOF or reset)
+    without a byte of answer, as a refused open does. Returns how it ended:
+    "eof", "reset", or "reset at connect" (the refusal's reset came before
+    connect() read SO_ERROR)."""
+    try:
+        with connect(port, host, timeout) as s:
+            try:
+                s.sendall(request)
+            except OSError:
+                pass  # the reset may come first
+            return expect_eof(s, timeout)
+    except ConnectionResetError:
+        return "reset at connect"
+
+
 def _send_stream(sock, seed, size, prefix=b"", on_sent=None):
     h = hashlib.sha256()
     if prefix:

@@ -161,14 +161,7 @@ def _refused_open(port, what, timeout=20.0):
     """An application of an on-prem destination whose open the client refuses:
     the connection ends with no byte of an answer."""
     try:
-        with ghtest.connect(port, timeout=timeout) as s:
-            try:
-                s.sendall(b"ECHO\nhello")
-            except OSError:
-                pass
-            return ghtest.expect_eof(s, timeout)
-    except ConnectionResetError:
-        return "reset"
+        return ghtest.expect_refused(port, timeout=timeout)
     except AssertionError as e:
         raise AssertionError(f"{what}: the open was not refused: {e}") from None
 
