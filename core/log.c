@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +29,74 @@ const char *gh__log_level_name(int level) {
   return level >= 0 && level < 5 ? level_names[level] : "?";
 }
 
+/* The length of the well-formed UTF-8 sequence at s (n bytes available),
+ * or 0: overlong forms, surrogates, code points past U+10FFFF and the C1
+ * controls (which terminals obey as ESC sequences) are not well-formed
+ * here. */
+static size_t utf8_ok(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  size_t len;
+  uint32_t cp, min;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2, cp = c & 0x1f, min = 0x80;
+  else if (c >= 0xe0 && c <= 0xef)
+    len = 3, cp = c & 0x0f, min = 0x800;
+  else if (c >= 0xf0 && c <= 0xf4)
+    len = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return 0;
+  if (n < len)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    cp = cp << 6 | (s[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+      (cp >= 0x80 && cp <= 0x9f))
+    return 0;
+  return len;
+}
+
+size_t gh__log_escape(const char *in, char *out, size_t outlen) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *s = (const unsigned char *)in;
+  size_t n = strlen(in), used = 0;
+  if (outlen == 0)
+    return 0;
+  for (size_t i = 0; i < n;) {
+    size_t len = s[i] >= 0x20 && s[i] < 0x7f ? 1 : utf8_ok(s + i, n - i);
+    if (len) {
+      if (used + len >= outlen)
+        break;
+      memcpy(out + used, s + i, len);
+      used += len;
+      i += len;
+      continue;
+    }
+    if (used + 4 >= outlen)
+      break;
+    out[used++] = '\\';
+    out[used++] = 'x';
+    out[used++] = hex[s[i] >> 4];
+    out[used++] = hex[s[i] & 15];
+    i++;
+  }
+  out[used] = 0;
+  return used;
+}
+
 void gh__log_vwrite(int level, const char *subject, const char *fmt,
                     va_list ap) {
-  char msg[2048];
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  /* Messages carry peer text (a NOTICE, an OPEN_FAIL's reason, names):
+   * with its control bytes escaped, no peer can end a line and forge the
+   * next, nor send a terminal escape to whoever reads the log. */
+  char raw[2048], msg[2048 * 4 + 1], sub[256 * 4 + 1];
+  vsnprintf(raw, sizeof(raw), fmt, ap);
+  gh__log_escape(raw, msg, sizeof(msg));
+  snprintf(raw, 256, "%s", subject);
+  gh__log_escape(raw, sub, sizeof(sub));
+  subject = sub;
   if (log_syslog) {
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG,
                                LOG_DEBUG};

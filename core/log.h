@@ -4,6 +4,7 @@
 #define GH_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "gatehouse/gatehouse.h"
 
@@ -24,6 +25,13 @@ void gh__log_vwrite(int level, const char *subject, const char *fmt,
 #define gh__info(subject, ...) GH__LOG(GH_LOG_INFO, subject, __VA_ARGS__)
 #define gh__debug(subject, ...) GH__LOG(GH_LOG_DEBUG, subject, __VA_ARGS__)
 #define gh__trace(subject, ...) GH__LOG(GH_LOG_TRACE, subject, __VA_ARGS__)
+
+/* Copies in to out (outlen bytes, NUL included), with every byte that is
+ * not printable ASCII or part of a well-formed UTF-8 sequence (control
+ * bytes, DEL, C1 controls, invalid UTF-8) written as \xNN; truncates at a
+ * character's boundary. Every logged message and subject goes through it.
+ * Returns the length written. */
+size_t gh__log_escape(const char *in, char *out, size_t outlen);
 
 /* "error|warn|info|debug|trace" -> GH_LOG_*, or -1. */
 int gh__log_parse_level(const char *name);
