@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 int gh__buf_append(gh__buf *b, const void *p, size_t n) {
   if (n == 0)
@@ -53,12 +54,31 @@ void gh__buf_free(gh__buf *b) {
   b->off = b->len = b->cap = 0;
 }
 
+/* The peer chooses its stream ids: with a fixed hash it could pick ids
+ * that all land in one bucket and make every lookup a list walk. The hash
+ * is keyed with a secret drawn once per process (as the udp plugin keys
+ * its sessions' hash). */
+static uint64_t map_key;
+
+static void map_key_init(void) {
+  while (!map_key)
+    if (RAND_bytes((unsigned char *)&map_key, sizeof(map_key)) != 1)
+      map_key = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&map_key ^
+                ((uint64_t)getpid() << 32);
+}
+
 static size_t map_slot(const gh__map *m, uint32_t key) {
-  /* Stream ids grow by 2: spread them with a multiplicative hash. */
-  return (size_t)((key * 2654435761u) >> 7) & (m->n_buckets - 1);
+  uint64_t h = key ^ map_key;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return (size_t)h & (m->n_buckets - 1);
 }
 
 static int map_grow(gh__map *m) {
+  map_key_init();
   size_t nb = m->n_buckets ? m->n_buckets * 2 : 64;
   gh__map_node **b = calloc(nb, sizeof(*b));
   if (!b)
