@@ -647,6 +647,7 @@ typedef struct gh__parse {
   int main_line;          /* [server] / [client] */
   int acl_line;
   int tunnel_line, admin_line, ka_line, kat_line;
+  int group_line;
 } gh__parse;
 
 static int fail(gh__parse *p, int line, const char *fmt, ...) GH_PRINTF(3, 4);
@@ -758,6 +759,18 @@ static int k_group(gh__parse *p, const char *k, const char *v) {
     return fail(p, p->line, "%s: no such group '%.64s'", k, v);
   free(*p->group);
   *p->group = gh__strdup(v);
+  p->group_line = p->line;
+  return 0;
+}
+
+/* group alone would leave the process root with another gid: refused, not
+ * silently half-done. */
+static int identity_check(gh__parse *p) {
+  if (*p->group && !*p->user)
+    return fail(p, p->group_line,
+                "group = %s without user =: gatehouse would go on running as "
+                "root; set user = too (e.g. user = gatehouse)",
+                *p->group);
   return 0;
 }
 
@@ -1555,7 +1568,7 @@ static int server_finish(gh__parse *p) {
   if (!s->cert || !s->key)
     return fail(p, p->main_line, "[server] needs %s = FILE (PEM)",
                 s->cert ? "key" : "cert");
-  if (keepalive_check(p) < 0)
+  if (keepalive_check(p) < 0 || identity_check(p) < 0)
     return GH_EINVAL;
   if (s->admin_host || s->admin_port)
     if (s->admin_port == s->tunnel_port &&
@@ -1591,6 +1604,8 @@ static int client_finish(gh__parse *p) {
                   "destination '%s': no [gateway %s] in this file", l->name,
                   l->gateway);
   }
+  if (identity_check(p) < 0)
+    return GH_EINVAL;
   return keepalive_check(p);
 }
 

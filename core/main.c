@@ -260,11 +260,26 @@ static void signals_start(void) {
 }
 
 /* Takes the pid file's lock; a live process holding it refuses the start.
- */
+ * It is opened as root: never through a symlink (O_NOFOLLOW), only a
+ * regular file of one link (a hard link could name any file of the same
+ * file system), and truncated only once the lock is held (pidfile_write). */
 static int pidfile_lock(const char *path, char *err, size_t errlen) {
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = open(path,
+                O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+                    O_NONBLOCK,
+                0644);
   if (fd < 0) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    int e = errno;
+    snprintf(err, errlen, "%s: %s", path,
+             e == ELOOP ? "refused: the pid file is a symbolic link"
+                        : strerror(e));
+    return -1;
+  }
+  struct stat st = {0};
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    snprintf(err, errlen, "%s: refused: the pid file is not a regular file%s",
+             path, S_ISREG(st.st_mode) ? " of one link" : "");
+    close(fd);
     return -1;
   }
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

@@ -914,6 +914,15 @@ static void test_client_errors(void **state) {
              "group: no such group 'no-such-group-gh'");
   CLIENT_ERR("[client]\ntunnel_listen = :1\n", 2,
              "unknown key 'tunnel_listen' in [client]");
+  /* group without user would stay root: refused at the group's line */
+  CLIENT_ERR("[client]\nlog_level = warn\ngroup = root\n\n[gateway dc1]\n"
+             "server = gw.example.com:9000\ntoken = " TOKEN "\nca = ca.crt\n",
+             3, "group = root without user =: gatehouse would go on running "
+                "as root");
+  SERVER_ERR("[server]\ntunnel_listen = 0.0.0.0:9000\ncert = server.crt\n"
+             "key = server.key\ngroup = root\n\n[gateway dc1]\n"
+             "token = " TOKEN "\n",
+             5, "group = root without user =");
 }
 
 /* ------------------------------------------------------- sniff, paths */
