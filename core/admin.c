@@ -76,18 +76,30 @@ static void sb_printf(sb *s, const char *fmt, ...) {
 }
 
 /* A Prometheus label value or a JSON string body: backslash, quote and
- * control characters escaped. */
+ * control characters escaped. Peer text (a client's NOTICE) may be any
+ * bytes: the output is valid UTF-8 only, each invalid byte becoming
+ * U+FFFD. */
 static const char *esc(const char *v, char *out, size_t len) {
-  size_t o = 0;
-  for (; v && *v && o + 7 < len; v++) {
-    unsigned char c = (unsigned char)*v;
-    if (c == '\\' || c == '"') {
+  size_t o = 0, n = v ? strlen(v) : 0;
+  for (size_t i = 0; i < n && o + 7 < len;) {
+    const unsigned char *p = (const unsigned char *)v + i;
+    uint32_t cp = 0;
+    size_t k = gh__utf8_seq(p, n - i, &cp);
+    if (k == 0) {
+      memcpy(out + o, "\xef\xbf\xbd", 3);
+      o += 3;
+      i++;
+    } else if (cp == '\\' || cp == '"') {
       out[o++] = '\\';
-      out[o++] = (char)c;
-    } else if (c < 0x20) {
-      o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
+      out[o++] = (char)cp;
+      i++;
+    } else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+      o += (size_t)snprintf(out + o, len - o, "\\u%04x", (unsigned)cp);
+      i += k;
     } else {
-      out[o++] = (char)c;
+      memcpy(out + o, p, k);
+      o += k;
+      i += k;
     }
   }
   out[o] = 0;

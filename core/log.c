@@ -29,14 +29,16 @@ const char *gh__log_level_name(int level) {
   return level >= 0 && level < 5 ? level_names[level] : "?";
 }
 
-/* The length of the well-formed UTF-8 sequence at s (n bytes available),
- * or 0: overlong forms, surrogates, code points past U+10FFFF and the C1
- * controls (which terminals obey as ESC sequences) are not well-formed
- * here. */
-static size_t utf8_ok(const unsigned char *s, size_t n) {
+size_t gh__utf8_seq(const unsigned char *s, size_t n, uint32_t *cp_out) {
+  if (n == 0)
+    return 0;
   unsigned c = s[0];
   size_t len;
   uint32_t cp, min;
+  if (c < 0x80) {
+    *cp_out = c;
+    return 1;
+  }
   if (c >= 0xc2 && c <= 0xdf)
     len = 2, cp = c & 0x1f, min = 0x80;
   else if (c >= 0xe0 && c <= 0xef)
@@ -52,9 +54,9 @@ static size_t utf8_ok(const unsigned char *s, size_t n) {
       return 0;
     cp = cp << 6 | (s[i] & 0x3f);
   }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-      (cp >= 0x80 && cp <= 0x9f))
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
     return 0;
+  *cp_out = cp;
   return len;
 }
 
@@ -65,8 +67,10 @@ size_t gh__log_escape(const char *in, char *out, size_t outlen) {
   if (outlen == 0)
     return 0;
   for (size_t i = 0; i < n;) {
-    size_t len = s[i] >= 0x20 && s[i] < 0x7f ? 1 : utf8_ok(s + i, n - i);
-    if (len) {
+    /* printable: not C0, DEL or C1 (terminals obey C1 as ESC sequences) */
+    uint32_t cp = 0;
+    size_t len = gh__utf8_seq(s + i, n - i, &cp);
+    if (len && cp >= 0x20 && !(cp >= 0x7f && cp <= 0x9f)) {
       if (used + len >= outlen)
         break;
       memcpy(out + used, s + i, len);

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gatehouse/gatehouse.h"
 
@@ -32,6 +33,11 @@ void gh__log_vwrite(int level, const char *subject, const char *fmt,
  * character's boundary. Every logged message and subject goes through it.
  * Returns the length written. */
 size_t gh__log_escape(const char *in, char *out, size_t outlen);
+
+/* The length (1 to 4) of the well-formed UTF-8 sequence at s (n bytes
+ * available), with its code point in *cp; 0 for an invalid or truncated
+ * one (overlong forms, surrogates, past U+10FFFF). */
+size_t gh__utf8_seq(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* "error|warn|info|debug|trace" -> GH_LOG_*, or -1. */
 int gh__log_parse_level(const char *name);

@@ -151,12 +151,39 @@ static void test_status(void **state) {
   assert_int_equal(gh__admin_render(&w.rt, "/", &b, &type), GH_ENOENT);
 }
 
+/* Peer text (a client's NOTICE lands in a destination's error) may hold
+ * any bytes: /status is valid UTF-8 whatever they are. */
+static void test_status_utf8(void **state) {
+  (void)state;
+  world w;
+  world_init(&w);
+  w.d2.error = "client 192.0.2.9: caf\xc3\xa9 \xff\xc3( \xed\xa0\x80 "
+               "\xc2\x9b\x1b[2J\x7f \xf0\x9f\x98\x80 \xe2\x82";
+  char *s = render(&w, "/status");
+  assert_non_null(strstr(s, "\"error\":\"client 192.0.2.9: caf\xc3\xa9 "
+                            "\xef\xbf\xbd\xef\xbf\xbd( "
+                            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
+                            "\\u009b\\u001b[2J\\u007f \xf0\x9f\x98\x80 "
+                            "\xef\xbf\xbd\xef\xbf\xbd\""));
+  /* and the whole body is well-formed UTF-8 */
+  const unsigned char *p = (const unsigned char *)s;
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    uint32_t cp;
+    size_t k = gh__utf8_seq(p + i, n - i, &cp);
+    assert_true(k > 0);
+    i += k;
+  }
+  free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_requests),
       cmocka_unit_test(test_parse_incomplete_and_bad),
       cmocka_unit_test(test_metrics),
       cmocka_unit_test(test_status),
+      cmocka_unit_test(test_status_utf8),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
