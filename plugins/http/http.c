@@ -143,16 +143,25 @@ static int reserved_name(const char *n, size_t len, uint32_t side) {
   return 0;
 }
 
-/* "Name: value" -> "Name: value\r\n" appended to cfg->add. */
+/* "Name: value" -> "Name: value\r\n" appended to cfg->add. The value may
+ * be a secret (Authorization: Bearer ...): no message shows it, nor a name
+ * that is not a well-formed name (it may be the value, colon forgotten). */
 static int32_t add_header_parse(http_cfg *cfg, const char *v, char *err,
                                 uint32_t errlen) {
   const char *colon = strchr(v, ':');
   size_t nl = colon ? (size_t)(colon - v) : 0;
-  if (!colon || !http_token_valid(v, nl)) {
+  if (!colon) {
     set_err(err, errlen,
-            "http.add_header \"%.60s\": want \"Name: value\" with a field "
-            "name of token characters and no space before the colon",
-            v);
+            "http.add_header: no colon: want \"Name: value\" (the value is "
+            "not shown, it may be a secret)");
+    return GH_EINVAL;
+  }
+  if (!http_token_valid(v, nl)) {
+    set_err(err, errlen,
+            "http.add_header: the field name (the %zu bytes before the "
+            "colon) must be token characters, with no space before the "
+            "colon (it is not shown, it may be a secret)",
+            nl);
     return GH_EINVAL;
   }
   if (reserved_name(v, nl, cfg->side)) {
