@@ -205,16 +205,37 @@ static void push_config(gh__tunnel *t, const gh__gw *gw) {
   } while (off < gw->push_len);
 }
 
-static void refuse(gh__tunnel *t, int32_t code, const char *msg) {
+/* Sends code and msg; counts the refusal as `counted` in the metrics. */
+static void refuse_as(gh__tunnel *t, int32_t code, int32_t counted,
+                      const char *msg) {
   uint8_t buf[1100];
   gh__fail fl = {code, {msg, (uint32_t)strlen(msg)}};
   int n = gh__fail_encode(buf, sizeof(buf), &fl);
   if (n > 0)
     gh__tunnel_send(t, GH__FT_REFUSE, 0, 0, buf, (size_t)n);
-  t->rt->hs_failures[gh__hsf_of_refusal(code)]++;
+  t->rt->hs_failures[gh__hsf_of_refusal(counted)]++;
   char why[160];
   snprintf(why, sizeof(why), "refused: %s", msg);
   gh__tunnel_close(t, why);
+}
+
+static void refuse(gh__tunnel *t, int32_t code, const char *msg) {
+  refuse_as(t, code, code, msg);
+}
+
+/* An unknown gateway and a bad token get the same answer, so that a peer
+ * cannot learn which gateway names exist; only our log and the metrics
+ * tell them apart. */
+#define AUTH_REFUSAL "unknown gateway or bad token"
+
+/* For an unknown gateway, the token is still compared (with a dummy), so
+ * that the time of the answer does not tell either. */
+static void token_dummy_compare(const gh__str *tok) {
+  /* as long as the tokens `openssl rand -hex 32` makes */
+  static const char dummy[65] =
+      "0000000000000000000000000000000000000000000000000000000000000000";
+  volatile int sink = gh__ct_equal(dummy, 64, tok->ptr, tok->len);
+  (void)sink;
 }
 
 /* Every token is compared, in constant time, whether or not one matched. */
@@ -242,15 +263,16 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
   }
   gh__gw *gw = find_gw(t->rt, h.gateway.ptr, h.gateway.len);
   if (!gw) {
+    token_dummy_compare(&h.token);
     gh__warn(t->subject, "unknown gateway '%.*s'", (int)h.gateway.len,
              h.gateway.ptr);
-    refuse(t, GH__REFUSE_GATEWAY, "unknown gateway");
+    refuse_as(t, GH__REFUSE_TOKEN, GH__REFUSE_GATEWAY, AUTH_REFUSAL);
     return -1;
   }
   if (!token_ok(gw->scfg, &h.token)) {
     gw->refusals++;
     gh__warn(t->subject, "bad token for gateway %s", gw->id);
-    refuse(t, GH__REFUSE_TOKEN, "bad token");
+    refuse(t, GH__REFUSE_TOKEN, AUTH_REFUSAL);
     return -1;
   }
   if (t->rt->stopping) {
@@ -294,7 +316,18 @@ void gh__server_on_notice(gh__tunnel *t, const gh__frame *f) {
     gh__info(t->subject, "client reports destination %.*s: %.*s",
              (int)n.destination.len, n.destination.ptr, (int)n.message.len,
              n.message.ptr);
+  /* The client's word counts only for what runs on the client: the listen
+   * side of a cloud destination. An on-prem destination's state is this
+   * server's own listener; a client that cannot run its resource side is
+   * only logged (its opens fail, other clients of the gateway may serve). */
   gh__drt *d = gh__gw_find_dest(t->gw, n.destination.ptr, n.destination.len);
+  if (d && d->cfg->type != GH__DEST_CLOUD) {
+    gh__debug(t->subject,
+              "destination %s is on-prem: its state is this server's own, "
+              "the client's notice does not change it",
+              d->cfg->name);
+    return;
+  }
   if (d) {
     char msg[1100];
     snprintf(msg, sizeof(msg), "client %s: %.*s", t->peer, (int)n.message.len,

@@ -19,7 +19,7 @@ import ghtest  # noqa: E402
 from ghtest import cloud, onprem  # noqa: E402
 
 DATA, DGRAM, OPEN, OPEN_OK, OPEN_FAIL, RESET, WINDOW, PING = range(8)
-HELLO, WELCOME = 0x09, 0x0A
+HELLO, WELCOME, REFUSE, NOTICE = 0x09, 0x0A, 0x0B, 0x0D
 ELIMIT = -4006
 UP = 30.0
 
@@ -36,6 +36,16 @@ def hello(gateway, token):
     return frame(HELLO, 0, body)
 
 
+def notice(dest, code, msg):
+    d, m = dest.encode(), msg if isinstance(msg, bytes) else msg.encode()
+    return frame(NOTICE, 0, bytes([len(d)]) + d + struct.pack("!iH", code, len(m)) + m)
+
+
+def fail_payload(code, msg):
+    m = msg.encode()
+    return struct.pack("!iH", code, len(m)) + m
+
+
 def open_payload(dest):
     d = dest.encode()
     return bytes([len(d)]) + d + bytes([4]) + struct.pack("!H", 5555) + bytes(16) + struct.pack("!I", 0)
@@ -45,15 +55,16 @@ class Peer:
     """A TLS connection to the server's tunnel port that has said HELLO and
     read the WELCOME."""
 
-    def __init__(self, t, srv, token, gateway="gw1"):
+    def __init__(self, t, srv, token, gateway="gw1", welcome=True):
         ctx = ssl.create_default_context(cafile=t.pki.ca_cert)
         ctx.check_hostname = False
         raw = socket.create_connection((ghtest.HOST, srv.tunnel_port), timeout=10)
         self.s = ctx.wrap_socket(raw)
         self.buf = b""
         self.s.sendall(hello(gateway, token))
-        ftype, _, _, _ = self.read_frame()
-        assert ftype == WELCOME, f"expected WELCOME, got type {ftype}"
+        if welcome:
+            ftype, _, _, _ = self.read_frame()
+            assert ftype == WELCOME, f"expected WELCOME, got type {ftype}"
 
     def read_frame(self, timeout=10):
         self.s.settimeout(timeout)
@@ -202,6 +213,98 @@ def test_pings_without_reading(t):
     srv.wait_log(r"tunnel closed: the peer does not read what it is sent", since=mark)
     srv.check_alive()
     ghtest.echo_check(p_on, 256 * 1024)
+
+
+# A line a peer would like the log to hold: a newline, then a line of the
+# log's own shape; a carriage return and a terminal escape for good measure.
+FORGED = "\n2026-01-01T00:00:00.000Z error server: forged\r\x1b[2J"
+
+
+def _assert_no_forged_line(g, mark):
+    for line in g.log_text(since=mark).splitlines():
+        assert not line.startswith("2026-01-01T00:00:00.000Z"), f"forged line in the log: {line!r}"
+        assert "\r" not in line and "\x1b" not in line, f"raw control byte in the log: {line!r}"
+
+
+def test_peer_text_cannot_forge_log_lines(t):
+    """A NOTICE's message and an OPEN_FAIL's reason are the peer's text: the
+    log shows them escaped, on the one line of their event."""
+    res = t.proto_server()
+    p_on, p_cl = t.ports(2)
+    token = t.token()
+    srv = t.server([onprem("on", p_on, res.port), cloud("cl", p_cl, res.port)], {"gw1": token})
+    peer = Peer(t, srv, token)
+    mark = srv.log_size()
+    peer.s.sendall(notice("cl", -98, "cannot listen" + FORGED))
+    srv.wait_log(r"client reports destination cl: cannot listen\\x0a2026-01-01T00:00:00\.000Z "
+                 r"error server: forged\\x0d\\x1b\[2J$", since=mark)
+    # an app connects to the on-prem destination: the server opens a stream
+    # on the only tunnel, the peer's, which fails it with a forged reason
+    app = socket.create_connection((ghtest.HOST, p_on), timeout=10)
+    while True:
+        ftype, _, stream, _ = peer.read_frame(20)
+        if ftype == OPEN:
+            break
+    peer.s.sendall(frame(OPEN_FAIL, stream, fail_payload(-111, "refused" + FORGED)))
+    srv.wait_log(r"open failed: refused\\x0a2026-01-01T00:00:00\.000Z error server: "
+                 r"forged\\x0d\\x1b\[2J \(", since=mark)
+    app.close()
+    _assert_no_forged_line(srv, mark)
+    peer.close()
+    srv.check_alive()
+
+
+def _status(port):
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"http://{ghtest.HOST}:{port}/status", timeout=10) as r:
+        body = r.read()
+    body.decode("utf-8")  # strict: /status is valid UTF-8
+    return {d["name"]: d for g in json.loads(body)["gateways"] for d in g["destinations"]}
+
+
+def test_notice_counts_only_for_cloud_destinations(t):
+    """The client runs the listen side of a cloud destination only: its NOTICE
+    may set that one's state, never that of an on-prem destination, whose
+    listener is the server's own."""
+    res = t.proto_server()
+    p_on, p_cl, adm = t.ports(3)
+    token = t.token()
+    srv = t.server([onprem("on", p_on, res.port), cloud("cl", p_cl, res.port)], {"gw1": token},
+                   server={"admin_listen": f"{ghtest.HOST}:{adm}"})
+    ghtest.wait_port(ghtest.HOST, adm, 20, procs=[srv])
+    assert _status(adm)["on"]["state"] == "listening"
+    peer = Peer(t, srv, token)
+    mark = srv.log_size()
+    peer.s.sendall(notice("on", -98, b"down \xff") + notice("cl", -98, b"cannot listen \xff"))
+    srv.wait_log(r"client reports destination cl: cannot listen", since=mark)
+    st = _status(adm)
+    assert st["on"]["state"] == "listening" and st["on"]["error"] is None, st["on"]
+    assert st["cl"]["state"] == "error", st["cl"]
+    assert st["cl"]["error"].endswith("cannot listen \ufffd"), st["cl"]
+    # and the on-prem destination still serves: the server listens on it
+    socket.create_connection((ghtest.HOST, p_on), timeout=10).close()
+    peer.close()
+    srv.check_alive()
+
+
+def test_unknown_gateway_and_bad_token_answered_alike(t):
+    """A peer cannot tell a gateway name that exists from one that does not:
+    both refusals are the same bytes; only the server's log says which."""
+    token = t.token()
+    srv = t.server([], {"gw1": token})
+    mark = srv.log_size()
+    answers = []
+    for gw, tok in (("no-such-gw", token), ("gw1", t.token())):
+        peer = Peer(t, srv, tok, gateway=gw, welcome=False)
+        ftype, flags, stream, payload = peer.read_frame(20)
+        peer.expect_closed()
+        peer.close()
+        assert ftype == REFUSE, f"{gw}: expected REFUSE, got type {ftype}"
+        answers.append(frame(ftype, stream, payload, flags))
+    assert answers[0] == answers[1], answers
+    srv.wait_log(r"unknown gateway 'no-such-gw'", since=mark)
+    srv.wait_log(r"bad token for gateway gw1", since=mark)
 
 
 if __name__ == "__main__":
