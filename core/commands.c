@@ -58,7 +58,11 @@ int gh__plugins_main(int argc, char **argv) {
   if (!dir)
     dir = gh__default_plugin_dir();
   if (gh__core_init(uv_default_loop(), dir) < 0) {
-    fprintf(stderr, "gatehouse: cannot read the plugin directory %s\n", dir);
+    if (gh__g.reg.dir_refused)
+      fprintf(stderr, "gatehouse: %s\n", gh__g.reg.dir_refused);
+    else
+      fprintf(stderr, "gatehouse: cannot read the plugin directory %s\n",
+              dir);
     return 2;
   }
   printf("plugin directory: %s (core ABI %d.%d)\n", dir, GH_ABI_MAJOR,

@@ -80,8 +80,9 @@ int gh__core_init(uv_loop_t *loop, const char *plugin_dir) {
   const char *dir = plugin_dir ? plugin_dir : gh__default_plugin_dir();
   int n = gh__registry_load_dir(&gh__g.reg, dir);
   if (n < 0) {
-    gh__error("core", "cannot read the plugin directory %s: %s", dir,
-              strerror(-n));
+    if (!gh__g.reg.dir_refused) /* else logged with its reason */
+      gh__error("core", "cannot read the plugin directory %s: %s", dir,
+                strerror(-n));
     return n;
   }
   gh__debug("core", "%d plugin(s) loaded from %s", n, dir);

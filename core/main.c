@@ -98,18 +98,36 @@ static int parse_opts(int argc, char **argv, opts *o) {
 
 /* ---- check ---- */
 
+/* Loads the plugins as a start would: a plugin directory that cannot be
+ * read or is refused (who may write it) fails the check; a refused plugin
+ * file is a warning, as the start goes on without it. */
+static int check_plugins(const char *path, const char *dir, char *err,
+                         size_t errlen) {
+  gh__log_level = -1; /* the reasons are printed here */
+  int r = gh__core_init(uv_default_loop(), dir);
+  gh__log_level = GH_LOG_ERROR;
+  if (r < 0) {
+    if (gh__g.reg.dir_refused)
+      snprintf(err, errlen, "%s: %s", path, gh__g.reg.dir_refused);
+    else
+      snprintf(err, errlen, "%s: cannot read plugin_dir %s", path,
+               dir ? dir : gh__default_plugin_dir());
+    return r;
+  }
+  for (size_t i = 0; i < gh__g.reg.n_plugins; i++)
+    if (gh__g.reg.plugins[i].refused)
+      fprintf(stderr, "%s: warning: plugin not loaded: %s\n", path,
+              gh__g.reg.plugins[i].refused);
+  return 0;
+}
+
 static int check_server(const char *path, gh__server_cfg *cfg, char *err,
                         size_t errlen) {
   int r = gh__server_cfg_load(cfg, path, err, errlen);
   if (r < 0)
     return r;
-  gh__log_level = GH_LOG_ERROR; /* refused plugins are not config errors */
-  r = gh__core_init(uv_default_loop(), cfg->plugin_dir);
-  if (r < 0) {
-    snprintf(err, errlen, "%s: cannot read plugin_dir %s", path,
-             cfg->plugin_dir ? cfg->plugin_dir : gh__default_plugin_dir());
+  if ((r = check_plugins(path, cfg->plugin_dir, err, errlen)) < 0)
     return r;
-  }
   for (size_t i = 0; i < cfg->n_dests; i++)
     if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)
       return r;
@@ -152,6 +170,8 @@ static int cmd_check(int argc, char **argv) {
   } else if (kind == 2) {
     gh__client_cfg cfg = {0};
     r = gh__client_cfg_load(&cfg, o.config, err, sizeof(err));
+    if (r == 0)
+      r = check_plugins(o.config, cfg.plugin_dir, err, sizeof(err));
     if (r == 0)
       printf("%s: client configuration ok (%zu gateway(s), %zu ACL "
              "rule(s))\n",
@@ -511,8 +531,11 @@ static int cmd_run(int argc, char **argv, int role) {
   const char *pdir =
       role == GH__ROLE_SERVER ? scfg.plugin_dir : ccfg.plugin_dir;
   if (gh__core_init(uv_default_loop(), pdir) < 0) {
-    snprintf(err, sizeof(err), "%s: cannot read the plugin directory",
-             o.config);
+    if (gh__g.reg.dir_refused)
+      snprintf(err, sizeof(err), "%s: %s", o.config, gh__g.reg.dir_refused);
+    else
+      snprintf(err, sizeof(err), "%s: cannot read the plugin directory",
+               o.config);
     return fail_start(2, err);
   }
   signals_start();

@@ -27,6 +27,7 @@ typedef struct gh__registry {
   const gh_handler **handlers; /* of the loaded plugins */
   size_t n_handlers;
   const gh_host *host;
+  char *dir_refused; /* "plugin_dir DIR: refused: why", or NULL */
 } gh__registry;
 
 /* Empty registry; plugins' init() will receive `host`. */
@@ -34,11 +35,25 @@ void gh__registry_init(gh__registry *r, const gh_host *host);
 
 /* Loads every "*.so" of dir in name order. Refused files are kept with
  * their reason (and logged as warnings). Returns the number loaded, or
- * -errno if the directory cannot be read. */
+ * -errno if the directory cannot be read, or GH_EPERM (with the reason in
+ * r->dir_refused, logged as an error) if gh__plugin_path_check() refuses
+ * it: then nothing of it is opened. */
 int gh__registry_load_dir(gh__registry *r, const char *dir);
 
+/* Plugins run as the process (root before the privilege drop): 0 when
+ * only root or the running user can change what path names, else a
+ * negative code and the reason in `reason` (e.g. "/opt/x is writable by
+ * group (mode 0775)"). Every directory from / down and the entry itself
+ * must be owned by root or the running user (geteuid()) and be writable by
+ * neither group nor others; symbolic links are followed and their targets
+ * checked the same way. A sticky directory (/tmp) writable by others is
+ * accepted on the way down, never as the entry itself: its other users
+ * cannot rename or remove the entry below it, which is checked too. */
+int gh__plugin_path_check(const char *path, char *reason, size_t len);
+
 /* What the loader checks, in this order (the first failure is the reason):
- *   - the file is a regular file whose first bytes are an ELF shared object
+ *   - the file is a regular file that only root or the running user can
+ *     change (gh__plugin_path_check), whose first bytes are an ELF shared object
  *     header (checked before dlopen(), which runs the file's constructors);
  *   - dlopen() succeeds; a path without '/' is taken as "./path", never
  *     searched for in the library path;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -348,6 +349,210 @@ static void test_load_dir(void **state) {
   gh__registry_free(&r);
 }
 
+/* ------------------------------------------- who may write the plugins */
+
+static void mode(const char *path, mode_t m) {
+  assert_int_equal(chmod(path, m), 0);
+}
+
+static void expect_safe(const char *path) {
+  char why[1024] = "junk";
+  int rc = gh__plugin_path_check(path, why, sizeof(why));
+  if (rc != 0)
+    fprintf(stderr, "%s: refused: %s\n", path, why);
+  assert_int_equal(rc, 0);
+  assert_string_equal(why, "");
+}
+
+static void expect_unsafe(const char *path, const char *want) {
+  char why[1024] = "";
+  int rc = gh__plugin_path_check(path, why, sizeof(why));
+  if (rc == 0 || strcmp(why, want) != 0)
+    fprintf(stderr, "%s: got %d '%s', want '%s'\n", path, rc, why, want);
+  assert_true(rc < 0);
+  assert_string_equal(why, want);
+}
+
+/* Every component from / down, as OpenSSH's StrictModes: writable by group
+ * or others, or owned by another user, is refused; a sticky directory on
+ * the way down (as /tmp is) is not. */
+static void test_path_check(void **state) {
+  (void)state;
+  char d[] = "/tmp/gh-test-perm-XXXXXX", sub[64], file[80], want[256];
+  assert_non_null(mkdtemp(d)); /* 0700, ours, under the sticky /tmp */
+  snprintf(sub, sizeof(sub), "%s/sub", d);
+  snprintf(file, sizeof(file), "%s/sub/a.so", d);
+  assert_int_equal(mkdir(sub, 0755), 0);
+  FILE *f = fopen(file, "w");
+  assert_non_null(f);
+  fclose(f);
+  mode(file, 0644);
+  expect_safe(d);
+  expect_safe(file);
+
+  mode(d, 0777);
+  snprintf(want, sizeof(want), "%s is writable by others (mode 0777)", d);
+  expect_unsafe(d, want);
+  expect_unsafe(file, want); /* a directory on the way */
+  mode(d, 0775);
+  snprintf(want, sizeof(want), "%s is writable by group (mode 0775)", d);
+  expect_unsafe(sub, want);
+  /* sticky: fine on the way down, never as the directory itself */
+  mode(d, 01777);
+  expect_safe(sub);
+  expect_safe(file);
+  snprintf(want, sizeof(want), "%s is writable by others (mode 1777)", d);
+  expect_unsafe(d, want);
+  mode(d, 0755);
+
+  mode(file, 0664);
+  snprintf(want, sizeof(want), "%s is writable by group (mode 0664)", file);
+  expect_unsafe(file, want);
+  mode(file, 0644);
+
+  /* a symbolic link is checked where it points, however it is reached */
+  char link[80], target[80];
+  snprintf(link, sizeof(link), "%s/link", d);
+  snprintf(target, sizeof(target), "%s/open", d);
+  assert_int_equal(mkdir(target, 0755), 0);
+  assert_int_equal(symlink("open", link), 0);
+  expect_safe(link);
+  mode(target, 0777);
+  snprintf(want, sizeof(want), "%s is writable by others (mode 0777)", target);
+  expect_unsafe(link, want);
+  char via[120];
+  snprintf(via, sizeof(via), "%s/link/../sub/a.so", d);
+  expect_unsafe(via, want); /* the target is a directory on the way */
+  mode(target, 0755);
+  expect_safe(via);
+
+  /* a relative path: the working directory's components count too */
+  char cwd[4096];
+  assert_non_null(getcwd(cwd, sizeof(cwd)));
+  assert_int_equal(chdir(d), 0);
+  expect_safe("sub/a.so");
+  mode(d, 0757);
+  snprintf(want, sizeof(want), "%s is writable by others (mode 0757)", d);
+  expect_unsafe("sub/a.so", want);
+  mode(d, 0755);
+  assert_int_equal(chdir(cwd), 0);
+
+  /* owned by someone else (the tests run as root: chown works) */
+  if (geteuid() == 0) {
+    assert_int_equal(chown(file, 65534, 65534), 0);
+    snprintf(want, sizeof(want),
+             "%s is owned by uid 65534, neither root nor the running user "
+             "(uid 0)",
+             file);
+    expect_unsafe(file, want);
+    assert_int_equal(chown(file, 0, 0), 0);
+    assert_int_equal(chown(sub, 65534, 65534), 0);
+    snprintf(want, sizeof(want),
+             "%s is owned by uid 65534, neither root nor the running user "
+             "(uid 0)",
+             sub);
+    expect_unsafe(file, want);
+    assert_int_equal(chown(sub, 0, 0), 0);
+  }
+
+  /* a loop of links */
+  char loop[80];
+  snprintf(loop, sizeof(loop), "%s/loop", d);
+  assert_int_equal(symlink("loop", loop), 0);
+  char why[1024];
+  assert_true(gh__plugin_path_check(loop, why, sizeof(why)) < 0);
+  assert_non_null(strstr(why, "too many levels of symbolic links"));
+
+  unlink(loop);
+  unlink(link);
+  rmdir(target);
+  unlink(file);
+  rmdir(sub);
+  rmdir(d);
+}
+
+static void copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+  assert_non_null(in);
+  assert_non_null(out);
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+    assert_int_equal(fwrite(buf, 1, n, out), n);
+  fclose(in);
+  assert_int_equal(fclose(out), 0);
+}
+
+static int marked(const char *marker) {
+  return access(marker, F_OK) == 0;
+}
+
+/* A plugin directory or file that others could write is refused before
+ * dlopen(): the plugin's constructor never runs. */
+static void test_unsafe_plugins_never_run(void **state) {
+  (void)state;
+  char d[] = "/tmp/gh-test-plugdir-XXXXXX", so[80], marker[80], want[512];
+  assert_non_null(mkdtemp(d));
+  snprintf(so, sizeof(so), "%s/ctor.so", d);
+  snprintf(marker, sizeof(marker), "%s.mark", d);
+  copy_file(PLUGIN_DIR "/ctor/ctor.so", so);
+  mode(so, 0644);
+  setenv("GH_TEST_CTOR_MARKER", marker, 1);
+  unlink(marker);
+
+  gh__registry r;
+  /* the directory writable by all: nothing of it is opened */
+  mode(d, 0777);
+  gh__registry_init(&r, &mock_host);
+  assert_int_equal(gh__registry_load_dir(&r, d), GH_EPERM);
+  snprintf(want, sizeof(want),
+           "plugin_dir %s: refused: %s is writable by others (mode 0777)", d,
+           d);
+  assert_string_equal(r.dir_refused, want);
+  assert_int_equal(r.n_plugins, 0);
+  gh__registry_free(&r);
+  assert_null(r.dir_refused);
+  assert_false(marked(marker));
+  mode(d, 0755);
+
+  /* the file writable by group: refused, recorded with its reason */
+  mode(so, 0664);
+  gh__registry_init(&r, &mock_host);
+  assert_int_equal(gh__registry_load_dir(&r, d), 0);
+  assert_int_equal(r.n_plugins, 1);
+  snprintf(want, sizeof(want),
+           "%s: refused: %s is writable by group (mode 0664)", so, so);
+  assert_string_equal(r.plugins[0].refused, want);
+  gh__registry_free(&r);
+  assert_false(marked(marker));
+  mode(so, 0644);
+
+  if (geteuid() == 0) { /* owned by nobody */
+    assert_int_equal(chown(so, 65534, 65534), 0);
+    gh__registry_init(&r, &mock_host);
+    char err[512];
+    assert_int_equal(gh__registry_load_file(&r, so, err, sizeof(err)),
+                     GH_EPERM);
+    assert_non_null(strstr(err, "is owned by uid 65534"));
+    gh__registry_free(&r);
+    assert_false(marked(marker));
+    assert_int_equal(chown(so, 0, 0), 0);
+  }
+
+  /* and once only root can write it, it loads, and the mark shows that the
+   * test would have seen a constructor run */
+  gh__registry_init(&r, &mock_host);
+  assert_int_equal(gh__registry_load_dir(&r, d), 1);
+  assert_null(r.plugins[0].refused);
+  gh__registry_free(&r);
+  assert_true(marked(marker));
+
+  unsetenv("GH_TEST_CTOR_MARKER");
+  unlink(marker);
+  unlink(so);
+  rmdir(d);
+}
+
 /* ---------------------------------------------------------------- chains */
 
 #define H(var, nm, knd, flg)                                                   \
@@ -478,6 +683,8 @@ int main(void) {
       cmocka_unit_test_setup(test_core_exports_nothing, setup),
       cmocka_unit_test_setup(test_null_err, setup),
       cmocka_unit_test_setup(test_load_dir, setup),
+      cmocka_unit_test_setup(test_path_check, setup),
+      cmocka_unit_test_setup(test_unsafe_plugins_never_run, setup),
       cmocka_unit_test_setup(test_chain_ok, setup),
       cmocka_unit_test_setup(test_chain_errors, setup),
   };
