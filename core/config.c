@@ -202,6 +202,73 @@ static int file_check(const char *path) {
   return rc;
 }
 
+/* ---- warnings: secrets that others can read */
+
+static char **warn_v;
+static size_t warn_n;
+static gid_t secret_gid; /* the group gatehouse runs as: may read secrets */
+
+static void cfg_warn(const char *file, int line, const char *fmt, ...)
+    GH_PRINTF(3, 4);
+static void cfg_warn(const char *file, int line, const char *fmt, ...) {
+  char msg[768], out[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (line > 0)
+    snprintf(out, sizeof(out), "%s:%d: warning: %s", file, line, msg);
+  else
+    snprintf(out, sizeof(out), "%s: warning: %s", file, msg);
+  char **v = realloc(warn_v, (warn_n + 1) * sizeof(*warn_v));
+  if (!v)
+    return;
+  warn_v = v;
+  warn_v[warn_n++] = gh__strdup(out);
+}
+
+void gh__cfg_warnings_flush(void (*fn)(const char *line, void *arg),
+                            void *arg) {
+  for (size_t i = 0; i < warn_n; i++) {
+    if (fn)
+      fn(warn_v[i], arg);
+    free(warn_v[i]);
+  }
+  free(warn_v);
+  warn_v = NULL;
+  warn_n = 0;
+}
+
+/* A secret (a token file, a private key) that others can read is warned
+ * about, not refused. Readable by its group is fine when that group is the
+ * one gatehouse runs as (root:gatehouse 0640, so that a reload after the
+ * privilege drop can read it). */
+static void secret_mode_check(const char *file, int line, const char *key,
+                              const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return;
+  const char *who = (st.st_mode & S_IROTH) ? "others"
+                    : (st.st_mode & S_IRGRP) && st.st_gid != secret_gid
+                        ? "its group"
+                        : NULL;
+  if (who)
+    cfg_warn(file, line,
+             "%s: '%s' holds a secret and is readable by %s (mode %04o, "
+             "gid %ld): chmod 600, or 640 with the group gatehouse runs as",
+             key, path, who, (unsigned)(st.st_mode & 07777),
+             (long)st.st_gid);
+}
+
+/* The option of a handler is a secret: "key", or a name ending in "_key". */
+static int secret_option(const char *key) {
+  const char *name = strrchr(key, '.');
+  name = name ? name + 1 : key;
+  size_t n = strlen(name);
+  return strcmp(name, "key") == 0 ||
+         (n > 4 && strcmp(name + n - 4, "_key") == 0);
+}
+
 /* ---------------------------------------------------- destination keys */
 
 static const char *type_name(int type) {
@@ -648,6 +715,14 @@ typedef struct gh__parse {
   int acl_line;
   int tunnel_line, admin_line, ka_line, kat_line;
   int group_line;
+  /* token_file, key: checked for who may read them once user and group
+   * are known (secrets_check) */
+  struct secret_ref {
+    char *path;
+    const char *key;
+    int line;
+  } *secrets;
+  size_t n_secrets;
 } gh__parse;
 
 static int fail(gh__parse *p, int line, const char *fmt, ...) GH_PRINTF(3, 4);
@@ -692,6 +767,37 @@ static gh__dest *cur_dest(gh__parse *p) {
 }
 static gh__local_dest *cur_ldest(gh__parse *p) {
   return &p->c->locals[p->sec_idx];
+}
+
+/* ---- secrets: who may read them (see secret_mode_check) */
+
+static void secret_add(gh__parse *p, const char *key, const char *path) {
+  struct secret_ref *v =
+      realloc(p->secrets, (p->n_secrets + 1) * sizeof(*p->secrets));
+  if (!v)
+    return;
+  p->secrets = v;
+  p->secrets[p->n_secrets++] =
+      (struct secret_ref){gh__strdup(path), key, p->line};
+}
+
+/* Once user and group are known: who may read the secrets. */
+static void secrets_check(gh__parse *p) {
+  const char *group = *p->group, *user = *p->user;
+  struct group *gr = group ? getgrnam(group) : NULL;
+  struct passwd *pw = user ? getpwnam(user) : NULL;
+  secret_gid = gr ? gr->gr_gid : pw ? pw->pw_gid : getegid();
+  for (size_t i = 0; i < p->n_secrets; i++)
+    secret_mode_check(p->file, p->secrets[i].line, p->secrets[i].key,
+                      p->secrets[i].path);
+}
+
+static void secrets_free(gh__parse *p) {
+  for (size_t i = 0; i < p->n_secrets; i++)
+    free(p->secrets[i].path);
+  free(p->secrets);
+  p->secrets = NULL;
+  p->n_secrets = 0;
 }
 
 /* ---- keys of [server], [client] and the gateways */
@@ -808,7 +914,10 @@ static int k_cert(gh__parse *p, const char *k, const char *v) {
 }
 
 static int k_key(gh__parse *p, const char *k, const char *v) {
-  return key_file(p, k, v, &p->s->key);
+  if (key_file(p, k, v, &p->s->key) < 0)
+    return GH_EINVAL;
+  secret_add(p, "key", p->s->key);
+  return 0;
 }
 
 static int k_client_ca(gh__parse *p, const char *k, const char *v) {
@@ -884,8 +993,10 @@ static int token_read(gh__parse *p, const char *v, char **out) {
   char what[300];
   snprintf(what, sizeof(what), "the token in '%.250s'", path);
   rc = token_check(p, (const char *)buf, len, what);
-  if (rc == 0)
+  if (rc == 0) {
     *out = gh__strndup((const char *)buf, len);
+    secret_add(p, "token_file", path);
+  }
   explicit_bzero(buf, len);
   free(buf);
   free(path);
@@ -971,7 +1082,10 @@ static int k_cgw_cert(gh__parse *p, const char *k, const char *v) {
 }
 
 static int k_cgw_key(gh__parse *p, const char *k, const char *v) {
-  return key_file(p, k, v, &cur_cgw(p)->key);
+  if (key_file(p, k, v, &cur_cgw(p)->key) < 0)
+    return GH_EINVAL;
+  secret_add(p, "key", cur_cgw(p)->key);
+  return 0;
 }
 
 static int k_cgw_server_name(gh__parse *p, const char *k, const char *v) {
@@ -1671,6 +1785,9 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
   int rc = parse_text(&p);
   if (rc == 0)
     rc = server_finish(&p);
+  if (rc == 0)
+    secrets_check(&p);
+  secrets_free(&p);
   free(p.dir);
   if (rc < 0)
     gh__server_cfg_free(cfg);
@@ -1700,6 +1817,9 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
   int rc = parse_text(&p);
   if (rc == 0)
     rc = client_finish(&p);
+  if (rc == 0)
+    secrets_check(&p);
+  secrets_free(&p);
   free(p.dir);
   if (rc < 0)
     gh__client_cfg_free(cfg);
@@ -1968,6 +2088,8 @@ static int opt_file_read(const gh__dest *d, gh__kv *kv, char *err,
   if (rc < 0)
     kvfail(d, kv, err, errlen, "%s: cannot read '%s': %s", kv->key, path,
            strerror(-rc));
+  else if (secret_option(kv->key))
+    secret_mode_check(kv->file ? kv->file : d->file, kv->line, kv->key, path);
   free(dir);
   free(path);
   if (rc < 0)

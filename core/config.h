@@ -239,4 +239,11 @@ int gh__dest_equal(const gh__dest *a, const gh__dest *b);
 /* Finds a kv by key (first match), or NULL. */
 const gh__kv *gh__kvs_find(const gh__kvs *kvs, const char *key);
 
+/* Warnings of the last loads, one "FILE:LINE: warning: ..." line each:
+ * secrets (token_file, key, a handler's key or *_key option from the local
+ * file) that others than root and the group gatehouse runs as can read.
+ * Hands each to fn (NULL: drops them) and forgets them. */
+void gh__cfg_warnings_flush(void (*fn)(const char *line, void *arg),
+                            void *arg);
+
 #endif

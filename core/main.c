@@ -98,6 +98,15 @@ static int parse_opts(int argc, char **argv, opts *o) {
 
 /* ---- check ---- */
 
+static void warn_to_stderr(const char *line, void *arg) {
+  (void)arg;
+  fprintf(stderr, "%s\n", line);
+}
+
+static void warn_to_log(const char *line, void *subject) {
+  gh__warn((const char *)subject, "%s", line);
+}
+
 /* Loads the plugins as a start would: a plugin directory that cannot be
  * read or is refused (who may write it) fails the check; a refused plugin
  * file is a warning, as the start goes on without it. */
@@ -143,6 +152,7 @@ static int check_server(const char *path, gh__server_cfg *cfg, char *err,
         errlen);
   }
   uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* handles the handlers closed */
+  gh__cfg_warnings_flush(warn_to_stderr, NULL);
   return r;
 }
 
@@ -172,6 +182,7 @@ static int cmd_check(int argc, char **argv) {
     r = gh__client_cfg_load(&cfg, o.config, err, sizeof(err));
     if (r == 0)
       r = check_plugins(o.config, cfg.plugin_dir, err, sizeof(err));
+    gh__cfg_warnings_flush(warn_to_stderr, NULL);
     if (r == 0)
       printf("%s: client configuration ok (%zu gateway(s), %zu ACL "
              "rule(s))\n",
@@ -219,6 +230,7 @@ static void reload(void) {
               ? gh__server_reload(&the_rt, config_path, err, sizeof(err))
               : gh__client_reload(&the_rt, config_path, err, sizeof(err));
   sd_notify("READY=1");
+  gh__cfg_warnings_flush(warn_to_log, (void *)the_rt.subject);
   if (r < 0) {
     gh__error(the_rt.subject,
               "reload refused, the running configuration is unchanged: %s",
@@ -542,6 +554,8 @@ static int cmd_run(int argc, char **argv, int role) {
   r = role == GH__ROLE_SERVER
           ? gh__server_start(&the_rt, &scfg, err, sizeof(err))
           : gh__client_start(&the_rt, &ccfg, err, sizeof(err));
+  gh__cfg_warnings_flush(warn_to_log,
+                         role == GH__ROLE_SERVER ? "server" : "client");
   if (r < 0)
     return fail_start(r == GH_EINVAL ? 2 : 1, err);
   gh__info(the_rt.subject, "gatehouse %s started (pid %ld)", GH_VERSION_STRING,

@@ -1792,6 +1792,94 @@ static void test_client_local_apply(void **state) {
   }
 }
 
+/* ------------------------------------------------------ secrets' modes */
+
+static char warned[4096];
+
+static void collect(const char *line, void *arg) {
+  (void)arg;
+  size_t n = strlen(warned);
+  snprintf(warned + n, sizeof(warned) - n, "%s\n", line);
+}
+
+static const char *warnings_of_server(const char *text) {
+  gh__server_cfg c;
+  gh__cfg_warnings_flush(NULL, NULL); /* those of the tests before */
+  load_s_ok(&c, text);
+  gh__server_cfg_free(&c);
+  warned[0] = '\0';
+  gh__cfg_warnings_flush(collect, NULL);
+  return warned;
+}
+
+/* A secret others can read is warned about with FILE:LINE, not refused;
+ * readable by the group gatehouse runs as is fine. */
+static void test_secret_modes(void **state) {
+  (void)state;
+  const char *text = "[server]\n"
+                     "tunnel_listen = :9000\n"
+                     "cert = server.crt\n"
+                     "key = server.key\n"
+                     "\n"
+                     "[gateway dc1]\n"
+                     "token_file = dc1.token\n";
+  char want[1024];
+  assert_int_equal(chmod(P("server.key"), 0644), 0);
+  assert_int_equal(chmod(P("dc1.token"), 0604), 0);
+  const char *w = warnings_of_server(text);
+  snprintf(want, sizeof(want),
+           "%s:4: warning: key: '%s' holds a secret and is readable by others "
+           "(mode 0644, gid ",
+           P("t.ini"), P("server.key"));
+  assert_non_null(strstr(w, want));
+  snprintf(want, sizeof(want),
+           "%s:7: warning: token_file: '%s' holds a secret and is readable "
+           "by others (mode 0604",
+           P("t.ini"), P("dc1.token"));
+  assert_non_null(strstr(w, want));
+  assert_null(strstr(w, FILE_TOKEN)); /* never the secret itself */
+  assert_null(strstr(w, "cert")); /* a certificate is no secret */
+
+  assert_int_equal(chmod(P("server.key"), 0600), 0);
+  assert_int_equal(chmod(P("dc1.token"), 0600), 0);
+  assert_string_equal(warnings_of_server(text), "");
+
+  if (geteuid() == 0) {
+    /* readable by a group gatehouse does not run as */
+    assert_int_equal(chown(P("server.key"), 0, 65534), 0);
+    assert_int_equal(chmod(P("server.key"), 0640), 0);
+    assert_non_null(
+        strstr(warnings_of_server(text), "is readable by its group (mode "
+                                         "0640, gid 65534)"));
+    /* by the group it runs as: fine */
+    assert_int_equal(chown(P("server.key"), 0, getegid()), 0);
+    assert_string_equal(warnings_of_server(text), "");
+  }
+  assert_int_equal(chmod(P("server.key"), 0644), 0);
+
+  /* the client's gateway key */
+  assert_int_equal(chmod(P("client.key"), 0644), 0);
+  gh__client_cfg c;
+  gh__cfg_warnings_flush(NULL, NULL);
+  char err[1024] = "";
+  assert_int_equal(load_c(&c,
+                          "[gateway dc1]\n"
+                          "server = gw.example.com:9000\n"
+                          "token = " TOKEN "\n"
+                          "ca = ca.crt\n"
+                          "cert = client.crt\n"
+                          "key = client.key\n",
+                          err, sizeof(err)),
+                   0);
+  gh__client_cfg_free(&c);
+  warned[0] = '\0';
+  gh__cfg_warnings_flush(collect, NULL);
+  snprintf(want, sizeof(want),
+           "%s:6: warning: key: '%s' holds a secret and is readable by others",
+           P("t.ini"), P("client.key"));
+  assert_non_null(strstr(warned, want));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_valid),
@@ -1821,6 +1909,7 @@ int main(void) {
       cmocka_unit_test(test_client_local_valid),
       cmocka_unit_test(test_client_local_errors),
       cmocka_unit_test(test_client_local_apply),
+      cmocka_unit_test(test_secret_modes),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
