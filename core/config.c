@@ -220,6 +220,13 @@ static void cfg_warn(const char *file, int line, const char *fmt, ...) {
     snprintf(out, sizeof(out), "%s:%d: warning: %s", file, line, msg);
   else
     snprintf(out, sizeof(out), "%s: warning: %s", file, msg);
+  /* A client re-reads its own destinations' files at every tunnel: keep
+   * each line once, and a bounded number of them, until flushed. */
+  if (warn_n >= 64)
+    return;
+  for (size_t i = 0; i < warn_n; i++)
+    if (strcmp(warn_v[i], out) == 0)
+      return;
   char **v = realloc(warn_v, (warn_n + 1) * sizeof(*warn_v));
   if (!v)
     return;
@@ -790,6 +797,18 @@ static void secrets_check(gh__parse *p) {
   for (size_t i = 0; i < p->n_secrets; i++)
     secret_mode_check(p->file, p->secrets[i].line, p->secrets[i].key,
                       p->secrets[i].path);
+  /* A client's own destinations: their files are read when a tunnel
+   * brings the destination, so their modes are checked here, with the
+   * rest of the file. */
+  for (size_t i = 0; p->c && i < p->c->n_locals; i++) {
+    const gh__kvs *o = &p->c->locals[i].opts;
+    for (size_t k = 0; k < o->n; k++)
+      if (secret_option(o->v[k].key)) {
+        char *path = path_resolve(p->dir, o->v[k].value);
+        secret_mode_check(p->file, o->v[k].line, o->v[k].key, path);
+        free(path);
+      }
+  }
 }
 
 static void secrets_free(gh__parse *p) {
@@ -2088,8 +2107,9 @@ static int opt_file_read(const gh__dest *d, gh__kv *kv, char *err,
   if (rc < 0)
     kvfail(d, kv, err, errlen, "%s: cannot read '%s': %s", kv->key, path,
            strerror(-rc));
-  else if (secret_option(kv->key))
-    secret_mode_check(kv->file ? kv->file : d->file, kv->line, kv->key, path);
+  else if (secret_option(kv->key) && !kv->file && !d->pushed)
+    /* the server's own file; a client's own: secrets_check */
+    secret_mode_check(d->file, kv->line, kv->key, path);
   free(dir);
   free(path);
   if (rc < 0)

@@ -1868,7 +1868,12 @@ static void test_secret_modes(void **state) {
                           "token = " TOKEN "\n"
                           "ca = ca.crt\n"
                           "cert = client.crt\n"
-                          "key = client.key\n",
+                          "key = client.key\n"
+                          "\n"
+                          "[destination web]\n"
+                          "gateway = dc1\n"
+                          "resource.tls.key = tls/push.key\n"
+                          "resource.tls.cert = tls/push.pem\n",
                           err, sizeof(err)),
                    0);
   gh__client_cfg_free(&c);
@@ -1878,6 +1883,13 @@ static void test_secret_modes(void **state) {
            "%s:6: warning: key: '%s' holds a secret and is readable by others",
            P("t.ini"), P("client.key"));
   assert_non_null(strstr(warned, want));
+  /* and the key of the client's own destination */
+  snprintf(want, sizeof(want),
+           "%s:10: warning: resource.tls.key: '%s' holds a secret and is "
+           "readable by others",
+           P("t.ini"), P("tls/push.key"));
+  assert_non_null(strstr(warned, want));
+  assert_null(strstr(warned, "push.pem"));
 }
 
 int main(void) {
