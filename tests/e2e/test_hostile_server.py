@@ -8,7 +8,8 @@ client's own file allows:
 - a resource at an unspecified address (0.0.0.0, [::], [::ffff:0.0.0.0], a
   name resolving to 0.0.0.0), which Linux connects to the local host, is
   refused although the [acl] allows everything but loopback, and the
-  loopback service sees no connection (tcp and udp);
+  loopback service sees no connection (tcp and udp; and on the server's
+  resource side);
 - a file option pushed as a bare path is never read: the same answer for a
   file that exists and one that does not; the client's own FIFO does not
   hang it;
@@ -130,6 +131,22 @@ def test_unspecified_by_name(t):
 
 def test_unspecified_udp(t):
     _refused_unspecified(t, "0.0.0.0:{port}", protocol="udp")
+
+
+def test_unspecified_on_the_server_side(t):
+    """The server's resource side refuses the same: a cloud destination
+    whose resource is a name resolving to 0.0.0.0 (its file's check cannot
+    see it) does not reach the server's own loopback services."""
+    trap = Trap()
+    t.peers.append(trap)
+    p_cl = ghtest.free_port()
+    srv, cli, _ = t.pair([ghtest.cloud("c", p_cl, trap.port, resource_host="0x0")])
+    ghtest.wait_port(HOST, p_cl, 30, procs=[srv, cli])
+    mark = srv.log_size()
+    ghtest.expect_refused(p_cl)
+    srv.wait_log(r"resource 0x0:%d refused: unspecified address \(0\.0\.0\.0\)" % trap.port,
+                 since=mark)
+    assert trap.hits == 0, f"the server's loopback service was reached {trap.hits} time(s)"
 
 
 def _tls_dest(name, port, key, value):
