@@ -287,6 +287,37 @@ def test_listen_policy_rules(t):
         t.log("not root: the privileged-port rule is left to the unit tests")
 
 
+def test_listen_policy_reload(t):
+    """A listen rule added by a reload restarts that gateway's tunnel, so
+    that what it refused is pushed again and now runs; a gateway whose rules
+    did not change keeps its tunnel."""
+    import signal
+    p_any = ghtest.free_port()
+    acls = [("acl gw2", [("allow", f"{HOST}:*")])]
+    srv, cli, tuns = _start(t, acl=[("allow", f"{HOST}:*")], gateways=("gw1", "gw2"),
+                            acls=acls)
+    tuns["gw1"].push([hs.cloud("wide", p_any, "0.0.0.0")])
+    code, _ = tuns["gw1"].notice("wide")
+    assert code == hs.EDENIED
+    mark = cli.log_size()
+    secs = [(title, list(items) + ([("listen", f"0.0.0.0:{p_any}")] if title == "acl" else []))
+            for title, items in cli.sections]
+    cli.sections = secs
+    cli.write_config()
+    cli.send_signal(signal.SIGHUP)
+    cli.wait_log(r"gateway gw1 changed: closing its tunnels", since=mark)
+    again = srv.accept()
+    assert again.gateway == "gw1"
+    again.push([hs.cloud("wide", p_any, "0.0.0.0")])
+    code, msg = again.notice("wide")
+    assert code == 0 and msg == "listening", (code, msg)
+    assert _bound(p_any)
+    assert "gateway gw2 changed" not in cli.log_text(since=mark)
+    # gw2's tunnel is the same one: it still answers
+    st = tuns["gw2"].open("nothing-pushed")
+    assert st.result[0] == "fail" and st.result[1] == hs.ENODEST, st.result
+
+
 def test_check_refuses_acl_for_unknown_gateway(t):
     """[acl NAME] for a gateway the file does not have: FILE:LINE."""
     secs = ghtest.client_sections({"gw1": [("server", f"{HOST}:1"), ("token", t.token()),
