@@ -450,8 +450,10 @@ int gh__acl_add_listen(gh__acl *acl, const char *target, int line, char *err,
     t++;
   if (strcmp(t, "*") == 0 || t[0] == '\0')
     /* a bare * would open every port of every address: spell it *:1-65535 */
-    return acl_fail(err, errlen, "expected HOST:PORTS (e.g. 0.0.0.0:12000, "
-                    "127.0.0.1:1024-65535, *:8000-9000)", t);
+    return acl_fail(err, errlen,
+                    "expected HOST:PORTS (e.g. 0.0.0.0:12000, "
+                    "127.0.0.1:1024-65535, *:8000-9000)",
+                    t);
   return rule_add(acl, 1, 1, t, line, err, errlen);
 }
 

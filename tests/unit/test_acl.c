@@ -519,11 +519,12 @@ static void test_acl_errors(void **state) {
 
 static void test_addr_unspecified(void **state) {
   (void)state;
-  static const char *const yes[] = {"0.0.0.0", "0.1.2.3", "0.255.255.255",
-                                    "::", "::ffff:0.0.0.0", "::ffff:0.9.9.9"};
-  static const char *const no[] = {"127.0.0.1", "1.0.0.0", "::1",
-                                   "::ffff:127.0.0.1", "10.0.0.1",
-                                   "2001:db8::", "::0.0.0.1"};
+  static const char *const yes[] = {
+      "0.0.0.0", "0.1.2.3",        "0.255.255.255",
+      "::",      "::ffff:0.0.0.0", "::ffff:0.9.9.9"};
+  static const char *const no[] = {
+      "127.0.0.1", "1.0.0.0",    "::1",      "::ffff:127.0.0.1",
+      "10.0.0.1",  "2001:db8::", "::0.0.0.1"};
   for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
     gh_addr a = A(yes[i]);
     if (!gh__addr_unspecified(&a))
@@ -614,9 +615,9 @@ static void test_listen_rules(void **state) {
 
 static void test_listen_errors(void **state) {
   (void)state;
-  static const char *const bad[] = {"*",        "",          "0.0.0.0",
+  static const char *const bad[] = {"*",         "",          "0.0.0.0",
                                     "0.0.0.0:0", "1.2.3.4:x", "::1:80",
-                                    "[::1]",    "a b:80",    "*:70000"};
+                                    "[::1]",     "a b:80",    "*:70000"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
     gh__acl acl = {0};
     char err[256] = "";

@@ -1798,7 +1798,8 @@ static void test_client_gateway_acl(void **state) {
                 "ca = ca.crt\n"
                 "[acl dc3]\n");
   assert_int_equal(c.n_gw_acls, 2);
-  const gh__acl *a1 = gh__client_acl(&c, "dc1"), *a2 = gh__client_acl(&c, "dc2"),
+  const gh__acl *a1 = gh__client_acl(&c, "dc1"),
+                *a2 = gh__client_acl(&c, "dc2"),
                 *a3 = gh__client_acl(&c, "dc3");
   assert_ptr_equal(a1, &c.acl); /* no section of its own: the global one */
   assert_ptr_not_equal(a2, &c.acl);

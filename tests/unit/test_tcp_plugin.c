@@ -1057,8 +1057,8 @@ static void test_connect_bad_address(void **state) {
  * socket, whatever the core decided (defence in depth). */
 static void test_connect_unspecified(void **state) {
   fx *f = *state;
-  static const char *const bad[] = {"0.0.0.0", "0.1.2.3", "::",
-                                    "::ffff:0.0.0.0", "[::]"};
+  static const char *const bad[] = {"0.0.0.0", "0.1.2.3",
+                                    "::", "::ffff:0.0.0.0", "[::]"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
     mock_link *l = mock_link_new(f->ri);
     assert_int_equal(mock_connect(l, bad[i], f->port, 0), GH_EDENIED);
