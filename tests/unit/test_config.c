@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util.h"
 
 #define TOKEN "6f1c0a1b2c3d4e5f6a7b8c9d0e1f2a3b"
 #define TOKEN2 "dc2-token-aaaaaaaaaaaaaaaaaaaaaa"
@@ -1882,6 +1883,19 @@ static void test_push_bare_path_refused(void **state) {
   assert_string_equal(errs[0], errs[1]);
 }
 
+/* A FIFO where a file is expected: refused at once, not waited on (the
+ * open would block the event loop until a writer came). */
+static void test_file_read_fifo(void **state) {
+  (void)state;
+  unlink(P("pipe"));
+  assert_int_equal(mkfifo(P("pipe"), 0600), 0);
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  assert_int_equal(gh__file_read(P("pipe"), &buf, &len), -EINVAL);
+  assert_null(buf);
+  unlink(P("pipe"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_valid),
@@ -1911,6 +1925,7 @@ int main(void) {
       cmocka_unit_test(test_client_gateway_acl_errors),
       cmocka_unit_test(test_server_unspecified_resource),
       cmocka_unit_test(test_push_bare_path_refused),
+      cmocka_unit_test(test_file_read_fifo),
       cmocka_unit_test(test_push_decode_mutations),
       cmocka_unit_test(test_client_local_valid),
       cmocka_unit_test(test_client_local_errors),
