@@ -67,6 +67,18 @@ void gh__addr_format(const gh_addr *addr, char *out, size_t outlen) {
     snprintf(out, outlen, "%s:%u", ip, addr->port);
 }
 
+int gh__addr_unspecified(const gh_addr *addr) {
+  gh_addr a = *addr;
+  addr_unmap(&a);
+  if (a.family == GH_AF_INET)
+    return a.addr[0] == 0; /* 0.0.0.0/8: "this network", i.e. this host */
+  if (a.family == GH_AF_INET6) {
+    static const uint8_t zero[16] = {0};
+    return memcmp(a.addr, zero, 16) == 0;
+  }
+  return 0;
+}
+
 int gh__hostname_valid(const char *name) {
   size_t len = name ? strlen(name) : 0;
   if (len > 0 && name[len - 1] == '.')
@@ -370,8 +382,8 @@ static int acl_push(gh__acl *acl, const gh__acl_rule *r) {
   return 0;
 }
 
-int gh__acl_add(gh__acl *acl, int allow, const char *target, int line,
-                char *err, size_t errlen) {
+static int rule_add(gh__acl *acl, int allow, int listen, const char *target,
+                    int line, char *err, size_t errlen) {
   char buf[512];
   const char *t = target ? target : "";
   while (is_blank(*t))
@@ -386,7 +398,7 @@ int gh__acl_add(gh__acl *acl, int allow, const char *target, int line,
   memcpy(buf, t, len);
   buf[len] = '\0';
 
-  gh__acl_rule r = {.allow = allow ? 1 : 0, .line = line};
+  gh__acl_rule r = {.allow = allow ? 1 : 0, .listen = listen, .line = line};
   char *host = NULL, *ports = NULL;
   if (strcmp(buf, "*") == 0) {
     r.any_host = 1;
@@ -426,6 +438,25 @@ int gh__acl_add(gh__acl *acl, int allow, const char *target, int line,
   return 0;
 }
 
+int gh__acl_add(gh__acl *acl, int allow, const char *target, int line,
+                char *err, size_t errlen) {
+  return rule_add(acl, allow, 0, target, line, err, errlen);
+}
+
+int gh__acl_add_listen(gh__acl *acl, const char *target, int line, char *err,
+                       size_t errlen) {
+  const char *t = target ? target : "";
+  while (is_blank(*t))
+    t++;
+  if (strcmp(t, "*") == 0 || t[0] == '\0')
+    /* a bare * would open every port of every address: spell it *:1-65535 */
+    return acl_fail(err, errlen,
+                    "expected HOST:PORTS (e.g. 0.0.0.0:12000, "
+                    "127.0.0.1:1024-65535, *:8000-9000)",
+                    t);
+  return rule_add(acl, 1, 1, t, line, err, errlen);
+}
+
 /* Names compare case-insensitively, and "db.internal." is "db.internal". */
 static int name_eq(const char *rule, const char *host) {
   size_t a = strlen(rule), b = strlen(host);
@@ -444,7 +475,7 @@ static int acl_decide(const gh__acl *acl, const char *host, uint16_t port,
   }
   for (size_t i = 0; i < acl->n; i++) {
     const gh__acl_rule *r = &acl->v[i];
-    if (port < r->port_lo || port > r->port_hi)
+    if (r->listen || port < r->port_lo || port > r->port_hi)
       continue;
     int hit = r->any_host ? 1
               : r->name   ? host && name_eq(r->name, host)
@@ -484,6 +515,67 @@ int gh__acl_check(const gh__acl *acl, const char *host, uint16_t port,
   if (line)
     *line = l;
   return ok;
+}
+
+/* ---- the listen policy */
+
+static int is_loopback(const gh_addr *addr) {
+  static const uint8_t one[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 0, 0, 0, 1};
+  gh_addr a = *addr;
+  addr_unmap(&a);
+  if (a.family == GH_AF_INET)
+    return a.addr[0] == 127;
+  return a.family == GH_AF_INET6 && memcmp(a.addr, one, 16) == 0;
+}
+
+int gh__acl_listen_check(const gh__acl *acl, const char *bind, uint16_t port,
+                         int *line) {
+  gh_addr a;
+  int numeric = bind && gh__addr_parse(bind, &a) == 0;
+  if (line)
+    *line = 0;
+  if (numeric && is_loopback(&a) && port >= 1024)
+    return 1;
+  if (numeric)
+    addr_unmap(&a);
+  for (size_t i = 0; acl && i < acl->n; i++) {
+    const gh__acl_rule *r = &acl->v[i];
+    if (!r->listen || port < r->port_lo || port > r->port_hi)
+      continue;
+    int hit = r->any_host ? 1
+              : r->name   ? bind && name_eq(r->name, bind)
+              : numeric   ? range_has(&r->range, &a)
+                          : 0;
+    if (hit) {
+      if (line)
+        *line = r->line;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int str_same(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int gh__acl_listen_equal(const gh__acl *a, const gh__acl *b) {
+  size_t i = 0, j = 0;
+  for (;;) {
+    while (a && i < a->n && !a->v[i].listen)
+      i++;
+    while (b && j < b->n && !b->v[j].listen)
+      j++;
+    int ea = !a || i >= a->n, eb = !b || j >= b->n;
+    if (ea || eb)
+      return ea && eb;
+    const gh__acl_rule *x = &a->v[i++], *y = &b->v[j++];
+    if (x->any_host != y->any_host || !str_same(x->name, y->name) ||
+        x->port_lo != y->port_lo || x->port_hi != y->port_hi ||
+        memcmp(&x->range, &y->range, sizeof(x->range)) != 0)
+      return 0;
+  }
 }
 
 void gh__acl_free(gh__acl *acl) {

@@ -35,6 +35,11 @@ int gh__addr_parse(const char *text, gh_addr *addr);
 /* Formats "1.2.3.4:80" or "[::1]:80" (port 0: no port) into out. */
 void gh__addr_format(const gh_addr *addr, char *out, size_t outlen);
 
+/* 1 if addr is unspecified: 0.0.0.0/8, :: or ::ffff:0.0.0.0/104. A
+ * connect() to one reaches the local host on Linux, so a resource at such
+ * an address would bypass rules that deny loopback: never connect to one. */
+int gh__addr_unspecified(const gh_addr *addr);
+
 /* 1 if name is a well-formed DNS host name: labels of [A-Za-z0-9_-] (no
  * leading or trailing '-'), at most 63 bytes each and 253 in all, an
  * optional final dot, and a last label that is not all digits (so that
@@ -51,6 +56,7 @@ int gh__hostname_valid(const char *name);
  */
 typedef struct gh__acl_rule {
   int allow;  /* 1 allow, 0 deny */
+  int listen; /* a `listen` rule: checked only by gh__acl_listen_check */
   char *name; /* a host name rule; NULL for address or any-host rules */
   int any_host;
   gh__iprange range; /* when name == NULL && !any_host */
@@ -77,6 +83,20 @@ int gh__acl_add(gh__acl *acl, int allow, const char *target, int line,
  * *line gets the deciding rule's line (0: no rule matched, default deny). */
 int gh__acl_check(const gh__acl *acl, const char *host, uint16_t port,
                   const gh_addr *addrs, size_t n, int *line);
+/* The listen policy, `listen = HOST:PORTS` lines among the same rules:
+ * which bind address and port a server may make the client listen on (a
+ * cloud destination's client_bind and client_port). HOST is *, a numeric
+ * address, a CIDR block, a range a-b or a name (matched as written). */
+int gh__acl_add_listen(gh__acl *acl, const char *target, int line, char *err,
+                       size_t errlen);
+/* 1 when binding `bind` (an address or a name, as pushed) on `port` is
+ * allowed: always for a loopback address (127.0.0.0/8, ::1) on ports
+ * 1024-65535, otherwise only when a listen rule covers it. *line gets the
+ * rule's line (0: the loopback default, or nothing allowed it). */
+int gh__acl_listen_check(const gh__acl *acl, const char *bind, uint16_t port,
+                         int *line);
+/* 1 when a and b hold the same listen rules, in the same order. */
+int gh__acl_listen_equal(const gh__acl *a, const gh__acl *b);
 void gh__acl_free(gh__acl *acl);
 
 #endif

@@ -237,6 +237,24 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
              c->resource_host, c->resource_port);
     return;
   }
+  /* The client's file says where a server may make it listen: a
+   * non-loopback address or a privileged port (the packaged unit grants
+   * CAP_NET_BIND_SERVICE) only where a listen rule allows it. */
+  const gh__acl *acl = gh__client_acl(gw->rt->ccfg, gw->id);
+  if (!gh__acl_listen_check(acl, c->client_bind, c->client_port, NULL)) {
+    snprintf(err, sizeof(err),
+             "listen on %s%s%s:%u refused by the client's listen policy "
+             "(%s: loopback on ports 1024-65535 only, unless a listen = "
+             "rule in [acl%s%s] allows it)",
+             strchr(c->client_bind, ':') ? "[" : "", c->client_bind,
+             strchr(c->client_bind, ':') ? "]" : "", c->client_port,
+             gw->rt->ccfg->file, acl == &gw->rt->ccfg->acl ? "" : " ",
+             acl == &gw->rt->ccfg->acl ? "" : gw->id);
+    gh__error(c->name, "%s", err);
+    gh__drt_set_error(d, GH_EDENIED, err);
+    notice(t, c->name, GH_EDENIED, err);
+    return;
+  }
   gh__drt *owner = port_owner(gw->rt, c);
   int r =
       owner ? GH_EADDRINUSE : gh__drt_listen(d, c->client_bind, c->client_port);
@@ -503,7 +521,11 @@ int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
     for (size_t k = 0; k < ncfg->n_gateways && !g; k++)
       if (strcmp(ncfg->gateways[k].id, gw->id) == 0)
         g = &ncfg->gateways[k];
-    if (g && gw_cfg_equal(gw->ccfg, g) && locals_equal(old, ncfg, gw->id)) {
+    /* A listen policy that changed restarts the gateway, so that its
+     * destinations are pushed again and checked against it. */
+    if (g && gw_cfg_equal(gw->ccfg, g) && locals_equal(old, ncfg, gw->id) &&
+        gh__acl_listen_equal(gh__client_acl(old, gw->id),
+                             gh__client_acl(ncfg, gw->id))) {
       gw->ccfg = g;
       continue;
     }

@@ -1132,10 +1132,22 @@ static const gh__keydef cgw_keys[] = {
     {"connections", k_cgw_connections, 0},
 };
 
+/* [acl] or [acl GATEWAY]: the section being read. */
+static gh__acl *cur_acl(gh__parse *p) {
+  return p->sec_name[0] ? &p->c->gw_acls[p->sec_idx].acl : &p->c->acl;
+}
+
 static int k_acl(gh__parse *p, const char *k, const char *v) {
   char reason[256];
-  if (gh__acl_add(&p->c->acl, strcmp(k, "allow") == 0, v, p->line, reason,
+  if (gh__acl_add(cur_acl(p), strcmp(k, "allow") == 0, v, p->line, reason,
                   sizeof(reason)) < 0)
+    return fail(p, p->line, "%s: %s", k, reason);
+  return 0;
+}
+
+static int k_acl_listen(gh__parse *p, const char *k, const char *v) {
+  char reason[256];
+  if (gh__acl_add_listen(cur_acl(p), v, p->line, reason, sizeof(reason)) < 0)
     return fail(p, p->line, "%s: %s", k, reason);
   return 0;
 }
@@ -1143,6 +1155,7 @@ static int k_acl(gh__parse *p, const char *k, const char *v) {
 static const gh__keydef acl_keys[] = {
     {"allow", k_acl, 1},
     {"deny", k_acl, 1},
+    {"listen", k_acl_listen, 1},
 };
 
 static int unknown_key(gh__parse *p, const char *name) {
@@ -1294,6 +1307,12 @@ static int dest_end(gh__parse *p) {
   if (dest_finish(d, &idx, reason, sizeof(reason)) < 0)
     return fail(p, idx >= 0 && d->key_line[idx] ? d->key_line[idx] : d->line,
                 "%s", reason);
+  gh_addr a;
+  if (gh__addr_parse(d->resource_host, &a) == 0 && gh__addr_unspecified(&a))
+    return fail(p, d->key_line[GH__DK_RESOURCE],
+                "resource: %s is an unspecified address, which connects to "
+                "the local host; write the address meant (e.g. 127.0.0.1)",
+                d->resource_host);
   return 0;
 }
 
@@ -1414,13 +1433,39 @@ static int open_local_dest(gh__parse *p, const char *name) {
   return 0;
 }
 
-static int open_acl(gh__parse *p) {
-  if (p->acl_line)
-    return sec_dup(p, "acl", p->acl_line);
-  p->acl_line = p->line;
-  p->c->acl.present = 1;
+static int open_acl(gh__parse *p, const char *gateway) {
+  gh__client_cfg *c = p->c;
   p->sec = SEC_ACL;
+  if (!*gateway) {
+    if (p->acl_line)
+      return sec_dup(p, "acl", p->acl_line);
+    p->acl_line = p->line;
+    c->acl.present = 1;
+    return 0;
+  }
+  char what[300];
+  snprintf(what, sizeof(what), "acl %s", gateway);
+  for (size_t i = 0; i < c->n_gw_acls; i++)
+    if (strcmp(c->gw_acls[i].gateway, gateway) == 0)
+      return sec_dup(p, what, c->gw_acls[i].line);
+  if (c->n_gw_acls >= GH__GATEWAYS_MAX)
+    return fail(p, p->line, "too many [acl GATEWAY] sections (at most %d)",
+                GH__GATEWAYS_MAX);
+  c->gw_acls = xrealloc(c->gw_acls, (c->n_gw_acls + 1) * sizeof(*c->gw_acls));
+  gh__gw_acl *a = &c->gw_acls[c->n_gw_acls];
+  memset(a, 0, sizeof(*a));
+  a->gateway = gh__strdup(gateway);
+  a->line = p->line;
+  a->acl.present = 1; /* an empty section allows nothing */
+  p->sec_idx = c->n_gw_acls++;
   return 0;
+}
+
+const gh__acl *gh__client_acl(const gh__client_cfg *cfg, const char *gateway) {
+  for (size_t i = 0; gateway && i < cfg->n_gw_acls; i++)
+    if (strcmp(cfg->gw_acls[i].gateway, gateway) == 0)
+      return &cfg->gw_acls[i].acl;
+  return &cfg->acl;
 }
 
 static int unknown_section(gh__parse *p, const char *kind) {
@@ -1438,16 +1483,16 @@ static int unknown_section(gh__parse *p, const char *kind) {
 static int section_open(gh__parse *p, const char *kind, const char *name) {
   const int srv = p->role == ROLE_SERVER;
   int named = strcmp(kind, "gateway") == 0 || strcmp(kind, "destination") == 0;
-  int plain = strcmp(kind, srv ? "server" : "client") == 0 ||
-              (!srv && strcmp(kind, "acl") == 0);
-  if (!named && !plain)
+  int plain = strcmp(kind, srv ? "server" : "client") == 0;
+  int acl = !srv && strcmp(kind, "acl") == 0; /* [acl] or [acl GATEWAY] */
+  if (!named && !plain && !acl)
     return unknown_section(p, kind);
   if (plain && *name)
     return fail(p, p->line, "[%s] takes no name", kind);
   if (named && !*name)
     return fail(p, p->line, "[%s] needs a name: [%s %s]", kind, kind,
                 strcmp(kind, "gateway") == 0 ? "ID" : "NAME");
-  if (named && !name_valid(name))
+  if ((named || (acl && *name)) && !name_valid(name))
     return fail(p, p->line,
                 "bad %s name: use letters, digits, '.', '_' and '-' (at "
                 "most %d)",
@@ -1460,8 +1505,8 @@ static int section_open(gh__parse *p, const char *kind, const char *name) {
     return open_gateway(p, name);
   if (strcmp(kind, "destination") == 0)
     return srv ? open_dest(p, name) : open_local_dest(p, name);
-  if (strcmp(kind, "acl") == 0)
-    return open_acl(p);
+  if (acl)
+    return open_acl(p, name);
   return open_server(p);
 }
 
@@ -1739,6 +1784,15 @@ static int client_finish(gh__parse *p) {
   }
   if (identity_check(p) < 0)
     return GH_EINVAL;
+  for (size_t i = 0; i < c->n_gw_acls; i++) {
+    const gh__gw_acl *a = &c->gw_acls[i];
+    size_t g = 0;
+    while (g < c->n_gateways && strcmp(c->gateways[g].id, a->gateway) != 0)
+      g++;
+    if (g == c->n_gateways)
+      return fail(p, a->line, "[acl %s]: no [gateway %s] in this file",
+                  a->gateway, a->gateway);
+  }
   return keepalive_check(p);
 }
 
@@ -1933,6 +1987,11 @@ void gh__client_cfg_free(gh__client_cfg *cfg) {
   }
   free(cfg->gateways);
   gh__acl_free(&cfg->acl);
+  for (size_t i = 0; i < cfg->n_gw_acls; i++) {
+    free(cfg->gw_acls[i].gateway);
+    gh__acl_free(&cfg->gw_acls[i].acl);
+  }
+  free(cfg->gw_acls);
   for (size_t i = 0; i < cfg->n_locals; i++) {
     gh__local_dest *l = &cfg->locals[i];
     free(l->name);
@@ -2140,7 +2199,19 @@ static int opt_value_check(const gh__dest *d, gh__kv *kv, const gh_option *o,
                     kv->key);
     return 0;
   case GH_OPT_FILE:
-    return kv->blob ? 0 : opt_file_read(d, kv, err, errlen);
+    if (kv->blob)
+      return 0;
+    /* A server names no file for the client to open: it could make the
+     * client present its own key, or learn which files exist. Content
+     * comes pushed, or from the client's own [destination NAME]. The
+     * answer is the same whatever the path. */
+    if (d->pushed && !kv->file)
+      return kvfail(d, kv, err, errlen,
+                    "%s: pushed as a file name without its content; this "
+                    "client opens no file that a server names (push the "
+                    "content, or set it in the client's [destination %s])",
+                    kv->key, d->name);
+    return opt_file_read(d, kv, err, errlen);
   default:
     return kvfail(d, kv, err, errlen,
                   "%s: the handler declares it with an unknown type %u",

@@ -144,6 +144,14 @@ typedef struct gh__local_dest {
   int gateway_line;
 } gh__local_dest;
 
+/* An [acl GATEWAY] section: the rules (and listen policy) of that gateway
+ * alone, in place of the global [acl]. */
+typedef struct gh__gw_acl {
+  char *gateway;
+  gh__acl acl;
+  int line; /* of the section header */
+} gh__gw_acl;
+
 typedef struct gh__client_cfg {
   char *file;
   char *admin_host;
@@ -158,6 +166,8 @@ typedef struct gh__client_cfg {
   gh__client_gw *gateways;
   size_t n_gateways;
   gh__acl acl;            /* [acl]; absent: nothing is allowed */
+  gh__gw_acl *gw_acls;    /* [acl GATEWAY] sections */
+  size_t n_gw_acls;
   gh__local_dest *locals; /* [destination NAME] sections */
   size_t n_locals;
 } gh__client_cfg;
@@ -180,6 +190,10 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
                                size_t errlen);
 void gh__server_cfg_free(gh__server_cfg *cfg);
 void gh__client_cfg_free(gh__client_cfg *cfg);
+
+/* The rules that apply to `gateway`: its [acl GATEWAY] section if the file
+ * has one, else the global [acl]. Never NULL. */
+const gh__acl *gh__client_acl(const gh__client_cfg *cfg, const char *gateway);
 
 /* Which kind of file: 1 server ([server] section), 2 client ([client] or
  * [gateway] with server=), 0 unknown, -errno unreadable. */

@@ -448,10 +448,31 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 static void resolved(gh__stream *s, const gh_addr *addrs, size_t n) {
   const gh__dest *c = s->d->cfg;
   gh__rt *rt = s->d->gw->rt;
+  /* Before any rule: on Linux, 0.0.0.0 and :: reach the local host, which
+   * a rule denying 127.0.0.0/8 would not see. Any of a name's addresses. */
+  for (size_t i = 0; i < n; i++) {
+    if (!gh__addr_unspecified(&addrs[i]))
+      continue;
+    int v6 = strchr(c->resource_host, ':') != NULL;
+    char why[64] = "";
+    gh_addr lit;
+    if (gh__addr_parse(c->resource_host, &lit) < 0) { /* a name: say what */
+      gh_addr a = addrs[i];
+      a.port = 0;
+      char ip[48];
+      gh__addr_format(&a, ip, sizeof(ip));
+      snprintf(why, sizeof(why), " (%s)", ip);
+    }
+    fail_open(
+        s, GH_EDENIED, "resource %s%s%s:%u refused: unspecified address%s",
+        v6 ? "[" : "", c->resource_host, v6 ? "]" : "", c->resource_port, why);
+    return;
+  }
   if (rt->role == GH__ROLE_CLIENT) {
     int line = 0;
-    if (!gh__acl_check(&rt->ccfg->acl, c->resource_host, c->resource_port,
-                       addrs, n, &line)) {
+    const gh__acl *acl = gh__client_acl(rt->ccfg, s->d->gw->id);
+    if (!gh__acl_check(acl, c->resource_host, c->resource_port, addrs, n,
+                       &line)) {
       if (line)
         fail_open(s, GH_EDENIED, "resource %s:%u refused by the ACL (%s:%d)",
                   c->resource_host, c->resource_port, rt->ccfg->file, line);

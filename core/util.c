@@ -140,7 +140,9 @@ void gh__map_free(gh__map *m) {
 }
 
 int gh__file_read(const char *path, uint8_t **out, size_t *len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer (and hang the
+   * loop); anything but a regular file is refused below. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return -errno;
   struct stat st;

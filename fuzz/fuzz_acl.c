@@ -1,7 +1,8 @@
 /* Address rules and the pushed destination set, on any bytes.
  *
  * Each line of the input goes to gh__iplist_add (as an `allow` line), to
- * gh__acl_add (as an allow or deny target), to gh__addr_parse and to
+ * gh__acl_add (as an allow or deny target; every third line also as a
+ * `listen` target), to gh__addr_parse and to
  * gh__hostport_parse; the lists built are then queried, and the decisions
  * checked against simple invariants. The whole input also goes to
  * gh__dests_decode, as a server could send it; what decodes must encode
@@ -50,6 +51,10 @@ static void rules(const char *text) {
     before = acl.n;
     if (gh__acl_add(&acl, line & 1, s, line, err, sizeof(err)) < 0)
       CHECK(acl.n == before && err[0]);
+    before = acl.n;
+    if (line % 3 == 0 &&
+        gh__acl_add_listen(&acl, s, line, err, sizeof(err)) < 0)
+      CHECK(acl.n == before && err[0]);
     gh_addr a;
     char out[80];
     if (gh__addr_parse(s, &a) == 0) {
@@ -78,6 +83,13 @@ static void rules(const char *text) {
     CHECK(!both || one);
     CHECK(line1 >= 0 && line1 <= line && line2 >= 0 && line2 <= line);
     gh__acl_check(&acl, probes[i], 1, NULL, 0, &line1);
+    /* loopback above 1023 is always allowed; the rest only by a rule */
+    int ok = gh__acl_listen_check(&acl, probes[i], 8080, &line1);
+    CHECK(line1 >= 0 && line1 <= line);
+    CHECK(ok || strcmp(probes[i], "::1") != 0);
+    if (ok && line1 == 0)
+      CHECK(strcmp(probes[i], "::1") == 0);
+    CHECK(gh__acl_listen_equal(&acl, &acl));
   }
   gh__iplist_free(&l);
   gh__acl_free(&acl);

@@ -32,6 +32,22 @@ static inline int na_parse_numeric(const char *s, uint16_t port,
   return uv_ip4_addr(s, port, (struct sockaddr_in *)ss);
 }
 
+/* 1 for an address a resource must never be connected to: 0.0.0.0/8, ::
+ * and ::ffff:0.0.0.0/104. Linux connects them to the local host, past
+ * the core's rules for loopback; the core refuses them first, and the
+ * transports again. */
+static inline int na_unspecified(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET)
+    return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) ==
+           0;
+  if (sa->sa_family != AF_INET6)
+    return 0;
+  const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+  if (IN6_IS_ADDR_UNSPECIFIED(a))
+    return 1;
+  return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 0;
+}
+
 /* IPv4-mapped IPv6 addresses (a dual-stack socket's IPv4 peers) are given
  * as IPv4, so that allow-lists and logs see the address the peer used. */
 static inline void na_to_gh(gh_addr *a, const struct sockaddr *sa) {

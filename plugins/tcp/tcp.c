@@ -637,6 +637,8 @@ static int32_t tcp_connect(gh_link *link, const char *name, uint16_t port,
   struct sockaddr_storage ss;
   if (!name || na_parse_numeric(name, port, &ss) != 0)
     return GH_EINVAL;
+  if (na_unspecified((const struct sockaddr *)&ss))
+    return GH_EDENIED; /* it would reach the local host */
   tcp_conn *c = conn_new();
   if (!c)
     return GH_ENOMEM;

@@ -508,6 +508,8 @@ static int32_t udp_connect(gh_link *link, const char *name, uint16_t port,
   struct sockaddr_storage ss;
   if (!name || na_parse_numeric(name, port, &ss) != 0)
     return GH_EINVAL;
+  if (na_unspecified((const struct sockaddr *)&ss))
+    return GH_EDENIED; /* it would reach the local host */
   udp_rsess *r = host->alloc(sizeof *r);
   if (!r)
     return GH_ENOMEM;

@@ -517,6 +517,119 @@ static void test_acl_errors(void **state) {
   gh__acl_free(&acl);
 }
 
+static void test_addr_unspecified(void **state) {
+  (void)state;
+  static const char *const yes[] = {
+      "0.0.0.0", "0.1.2.3",        "0.255.255.255",
+      "::",      "::ffff:0.0.0.0", "::ffff:0.9.9.9"};
+  static const char *const no[] = {
+      "127.0.0.1", "1.0.0.0",    "::1",      "::ffff:127.0.0.1",
+      "10.0.0.1",  "2001:db8::", "::0.0.0.1"};
+  for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
+    gh_addr a = A(yes[i]);
+    if (!gh__addr_unspecified(&a))
+      print_error("%s\n", yes[i]);
+    assert_true(gh__addr_unspecified(&a));
+  }
+  for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++) {
+    gh_addr a = A(no[i]);
+    if (gh__addr_unspecified(&a))
+      print_error("%s\n", no[i]);
+    assert_false(gh__addr_unspecified(&a));
+  }
+}
+
+static void add_listen(gh__acl *acl, const char *target, int line) {
+  char err[256] = "";
+  int rc = gh__acl_add_listen(acl, target, line, err, sizeof(err));
+  if (rc != 0)
+    print_error("gh__acl_add_listen(%s): %s\n", target, err);
+  assert_int_equal(rc, 0);
+}
+
+static void test_listen_default(void **state) {
+  (void)state;
+  gh__acl acl = {0};
+  int line = -1;
+  /* no rule: loopback on unprivileged ports only */
+  assert_true(gh__acl_listen_check(&acl, "127.0.0.1", 12000, &line));
+  assert_int_equal(line, 0);
+  assert_true(gh__acl_listen_check(NULL, "127.0.0.2", 1024, NULL));
+  assert_true(gh__acl_listen_check(&acl, "::1", 65535, NULL));
+  assert_true(gh__acl_listen_check(&acl, "::ffff:127.0.0.1", 2000, NULL));
+  assert_false(gh__acl_listen_check(&acl, "127.0.0.1", 1023, NULL));
+  assert_false(gh__acl_listen_check(&acl, "127.0.0.1", 80, NULL));
+  assert_false(gh__acl_listen_check(&acl, "0.0.0.0", 12000, NULL));
+  assert_false(gh__acl_listen_check(&acl, "::", 12000, NULL));
+  assert_false(gh__acl_listen_check(&acl, "10.0.0.1", 12000, NULL));
+  assert_false(gh__acl_listen_check(&acl, "localhost", 12000, NULL));
+  /* resource rules say nothing about listening */
+  add(&acl, 1, "*", 1);
+  assert_false(gh__acl_listen_check(&acl, "0.0.0.0", 12000, NULL));
+  gh__acl_free(&acl);
+}
+
+static void test_listen_rules(void **state) {
+  (void)state;
+  gh__acl acl = {0};
+  int line = 0;
+  add_listen(&acl, "0.0.0.0:12000", 3);
+  add_listen(&acl, "127.0.0.1:80-1023", 4);
+  add_listen(&acl, "*:8000-9000", 5);
+  add_listen(&acl, "[2001:db8::/64]:443", 6);
+  add_listen(&acl, "gw.local:7000", 7);
+  assert_true(gh__acl_listen_check(&acl, "0.0.0.0", 12000, &line));
+  assert_int_equal(line, 3);
+  assert_false(gh__acl_listen_check(&acl, "0.0.0.0", 12001, NULL));
+  assert_true(gh__acl_listen_check(&acl, "127.0.0.1", 80, &line));
+  assert_int_equal(line, 4);
+  assert_false(gh__acl_listen_check(&acl, "127.0.0.2", 80, NULL));
+  assert_true(gh__acl_listen_check(&acl, "10.1.1.1", 8080, &line));
+  assert_int_equal(line, 5);
+  assert_true(gh__acl_listen_check(&acl, "somewhere", 8080, NULL));
+  assert_true(gh__acl_listen_check(&acl, "2001:db8::7", 443, &line));
+  assert_int_equal(line, 6);
+  assert_false(gh__acl_listen_check(&acl, "2001:db9::7", 443, NULL));
+  assert_true(gh__acl_listen_check(&acl, "GW.local.", 7000, &line));
+  assert_int_equal(line, 7);
+  assert_false(gh__acl_listen_check(&acl, "gw.local", 7001, NULL));
+  /* listen rules are no resource rules: nothing may be reached */
+  assert_false(gh__acl_check(&acl, "10.1.1.1", 8080, NULL, 0, NULL));
+  assert_true(acl.present);
+
+  gh__acl other = {0};
+  add_listen(&other, "0.0.0.0:12000", 30);
+  assert_false(gh__acl_listen_equal(&acl, &other));
+  add(&other, 0, "*", 31); /* resource rules do not count */
+  add_listen(&other, "127.0.0.1:80-1023", 32);
+  add_listen(&other, "*:8000-9000", 33);
+  add_listen(&other, "[2001:db8::/64]:443", 34);
+  add_listen(&other, "gw.local:7000", 35);
+  assert_true(gh__acl_listen_equal(&acl, &other));
+  gh__acl empty = {0};
+  assert_true(gh__acl_listen_equal(&empty, NULL));
+  assert_false(gh__acl_listen_equal(&empty, &acl));
+  gh__acl_free(&other);
+  gh__acl_free(&acl);
+}
+
+static void test_listen_errors(void **state) {
+  (void)state;
+  static const char *const bad[] = {"*",         "",          "0.0.0.0",
+                                    "0.0.0.0:0", "1.2.3.4:x", "::1:80",
+                                    "[::1]",     "a b:80",    "*:70000"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+    gh__acl acl = {0};
+    char err[256] = "";
+    int rc = gh__acl_add_listen(&acl, bad[i], 1, err, sizeof(err));
+    if (rc != GH_EINVAL || !err[0])
+      print_error("'%s' taken (%s)\n", bad[i], err);
+    assert_int_equal(rc, GH_EINVAL);
+    assert_int_equal(acl.n, 0);
+    gh__acl_free(&acl);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_addr_parse),
@@ -538,6 +651,10 @@ int main(void) {
       cmocka_unit_test(test_acl_numeric_host),
       cmocka_unit_test(test_acl_ports),
       cmocka_unit_test(test_acl_errors),
+      cmocka_unit_test(test_addr_unspecified),
+      cmocka_unit_test(test_listen_default),
+      cmocka_unit_test(test_listen_rules),
+      cmocka_unit_test(test_listen_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util.h"
 
 #define TOKEN "6f1c0a1b2c3d4e5f6a7b8c9d0e1f2a3b"
 #define TOKEN2 "dc2-token-aaaaaaaaaaaaaaaaaaaaaa"
@@ -1892,6 +1893,118 @@ static void test_secret_modes(void **state) {
   assert_null(strstr(warned, "push.pem"));
 }
 
+/* ---- issue 14: the client's veto */
+
+static void test_client_gateway_acl(void **state) {
+  (void)state;
+  gh__client_cfg c;
+  load_c_ok(&c, "[acl dc2]\n" /* before its gateway: fine */
+                "allow = db:5432\n"
+                "listen = 0.0.0.0:12000\n" CBASE "[acl]\n"
+                "allow = *:443\n"
+                "[gateway dc2]\nserver = h:1\ntoken = " TOKEN "\n"
+                "ca = ca.crt\n"
+                "[gateway dc3]\nserver = h:1\ntoken = " TOKEN "\n"
+                "ca = ca.crt\n"
+                "[acl dc3]\n");
+  assert_int_equal(c.n_gw_acls, 2);
+  const gh__acl *a1 = gh__client_acl(&c, "dc1"),
+                *a2 = gh__client_acl(&c, "dc2"),
+                *a3 = gh__client_acl(&c, "dc3");
+  assert_ptr_equal(a1, &c.acl); /* no section of its own: the global one */
+  assert_ptr_not_equal(a2, &c.acl);
+  /* dc1 has the global rules, dc2 only its own, dc3 its empty own */
+  assert_true(gh__acl_check(a1, "web", 443, NULL, 0, NULL));
+  assert_false(gh__acl_check(a1, "db", 5432, NULL, 0, NULL));
+  assert_false(gh__acl_check(a2, "web", 443, NULL, 0, NULL));
+  assert_true(gh__acl_check(a2, "db", 5432, NULL, 0, NULL));
+  assert_false(gh__acl_check(a3, "web", 443, NULL, 0, NULL));
+  assert_false(gh__acl_check(a3, "db", 5432, NULL, 0, NULL));
+  /* the listen rule is dc2's alone */
+  int line = 0;
+  assert_true(gh__acl_listen_check(a2, "0.0.0.0", 12000, &line));
+  assert_int_equal(line, 3);
+  assert_false(gh__acl_listen_check(a1, "0.0.0.0", 12000, NULL));
+  assert_false(gh__acl_listen_equal(a1, a2));
+  gh__client_cfg_free(&c);
+  assert_null(c.gw_acls);
+}
+
+static void test_client_gateway_acl_errors(void **state) {
+  (void)state;
+  CLIENT_ERR(CBASE "[acl dc9]\nallow = *\n", 8,
+             "[acl dc9]: no [gateway dc9] in this file");
+  CLIENT_ERR(CBASE "[acl dc1]\nallow = *\n[acl dc1]\n", 10,
+             "duplicate section [acl dc1] (first at line 8)");
+  CLIENT_ERR(CBASE "[acl dc1]\nallow = db\n", 9, "allow: bad target 'db'");
+  CLIENT_ERR(CBASE "[acl dc1]\nlisten = *\n", 9, "listen: bad target '*'");
+  CLIENT_ERR(CBASE "[acl]\nlisten = 0.0.0.0\n", 9,
+             "listen: bad target '0.0.0.0'");
+  CLIENT_ERR(CBASE "[acl]\nlisten = 0.0.0.0:99999\n", 9, "listen: bad target");
+  CLIENT_ERR(CBASE "[acl dc1]\npermit = *\n", 9,
+             "unknown key 'permit' in [acl dc1]");
+  CLIENT_ERR(CBASE "[acl a/b]\n", 8, "bad acl name");
+}
+
+/* A resource at an unspecified address reaches the local host: the
+ * server's file refuses it at its line. */
+static void test_server_unspecified_resource(void **state) {
+  (void)state;
+  static const char *const bad[] = {"0.0.0.0:5432", "[::]:5432",
+                                    "[::ffff:0.0.0.0]:5432", "0.1.2.3:5432"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+    char text[600];
+    snprintf(text, sizeof(text),
+             SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
+                   "listen = :1\nresource = %s\n",
+             bad[i]);
+    SERVER_ERR(text, 12, "is an unspecified address");
+  }
+}
+
+/* A file option pushed as a path, with no content: never opened, and the
+ * same answer whether the file exists or not. */
+static void test_push_bare_path_refused(void **state) {
+  (void)state;
+  put("exists.pem", "-----BEGIN CERTIFICATE-----\n");
+  const char *paths[] = {P("exists.pem"), "/nonexistent/secret"};
+  char errs[2][1024];
+  for (int i = 0; i < 2; i++) {
+    wbuf w;
+    gh__dest *v;
+    size_t n;
+    w_head(&w, 1);
+    w_min(&w, "m", 2);
+    w_rec(&w, "listen.protocol", "tls");
+    w_rec(&w, "listen.tls.cert", paths[i]);
+    assert_int_equal(
+        gh__dests_decode(w.b, w.n, &v, &n, errs[i], sizeof(errs[i])), 0);
+    assert_int_equal(gh__dest_validate(&v[0], &reg, errs[i], sizeof(errs[i])),
+                     GH_EINVAL);
+    if (!strstr(errs[i], "opens no file that a server names"))
+      print_error("%s\n", errs[i]);
+    assert_non_null(strstr(errs[i], "opens no file that a server names"));
+    assert_null(strstr(errs[i], paths[i]));
+    assert_null(gh__kvs_find(&v[0].opts, "listen.tls.cert")->blob);
+    gh__dest_free(&v[0]);
+    free(v);
+  }
+  assert_string_equal(errs[0], errs[1]);
+}
+
+/* A FIFO where a file is expected: refused at once, not waited on (the
+ * open would block the event loop until a writer came). */
+static void test_file_read_fifo(void **state) {
+  (void)state;
+  unlink(P("pipe"));
+  assert_int_equal(mkfifo(P("pipe"), 0600), 0);
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  assert_int_equal(gh__file_read(P("pipe"), &buf, &len), -EINVAL);
+  assert_null(buf);
+  unlink(P("pipe"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_valid),
@@ -1917,6 +2030,11 @@ int main(void) {
       cmocka_unit_test(test_validate_errors),
       cmocka_unit_test(test_push_round_trip),
       cmocka_unit_test(test_push_decode_bad),
+      cmocka_unit_test(test_client_gateway_acl),
+      cmocka_unit_test(test_client_gateway_acl_errors),
+      cmocka_unit_test(test_server_unspecified_resource),
+      cmocka_unit_test(test_push_bare_path_refused),
+      cmocka_unit_test(test_file_read_fifo),
       cmocka_unit_test(test_push_decode_mutations),
       cmocka_unit_test(test_client_local_valid),
       cmocka_unit_test(test_client_local_errors),

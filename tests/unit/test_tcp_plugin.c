@@ -1053,6 +1053,21 @@ static void test_connect_bad_address(void **state) {
   assert_int_equal(l->ready_calls, 0);
 }
 
+/* An unspecified address would reach the local host: refused before any
+ * socket, whatever the core decided (defence in depth). */
+static void test_connect_unspecified(void **state) {
+  fx *f = *state;
+  static const char *const bad[] = {"0.0.0.0", "0.1.2.3",
+                                    "::", "::ffff:0.0.0.0", "[::]"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+    mock_link *l = mock_link_new(f->ri);
+    assert_int_equal(mock_connect(l, bad[i], f->port, 0), GH_EDENIED);
+    mock_close(l, GH_EDENIED);
+    assert_int_equal(l->closed, 1);
+    assert_int_equal(l->ready_calls, 0);
+  }
+}
+
 /* close() while connect() is pending: closed(), and never ready(). */
 static void test_close_during_connect(void **state) {
   fx *f = *state;
@@ -1242,6 +1257,7 @@ int main(void) {
       T(test_connect_ipv6),
       T(test_connect_refused),
       T(test_connect_bad_address),
+      T(test_connect_unspecified),
       T(test_close_during_connect),
       T(test_connect_timeout),
       T(test_accept_emfile),
