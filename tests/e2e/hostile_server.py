@@ -225,8 +225,9 @@ class HostileServer:
         self.port = self.sock.getsockname()[1]
         self.tunnels = []
 
-    def accept(self, timeout=30.0):
-        """Accepts one client, reads its HELLO, answers WELCOME."""
+    def accept(self, timeout=30.0, refuse=None):
+        """Accepts one client, reads its HELLO, answers WELCOME; or, with
+        refuse=(code, text), answers REFUSE with that reason."""
         self.sock.settimeout(timeout)
         raw, _ = self.sock.accept()
         raw.settimeout(timeout)
@@ -241,6 +242,10 @@ class HostileServer:
         k = p[o + 2:o + 2 + kl]
         o += 2 + kl
         t.gateway, t.token, t.name = g.decode(), k.decode(errors="replace"), p[o + 1:o + 1 + p[o]].decode()
+        if refuse is not None:
+            code, text = refuse
+            s.sendall(frame(REFUSE, 0, struct.pack("!i", code) + _s16(text.encode())))
+            return t
         s.sendall(frame(WELCOME, 0, welcome_payload()))
         self.tunnels.append(t)
         return t

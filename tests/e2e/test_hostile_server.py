@@ -334,5 +334,26 @@ def test_check_refuses_acl_for_unknown_gateway(t):
     assert r.returncode != 0 and f"c.ini:{line}: [acl gw9]: no [gateway gw9]" in r.stdout, r.stdout
 
 
+FORGED = "\n2026-01-01T00:00:00.000Z error client: forged\r\x1b[2J"
+
+
+def test_refusal_text_cannot_forge_log_lines(t):
+    """A REFUSE's text is the server's: the client logs it escaped, on the
+    one line of its event, and keeps trying."""
+    srv = hs.HostileServer(t.pki)
+    t.peers.append(srv)
+    gws = {"gw1": [("server", f"{HOST}:{srv.port}"), ("token", t.token()),
+                   ("ca", t.pki.ca_cert), ("connections", 1)]}
+    cli = t.gatehouse("client", ghtest.client_sections(gws, NO_LOOPBACK))
+    srv.accept(refuse=(-4004, "bad token" + FORGED))
+    cli.wait_log(r"server refused the tunnel: bad token\\x0a2026-01-01T00:00:00\.000Z "
+                 r"error client: forged\\x0d\\x1b\[2J")
+    for line in cli.log_text().splitlines():
+        assert not line.startswith("2026-01-01T00:00:00.000Z"), f"forged line in the log: {line!r}"
+        assert "\r" not in line and "\x1b" not in line, f"raw control byte in the log: {line!r}"
+    srv.accept()  # it reconnects, and a welcome brings the tunnel up
+    cli.wait_log(r"tunnel up")
+
+
 if __name__ == "__main__":
     ghtest.main(globals())
