@@ -183,10 +183,13 @@ static int cmd_check(int argc, char **argv) {
     if (r == 0)
       r = check_plugins(o.config, cfg.plugin_dir, err, sizeof(err));
     gh__cfg_warnings_flush(warn_to_stderr, NULL);
+    size_t rules = cfg.acl.n; /* [acl] and every [acl GATEWAY] */
+    for (size_t i = 0; i < cfg.n_gw_acls; i++)
+      rules += cfg.gw_acls[i].acl.n;
     if (r == 0)
       printf("%s: client configuration ok (%zu gateway(s), %zu ACL "
              "rule(s))\n",
-             o.config, cfg.n_gateways, cfg.acl.n);
+             o.config, cfg.n_gateways, rules);
     gh__client_cfg_free(&cfg);
   } else {
     fprintf(stderr,
