@@ -284,9 +284,11 @@ int gh__demo_main(int argc, char **argv) {
                         (const uint8_t *)leaf.key,
                         strlen(leaf.key),
                         NULL,
+                        0,
+                        NULL,
                         0};
-  gh__tls_files ctls = {NULL,           0, NULL, 0, (const uint8_t *)ca.cert,
-                        strlen(ca.cert)};
+  gh__tls_files ctls = {NULL, 0, NULL, 0, (const uint8_t *)ca.cert,
+                        strlen(ca.cert), NULL, 0};
   unsigned char rnd[16];
   char token[33];
   RAND_bytes(rnd, sizeof(rnd));
