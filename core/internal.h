@@ -389,6 +389,8 @@ struct gh__tunnel {
 /* ctx NULL (a server's accept): the TLS state is made from rt->ctx when
  * the first bytes come, so an idle connection costs little. */
 gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx);
+/* Names t by its peer's address (t->peer; a server's t->subject too). */
+void gh__tunnel_name_peer(gh__tunnel *t, int is_server);
 /* After the TCP connection is up: start the TLS handshake. */
 int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name);
 void gh__tunnel_close(gh__tunnel *t, const char *why);

@@ -106,6 +106,7 @@ static void on_tunnel_conn(uv_stream_t *srv, int status) {
     return;
   }
   rt->tunnels_accepted++;
+  gh__tunnel_name_peer(t, 1);
   source_key(&t->tcp, t->src);
   if (unauth_admit(rt, t) < 0)
     return;

@@ -565,7 +565,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     gh__tunnel_dirty(t); /* e.g. TLS 1.3 tickets, key updates */
 }
 
-int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
+void gh__tunnel_name_peer(gh__tunnel *t, int is_server) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
   if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &len) == 0) {
@@ -583,6 +583,11 @@ int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
   }
   if (is_server)
     snprintf(t->subject, sizeof(t->subject), "tunnel %s", t->peer);
+}
+
+int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
+  if (!t->peer[0])
+    gh__tunnel_name_peer(t, is_server);
   uv_tcp_nodelay(&t->tcp, 1);
   uv_tcp_keepalive(&t->tcp, 1, 60);
   t->last_rx_ms = gh__now_ms();
