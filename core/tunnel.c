@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #define GH__RX_INIT (64u * 1024u)
+#define GH__RX_PREAUTH 2048u /* before the tunnel is up */
 #define GH__CLOSE_GRACE_MS 2000u
 
 static uint8_t rx_scratch[64 * 1024]; /* BIO_write copies what it is given */
@@ -486,12 +487,14 @@ static int do_handshake(gh__tunnel *t) {
 
 static void read_plaintext(gh__tunnel *t) {
   for (;;) {
-    if (t->rx_cap - t->rx_len < GH__TLS_RECORD + GH__FRAME_HDR) {
-      /* Until the tunnel is up one record will do (a HELLO is small). */
-      size_t first =
-          t->state == GH__T_UP ? GH__RX_INIT : GH__TLS_RECORD + GH__FRAME_HDR;
-      size_t cap = t->rx_cap ? GH__MAX(t->rx_cap * 2, (size_t)GH__RX_INIT)
-                             : first;
+    /* Until the tunnel is up a small buffer will do (a HELLO is small):
+     * SSL_read hands a record over in parts, OpenSSL keeps the rest. */
+    size_t room = t->state == GH__T_UP ? GH__TLS_RECORD + GH__FRAME_HDR
+                                       : GH__RX_PREAUTH;
+    if (t->rx_cap - t->rx_len < room) {
+      size_t cap = t->state == GH__T_UP ? GH__RX_INIT : GH__RX_PREAUTH;
+      while (cap < t->rx_len + room)
+        cap *= 2;
       uint8_t *p = realloc(t->rx, cap);
       if (!p) {
         gh__tunnel_close(t, "out of memory");
