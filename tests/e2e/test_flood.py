@@ -98,14 +98,16 @@ def test_idle_flood_from_one_address(t):
     ghtest.wait_until(lambda: metric(srv.admin_port, "gatehouse_unauth_refused_total") == 968,
                       60, what="968 connections refused at accept")
     assert metric(srv.admin_port, "gatehouse_unauth_connections") == 32
+    # the 32 held go through the TLS handshake and stay idle before HELLO
+    assert all(tls_handshake_ok(t, s) for s in socks[:32]), "a connection within the share was closed"
     rss1 = rss_kb(srv.pid())
     grown = (rss1 - rss0) / 1024
-    t.log(f"1000 idle connections from {FLOOD_SRC}: server RSS {rss0} -> {rss1} kB "
-          f"(+{grown:.2f} MB)")
-    assert grown < 8, f"the server grew by {grown:.1f} MB"
-    # the newest were closed at once; the first 32 are held
+    t.log(f"1000 idle connections from {FLOOD_SRC} (32 of them through TLS): server RSS "
+          f"{rss0} -> {rss1} kB (+{grown:.2f} MB)")
+    if "valgrind" not in os.readlink(f"/proc/{srv.pid()}/exe"):  # its own memory counts
+        assert grown < 8, f"the server grew by {grown:.1f} MB"
+    # the newest were closed at once
     assert closed_by_peer(socks[-1]) and closed_by_peer(socks[500])
-    assert tls_handshake_ok(t, socks[0]), "a connection within the share was closed"
     # a real client from 127.0.0.1, during the flood
     cli = t.client(srv, tok)
     ghtest.wait_tunnel(p_on, UP, procs=[srv, cli])
@@ -160,10 +162,13 @@ def test_handshake_timeout_key(t):
     """handshake_timeout: an idle connection is closed after it, logged."""
     tok = t.token()
     srv = _server(t, [], {"gw1": tok}, handshake_timeout=1)
-    mark = srv.log_size()
+    ghtest.wait_until(lambda: metric(srv.admin_port, "gatehouse_unauth_connections") == 0, 10)
     s = flood(srv.tunnel_port, 1)[0]
-    assert closed_by_peer(s)  # blocks until the server closes it
-    srv.wait_log(r"tunnel failed: handshake timed out", since=mark)
+    # closed before the default (10 s) would have: the key took effect
+    s.settimeout(9)
+    assert closed_by_peer(s)
+    assert re.search(r'gatehouse_handshake_failures_total\{reason="timeout"\} 1',
+                     metrics(srv.admin_port))
     s.close()
 
 
