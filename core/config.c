@@ -826,14 +826,14 @@ static int k_client_crl(gh__parse *p, const char *k, const char *v) {
 }
 
 static int k_unauth_max(gh__parse *p, const char *k, const char *v) {
-  if (parse_u32(v, 1, 1000000, &p->s->unauth_max) < 0)
-    return fail(p, p->line, "%s must be a number from 1 to 1000000", k);
+  if (parse_u32(v, 1, 65536, &p->s->unauth_max) < 0)
+    return fail(p, p->line, "%s must be a number from 1 to 65536", k);
   return 0;
 }
 
 static int k_unauth_per_source(gh__parse *p, const char *k, const char *v) {
-  if (parse_u32(v, 1, 1000000, &p->s->unauth_per_source) < 0)
-    return fail(p, p->line, "%s must be a number from 1 to 1000000", k);
+  if (parse_u32(v, 1, 65536, &p->s->unauth_per_source) < 0)
+    return fail(p, p->line, "%s must be a number from 1 to 65536", k);
   return 0;
 }
 

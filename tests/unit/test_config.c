@@ -1855,9 +1855,9 @@ static void test_revocation_and_caps(void **state) {
              "key = server.key\nclient_crl = clients.crl\n",
              5, "client_crl needs client_ca");
   SERVER_ERR("[server]\nunauth_max = 0\n", 2,
-             "unauth_max must be a number from 1 to 1000000");
+             "unauth_max must be a number from 1 to 65536");
   SERVER_ERR("[server]\nunauth_per_source = lots\n", 2,
-             "unauth_per_source must be a number from 1 to 1000000");
+             "unauth_per_source must be a number from 1 to 65536");
   SERVER_ERR("[server]\nhandshake_timeout = 0\n", 2,
              "handshake_timeout must be a number of seconds from 1 to 3600");
   SERVER_ERR(SBASE "tunnels_max = 0\n", 8,
