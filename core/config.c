@@ -1268,8 +1268,8 @@ static int open_gateway(gh__parse *p, const char *id) {
     memset(g, 0, sizeof(*g));
     g->id = gh__strdup(id);
     g->line = p->line;
-    g->tunnels_max = 64;
-    g->streams_max = 65536;
+    g->tunnels_max = GH__GW_TUNNELS_MAX;
+    g->streams_max = GH__GW_STREAMS_MAX;
     p->sec_idx = s->n_gateways++;
     p->sec = SEC_SGW;
     return 0;
@@ -1711,9 +1711,9 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_SERVER;
   p.s = cfg;
-  cfg->unauth_max = 1024;
-  cfg->unauth_per_source = 32;
-  cfg->handshake_timeout_s = 10;
+  cfg->unauth_max = GH__UNAUTH_MAX;
+  cfg->unauth_per_source = GH__UNAUTH_PER_SOURCE;
+  cfg->handshake_timeout_s = GH__HANDSHAKE_S;
   common_keys k = {&cfg->admin_host,
                    &cfg->admin_port,
                    &cfg->plugin_dir,

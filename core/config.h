@@ -92,6 +92,13 @@ typedef struct gh__dest {
   int pushed;
 } gh__dest;
 
+/* Defaults of the caps (a configuration built in code sets them too). */
+#define GH__UNAUTH_MAX 1024u
+#define GH__UNAUTH_PER_SOURCE 32u
+#define GH__HANDSHAKE_S 10u
+#define GH__GW_TUNNELS_MAX 64u
+#define GH__GW_STREAMS_MAX 65536u
+
 typedef struct gh__server_gw {
   char *id;
   char **tokens; /* secrets: never log them */

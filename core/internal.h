@@ -321,6 +321,10 @@ void gh__gw_remove(gh__gw *gw, const char *why);
 int gh__sockaddr_resolve(const char *host, uint16_t port,
                          struct sockaddr_storage *ss);
 
+/* Server: the source of a connection as unauth_per_source counts it: an
+ * IPv4 address (IPv4-mapped IPv6 alike), or the /64 of an IPv6 address,
+ * since one host commonly holds a whole /64. Zero for another family. */
+void gh__source_key(const struct sockaddr *sa, uint8_t key[16]);
 /* Server: logs why an unauthenticated tunnel failed, at most once a
  * second (a flood of them must not flood the log). */
 void gh__server_log_failure(gh__tunnel *t, const char *why);

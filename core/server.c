@@ -43,23 +43,25 @@ void gh__server_log_failure(gh__tunnel *t, const char *why) {
   rt->fail_quiet_until_ms = now + 1000;
 }
 
-/* The source of a connection as the caps count it: an IPv4 address (or
- * IPv4-mapped IPv6), or the /64 of an IPv6 one, since a single host
- * commonly holds a whole /64. */
-static void source_key(const uv_tcp_t *tcp, uint8_t key[16]) {
-  struct sockaddr_storage ss;
-  int len = sizeof(ss);
+void gh__source_key(const struct sockaddr *sa, uint8_t key[16]) {
   memset(key, 0, 16);
-  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) < 0)
-    return;
-  if (ss.ss_family == AF_INET) {
+  if (sa->sa_family == AF_INET) {
     key[10] = key[11] = 0xff;
-    memcpy(key + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-  } else if (ss.ss_family == AF_INET6) {
-    const uint8_t *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+    memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  } else if (sa->sa_family == AF_INET6) {
+    const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     memcpy(key, a, memcmp(a, mapped, 12) == 0 ? 16 : 8);
   }
+}
+
+static void source_key(const uv_tcp_t *tcp, uint8_t key[16]) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  memset(&ss, 0, sizeof(ss));
+  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) < 0)
+    memset(&ss, 0, sizeof(ss));
+  gh__source_key((const struct sockaddr *)&ss, key);
 }
 
 /* The caps on unauthenticated connections: a source past its share is
