@@ -126,6 +126,8 @@ int gh__hsf_of_refusal(int32_t code) {
     return GH__HSF_TOKEN;
   case GH__REFUSE_SHUTDOWN:
     return GH__HSF_SHUTDOWN;
+  case GH__REFUSE_LIMIT:
+    return GH__HSF_LIMIT;
   default:
     return GH__HSF_MALFORMED;
   }
@@ -190,6 +192,46 @@ static void metrics(const gh__rt *rt, sb *s) {
               "# TYPE gatehouse_tunnels_accepted_total counter\n"
               "gatehouse_tunnels_accepted_total %" PRIu64 "\n",
               rt->tunnels_accepted);
+    sb_printf(s,
+              "# HELP gatehouse_unauth_connections Tunnel connections not "
+              "yet authenticated.\n"
+              "# TYPE gatehouse_unauth_connections gauge\n"
+              "gatehouse_unauth_connections %u\n"
+              "# HELP gatehouse_unauth_refused_total Tunnel connections "
+              "closed at accept: their source had unauth_per_source "
+              "unauthenticated connections already.\n"
+              "# TYPE gatehouse_unauth_refused_total counter\n"
+              "gatehouse_unauth_refused_total %" PRIu64 "\n"
+              "# HELP gatehouse_unauth_shed_total Unauthenticated tunnel "
+              "connections closed, oldest first, to make room (unauth_max).\n"
+              "# TYPE gatehouse_unauth_shed_total counter\n"
+              "gatehouse_unauth_shed_total %" PRIu64 "\n"
+              "# HELP gatehouse_tunnels_revoked_total Tunnels closed by a "
+              "reload: their token was removed or their certificate "
+              "revoked.\n"
+              "# TYPE gatehouse_tunnels_revoked_total counter\n"
+              "gatehouse_tunnels_revoked_total %" PRIu64 "\n",
+              rt->n_unauth, rt->unauth_refused, rt->unauth_shed, rt->revoked);
+    sb_printf(s, "# HELP gatehouse_gateway_tunnels_refused_total Tunnels "
+                 "refused at HELLO: the gateway had tunnels_max up.\n"
+                 "# TYPE gatehouse_gateway_tunnels_refused_total counter\n");
+    for (size_t i = 0; i < rt->n_gws; i++)
+      if (!rt->gws[i]->removed)
+        sb_printf(s,
+                  "gatehouse_gateway_tunnels_refused_total{gateway=\"%s\"} "
+                  "%" PRIu64 "\n",
+                  esc(rt->gws[i]->id, g, sizeof(g)),
+                  rt->gws[i]->tunnels_refused);
+    sb_printf(s, "# HELP gatehouse_gateway_streams_refused_total Streams "
+                 "refused: the gateway had streams_max open.\n"
+                 "# TYPE gatehouse_gateway_streams_refused_total counter\n");
+    for (size_t i = 0; i < rt->n_gws; i++)
+      if (!rt->gws[i]->removed)
+        sb_printf(s,
+                  "gatehouse_gateway_streams_refused_total{gateway=\"%s\"} "
+                  "%" PRIu64 "\n",
+                  esc(rt->gws[i]->id, g, sizeof(g)),
+                  rt->gws[i]->streams_refused);
   }
   sb_printf(s, "# HELP gatehouse_handshake_failures_total Tunnels that "
                "failed before they were up, by reason.\n"

@@ -398,8 +398,8 @@ static int gw_start(gh__rt *rt, const gh__client_gw *g, char *err,
   char why[512];
   gw->ctx = rt->tls_mem
                 ? gh__tls_client_ctx(rt->tls_mem, why, sizeof(why))
-                : gh__tls_ctx_from_files(0, g->cert, g->key, g->ca, why,
-                                         sizeof(why));
+                : gh__tls_ctx_from_files(0, g->cert, g->key, g->ca, g->crl,
+                                         why, sizeof(why));
   if (!gw->ctx) {
     snprintf(err, errlen, "gateway %s: %s", g->id, why);
     return GH_EINVAL;
@@ -446,6 +446,7 @@ static int same_str(const char *a, const char *b) {
 
 static int gw_cfg_equal(const gh__client_gw *a, const gh__client_gw *b) {
   if (!same_str(a->token, b->token) || !same_str(a->ca, b->ca) ||
+      !same_str(a->crl, b->crl) ||
       !same_str(a->cert, b->cert) || !same_str(a->key, b->key) ||
       !same_str(a->server_name, b->server_name) ||
       a->connections != b->connections || a->n_servers != b->n_servers)
@@ -495,6 +496,32 @@ static void gw_stop(gh__gw *gw, const char *why) {
   rebind_waiting(gw->rt);
 }
 
+/* A kept gateway with a CRL re-reads it (a new list, same path): new
+ * tunnels check against it, and a tunnel up to a server whose certificate
+ * it revokes is closed. */
+static void crl_reload(gh__gw *gw) {
+  char why[512];
+  const gh__client_gw *g = gw->ccfg;
+  SSL_CTX *ctx = gh__tls_ctx_from_files(0, g->cert, g->key, g->ca, g->crl, why,
+                                        sizeof(why));
+  if (!ctx) {
+    gh__error(gw->id, "gateway %s: %s; keeping the CRL read before", gw->id,
+              why);
+    return;
+  }
+  SSL_CTX_free(gw->ctx); /* tunnels hold their own reference */
+  gw->ctx = ctx;
+  gh__list *n = gw->rt->tunnels.next;
+  while (n != &gw->rt->tunnels) {
+    gh__tunnel *t = GH__CONTAINER_OF(n, gh__tunnel, node);
+    n = n->next;
+    if (t->slot && t->slot->gw == gw && t->state != GH__T_CLOSING &&
+        !t->closing && t->state != GH__T_TLS &&
+        gh__tls_peer_revoked(t->ssl, ctx))
+      gh__tunnel_close(t, "the server's certificate is revoked (crl)");
+  }
+}
+
 int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   gh__client_cfg *ncfg = gh__xcalloc(1, sizeof(*ncfg));
   if (gh__client_cfg_load(ncfg, path, err, errlen) < 0) {
@@ -527,6 +554,8 @@ int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
         gh__acl_listen_equal(gh__client_acl(old, gw->id),
                              gh__client_acl(ncfg, gw->id))) {
       gw->ccfg = g;
+      if (g->crl && !rt->tls_mem)
+        crl_reload(gw);
       continue;
     }
     gh__info(gw->id, "gateway %s %s: closing its tunnels", gw->id,

@@ -692,7 +692,7 @@ enum {
   SEC_LDEST /* a client's [destination NAME] */
 };
 enum { ROLE_SERVER = 1, ROLE_CLIENT = 2 };
-#define GH__KEYS_MAX 16
+#define GH__KEYS_MAX 32
 
 typedef struct gh__parse {
   const char *file; /* as shown in messages */
@@ -943,6 +943,45 @@ static int k_client_ca(gh__parse *p, const char *k, const char *v) {
   return key_file(p, k, v, &p->s->client_ca);
 }
 
+/* A CRL file: read and parsed now, so that `check` and a reload name the
+ * line of a file that holds none. */
+static int key_crl(gh__parse *p, const char *k, const char *v, char **dst,
+                   int *line) {
+  char *path = NULL;
+  if (key_file(p, k, v, &path) < 0)
+    return GH_EINVAL;
+  char why[300];
+  if (gh__crl_file_check(path, why, sizeof(why)) < 0) {
+    fail(p, p->line, "%s: '%s': %s", k, path, why);
+    free(path);
+    return GH_EINVAL;
+  }
+  free(*dst);
+  *dst = path;
+  *line = p->line;
+  return 0;
+}
+
+static int k_client_crl(gh__parse *p, const char *k, const char *v) {
+  return key_crl(p, k, v, &p->s->client_crl, &p->s->client_crl_line);
+}
+
+static int k_unauth_max(gh__parse *p, const char *k, const char *v) {
+  if (parse_u32(v, 1, 65536, &p->s->unauth_max) < 0)
+    return fail(p, p->line, "%s must be a number from 1 to 65536", k);
+  return 0;
+}
+
+static int k_unauth_per_source(gh__parse *p, const char *k, const char *v) {
+  if (parse_u32(v, 1, 65536, &p->s->unauth_per_source) < 0)
+    return fail(p, p->line, "%s must be a number from 1 to 65536", k);
+  return 0;
+}
+
+static int k_handshake_timeout(gh__parse *p, const char *k, const char *v) {
+  return key_seconds(p, k, v, 1, 3600, &p->s->handshake_timeout_s);
+}
+
 static int k_reconnect_max(gh__parse *p, const char *k, const char *v) {
   return key_seconds(p, k, v, 1, 86400, &p->c->reconnect_max_s);
 }
@@ -952,6 +991,10 @@ static const gh__keydef server_keys[] = {
     {"cert", k_cert, 0},
     {"key", k_key, 0},
     {"client_ca", k_client_ca, 0},
+    {"client_crl", k_client_crl, 0},
+    {"unauth_max", k_unauth_max, 0},
+    {"unauth_per_source", k_unauth_per_source, 0},
+    {"handshake_timeout", k_handshake_timeout, 0},
     {"admin_listen", k_admin, 0},
     {"plugin_dir", k_plugin_dir, 0},
     {"user", k_user, 0},
@@ -1048,9 +1091,23 @@ static int k_sgw_token_file(gh__parse *p, const char *k, const char *v) {
   return sgw_push_token(p, tok);
 }
 
+static int k_sgw_tunnels_max(gh__parse *p, const char *k, const char *v) {
+  if (parse_u32(v, 1, 65536, &cur_sgw(p)->tunnels_max) < 0)
+    return fail(p, p->line, "%s must be a number from 1 to 65536", k);
+  return 0;
+}
+
+static int k_sgw_streams_max(gh__parse *p, const char *k, const char *v) {
+  if (parse_u32(v, 1, 16777216, &cur_sgw(p)->streams_max) < 0)
+    return fail(p, p->line, "%s must be a number from 1 to 16777216", k);
+  return 0;
+}
+
 static const gh__keydef sgw_keys[] = {
     {"token", k_sgw_token, 1},
     {"token_file", k_sgw_token_file, 1},
+    {"tunnels_max", k_sgw_tunnels_max, 0},
+    {"streams_max", k_sgw_streams_max, 0},
 };
 
 static int cgw_one_token(gh__parse *p) {
@@ -1096,6 +1153,10 @@ static int k_cgw_ca(gh__parse *p, const char *k, const char *v) {
   return key_file(p, k, v, &cur_cgw(p)->ca);
 }
 
+static int k_cgw_crl(gh__parse *p, const char *k, const char *v) {
+  return key_crl(p, k, v, &cur_cgw(p)->crl, &cur_cgw(p)->crl_line);
+}
+
 static int k_cgw_cert(gh__parse *p, const char *k, const char *v) {
   return key_file(p, k, v, &cur_cgw(p)->cert);
 }
@@ -1126,6 +1187,7 @@ static const gh__keydef cgw_keys[] = {
     {"token", k_cgw_token, 1}, /* once: checked by cgw_one_token */
     {"token_file", k_cgw_token_file, 1},
     {"ca", k_cgw_ca, 0},
+    {"crl", k_cgw_crl, 0},
     {"cert", k_cgw_cert, 0},
     {"key", k_cgw_key, 0},
     {"server_name", k_cgw_server_name, 0},
@@ -1371,6 +1433,8 @@ static int open_gateway(gh__parse *p, const char *id) {
     memset(g, 0, sizeof(*g));
     g->id = gh__strdup(id);
     g->line = p->line;
+    g->tunnels_max = GH__GW_TUNNELS_MAX;
+    g->streams_max = GH__GW_STREAMS_MAX;
     p->sec_idx = s->n_gateways++;
     p->sec = SEC_SGW;
     return 0;
@@ -1748,6 +1812,10 @@ static int server_finish(gh__parse *p) {
                 s->cert ? "key" : "cert");
   if (keepalive_check(p) < 0 || identity_check(p) < 0)
     return GH_EINVAL;
+  if (s->client_crl && !s->client_ca)
+    return fail(p, s->client_crl_line,
+                "client_crl needs client_ca (the CA whose certificates it "
+                "revokes)");
   if (s->admin_host || s->admin_port)
     if (s->admin_port == s->tunnel_port &&
         hosts_clash(s->admin_host, s->tunnel_host))
@@ -1845,6 +1913,9 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_SERVER;
   p.s = cfg;
+  cfg->unauth_max = GH__UNAUTH_MAX;
+  cfg->unauth_per_source = GH__UNAUTH_PER_SOURCE;
+  cfg->handshake_timeout_s = GH__HANDSHAKE_S;
   common_keys k = {&cfg->admin_host,
                    &cfg->admin_port,
                    &cfg->plugin_dir,
@@ -1947,6 +2018,7 @@ void gh__server_cfg_free(gh__server_cfg *cfg) {
   free(cfg->cert);
   free(cfg->key);
   free(cfg->client_ca);
+  free(cfg->client_crl);
   free(cfg->admin_host);
   free(cfg->plugin_dir);
   free(cfg->user);
@@ -1981,6 +2053,7 @@ void gh__client_cfg_free(gh__client_cfg *cfg) {
     free(g->servers);
     secret_free(g->token);
     free(g->ca);
+    free(g->crl);
     free(g->cert);
     free(g->key);
     free(g->server_name);

@@ -92,10 +92,19 @@ typedef struct gh__dest {
   int pushed;
 } gh__dest;
 
+/* Defaults of the caps (a configuration built in code sets them too). */
+#define GH__UNAUTH_MAX 1024u
+#define GH__UNAUTH_PER_SOURCE 32u
+#define GH__HANDSHAKE_S 10u
+#define GH__GW_TUNNELS_MAX 64u
+#define GH__GW_STREAMS_MAX 65536u
+
 typedef struct gh__server_gw {
   char *id;
   char **tokens; /* secrets: never log them */
   size_t n_tokens;
+  uint32_t tunnels_max; /* live tunnels at once, default 64 */
+  uint32_t streams_max; /* streams at once over its tunnels, default 65536 */
   int line;
 } gh__server_gw;
 
@@ -105,6 +114,8 @@ typedef struct gh__server_cfg {
   uint16_t tunnel_port;
   char *cert, *key; /* required */
   char *client_ca;  /* optional */
+  char *client_crl; /* optional, with client_ca: PEM CRL(s) */
+  int client_crl_line;
   char *admin_host; /* NULL when admin_listen is absent */
   uint16_t admin_port;
   char *plugin_dir;             /* NULL: the built-in default */
@@ -113,6 +124,10 @@ typedef struct gh__server_cfg {
   uint32_t drain_timeout_s;     /* default 30 */
   uint32_t keepalive_s;         /* ping interval, default 10 */
   uint32_t keepalive_timeout_s; /* silence before a tunnel is dropped: 30 */
+  /* Before a tunnel is authenticated (its HELLO accepted): how many such
+   * connections at once, overall (1024) and per source address (32; an
+   * IPv6 source counts by its /64), and for how long (10 s). */
+  uint32_t unauth_max, unauth_per_source, handshake_timeout_s;
   gh__server_gw *gateways;
   size_t n_gateways;
   gh__dest *dests;
@@ -125,6 +140,8 @@ typedef struct gh__client_gw {
   size_t n_servers;
   char *token; /* secret: never log it */
   char *ca;    /* required */
+  char *crl;   /* optional: PEM CRL(s) for the server's chain */
+  int crl_line;
   char *cert, *key;
   char *server_name;    /* name checked in the server's certificate; default:
                            the host of each server */
@@ -194,6 +211,10 @@ void gh__client_cfg_free(gh__client_cfg *cfg);
 /* The rules that apply to `gateway`: its [acl GATEWAY] section if the file
  * has one, else the global [acl]. Never NULL. */
 const gh__acl *gh__client_acl(const gh__client_cfg *cfg, const char *gateway);
+
+/* Reads the PEM CRL(s) of a file (tls.c): 0, or GH_EINVAL with the
+ * reason in why (unreadable, no CRL in it, not PEM). */
+int gh__crl_file_check(const char *path, char *why, size_t len);
 
 /* Which kind of file: 1 server ([server] section), 2 client ([client] or
  * [gateway] with server=), 0 unknown, -errno unreadable. */

@@ -173,9 +173,14 @@ static int build_configs(const char *token, char *err, size_t errlen) {
   scfg.drain_timeout_s = 2;
   scfg.keepalive_s = 10;
   scfg.keepalive_timeout_s = 30;
+  scfg.unauth_max = GH__UNAUTH_MAX;
+  scfg.unauth_per_source = GH__UNAUTH_PER_SOURCE;
+  scfg.handshake_timeout_s = GH__HANDSHAKE_S;
   scfg.gateways = gh__xcalloc(1, sizeof(*scfg.gateways));
   scfg.n_gateways = 1;
   scfg.gateways[0].id = gh__strdup("demo");
+  scfg.gateways[0].tunnels_max = GH__GW_TUNNELS_MAX;
+  scfg.gateways[0].streams_max = GH__GW_STREAMS_MAX;
   scfg.gateways[0].tokens = gh__xcalloc(1, sizeof(char *));
   scfg.gateways[0].tokens[0] = gh__strdup(token);
   scfg.gateways[0].n_tokens = 1;
@@ -284,9 +289,11 @@ int gh__demo_main(int argc, char **argv) {
                         (const uint8_t *)leaf.key,
                         strlen(leaf.key),
                         NULL,
+                        0,
+                        NULL,
                         0};
-  gh__tls_files ctls = {NULL,           0, NULL, 0, (const uint8_t *)ca.cert,
-                        strlen(ca.cert)};
+  gh__tls_files ctls = {NULL, 0, NULL, 0, (const uint8_t *)ca.cert,
+                        strlen(ca.cert), NULL, 0};
   unsigned char rnd[16];
   char token[33];
   RAND_bytes(rnd, sizeof(rnd));

@@ -58,6 +58,7 @@
 #define GH__REFUSE_TOKEN 3
 #define GH__REFUSE_MALFORMED 4
 #define GH__REFUSE_SHUTDOWN 5
+#define GH__REFUSE_LIMIT 6 /* the gateway has tunnels_max tunnels up */
 
 typedef struct gh__frame {
   uint8_t type;

@@ -45,6 +45,13 @@ gh__drt *gh__gw_find_dest(gh__gw *gw, const char *name, size_t len) {
   return NULL;
 }
 
+int gh__gw_streams_full(gh__gw *gw) {
+  if (!gw || !gw->scfg || gw->st.active < gw->scfg->streams_max)
+    return 0;
+  gw->streams_refused++;
+  return 1;
+}
+
 static void drt_free_insts(gh__drt *d, size_t n) {
   for (size_t i = n; i-- > 0;)
     if (d->insts[i].inited && d->insts[i].h->inst_free)

@@ -173,6 +173,9 @@ struct gh__gw {
   size_t n_dests;
   gh__stats st;
   uint64_t reconnects, refusals;
+  /* server: its authenticated tunnels, and what its caps refused */
+  uint32_t n_tunnels;
+  uint64_t tunnels_refused, streams_refused;
   /* Removed by a reload: its tunnels are closed and its destinations
    * retired; the struct stays (tunnels and streams being torn down may
    * still point at it) but nothing finds or reports it. */
@@ -183,6 +186,9 @@ gh__tunnel *gh__gw_pick(gh__gw *gw); /* next live tunnel, round-robin */
 void gh__gw_add_live(gh__gw *gw, gh__tunnel *t);
 void gh__gw_del_live(gh__gw *gw, gh__tunnel *t);
 gh__drt *gh__gw_find_dest(gh__gw *gw, const char *name, size_t len);
+/* Server: the gateway has streams_max streams open; a new one is refused
+ * (and counted in gw->streams_refused). */
+int gh__gw_streams_full(gh__gw *gw);
 
 /* A client's connection slot: one of `connections` tunnels to one server. */
 struct gh__slot {
@@ -207,6 +213,8 @@ typedef struct gh__tls_files {
   size_t key_len;
   const uint8_t *ca; /* PEM: peers must chain to it; NULL for none */
   size_t ca_len;
+  const uint8_t *crl; /* PEM CRL(s) checked with ca; NULL for none */
+  size_t crl_len;
 } gh__tls_files;
 
 /* ---- the admin endpoint (admin.c) ---- */
@@ -221,7 +229,8 @@ typedef struct gh__tls_files {
   X(MALFORMED, "malformed") /* a bad hello or welcome */                       \
   X(GATEWAY, "gateway")     /* an unknown gateway */                           \
   X(TOKEN, "token")         /* a wrong token */                                \
-  X(SHUTDOWN, "shutdown")   /* the server was stopping */
+  X(SHUTDOWN, "shutdown")   /* the server was stopping */                   \
+  X(LIMIT, "limit")         /* the gateway had tunnels_max tunnels up */
 
 enum {
 #define GH__HSF_ENUM(id, name) GH__HSF_##id,
@@ -275,6 +284,17 @@ struct gh__rt {
   uv_timer_t drain_timer;
   uint64_t tunnels_accepted;
   uint64_t hs_failures[GH__HSF_COUNT]; /* by GH__HSF_* */
+  /* Server: tunnel connections not yet authenticated, oldest first, and
+   * what their caps did (refused at accept, shed to make room). */
+  gh__list unauth;
+  uint32_t n_unauth;
+  uint64_t unauth_refused, unauth_shed;
+  uint64_t revoked; /* tunnels a reload closed: token or certificate */
+  uint32_t handshake_ms; /* accept to HELLO accepted; 0: GH__HANDSHAKE_MS */
+  /* Failures of unauthenticated tunnels are logged once a second, with a
+   * count of those not logged. */
+  uint64_t fail_quiet_until_ms;
+  uint32_t fail_quiet;
   gh__admin admin;
   /* Certificates in memory instead of the files of the configuration
    * (gatehouse demo); set before start. */
@@ -301,6 +321,13 @@ void gh__gw_remove(gh__gw *gw, const char *why);
 int gh__sockaddr_resolve(const char *host, uint16_t port,
                          struct sockaddr_storage *ss);
 
+/* Server: the source of a connection as unauth_per_source counts it: an
+ * IPv4 address (IPv4-mapped IPv6 alike), or the /64 of an IPv6 address,
+ * since one host commonly holds a whole /64. Zero for another family. */
+void gh__source_key(const struct sockaddr *sa, uint8_t key[16]);
+/* Server: logs why an unauthenticated tunnel failed, at most once a
+ * second (a flood of them must not flood the log). */
+void gh__server_log_failure(gh__tunnel *t, const char *why);
 /* Server side of the tunnel's first exchange. */
 int gh__server_on_hello(gh__tunnel *t, const gh__frame *f);
 void gh__server_on_notice(gh__tunnel *t, const gh__frame *f);
@@ -356,10 +383,18 @@ struct gh__tunnel {
   char peer[64];
   char subject[128];
   gh__list node; /* in rt->tunnels */
+  gh__list unauth_node; /* server: in rt->unauth until authenticated */
+  uint8_t src[16];      /* server: its source address (IPv6: the /64) */
+  uint8_t gw_counted;   /* server: counted in gw->n_tunnels */
+  uint8_t token_hash[32]; /* server: SHA-256 of the token it gave */
   int closed_handle;
 };
 
+/* ctx NULL (a server's accept): the TLS state is made from rt->ctx when
+ * the first bytes come, so an idle connection costs little. */
 gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx);
+/* Names t by its peer's address (t->peer; a server's t->subject too). */
+void gh__tunnel_name_peer(gh__tunnel *t, int is_server);
 /* After the TCP connection is up: start the TLS handshake. */
 int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name);
 void gh__tunnel_close(gh__tunnel *t, const char *why);
@@ -466,7 +501,11 @@ SSL_CTX *gh__tls_client_ctx(const gh__tls_files *f, char *err, size_t errlen);
 /* The same from PEM files (any of them may be NULL); the key's bytes are
  * wiped once loaded. NULL with the reason in err. */
 SSL_CTX *gh__tls_ctx_from_files(int server, const char *cert, const char *key,
-                                const char *ca, char *err, size_t errlen);
+                                const char *ca, const char *crl, char *err,
+                                size_t errlen);
+/* 1 when a CRL of ctx revokes the peer's certificate (or one of its
+ * verified chain): for the tunnels up when a reload brings a new CRL. */
+int gh__tls_peer_revoked(SSL *ssl, SSL_CTX *ctx);
 /* The last OpenSSL error as text (and clears the queue). */
 const char *gh__tls_error(char *buf, size_t len);
 

@@ -255,15 +255,17 @@ static void on_open(gh__tunnel *t, const gh__frame *f) {
     return;
   }
   if (t->peer_streams >= GH__PEER_STREAMS_MAX ||
-      t->peer_opening >= GH__PEER_OPENING_MAX) {
+      t->peer_opening >= GH__PEER_OPENING_MAX || gh__gw_streams_full(t->gw)) {
     /* A flood of opens: refuse the excess, keep the tunnel. */
     uint64_t now = uv_now(gh__g.loop);
     if (now >= t->limit_log_ms) {
       gh__warn(t->subject,
                "open of %.*s refused: %u streams open, %u connecting "
-               "(limits %u, %u)%s",
+               "(limits %u, %u; the gateway's: %" PRIu64 " of %u)%s",
                (int)o.destination.len, o.destination.ptr, t->peer_streams,
                t->peer_opening, GH__PEER_STREAMS_MAX, GH__PEER_OPENING_MAX,
+               t->gw->st.active,
+               t->gw->scfg ? t->gw->scfg->streams_max : 0,
                t->limit_quiet ? "; more refused since the last line" : "");
       t->limit_log_ms = now + 1000;
       t->limit_quiet = 0;

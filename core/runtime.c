@@ -12,6 +12,7 @@ void gh__rt_init(gh__rt *rt, int role, uint32_t keepalive_s,
   rt->keepalive_timeout_ms = keepalive_timeout_s * 1000u;
   rt->drain_ms = drain_s * 1000u;
   gh__list_init(&rt->tunnels);
+  gh__list_init(&rt->unauth);
 }
 
 static uint64_t active_streams(const gh__rt *rt) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "internal.h"
 
@@ -25,8 +26,72 @@ int gh__sockaddr_resolve(const char *host, uint16_t port,
   return 0;
 }
 
-static void on_dropped(uv_handle_t *h) {
-  free(h);
+void gh__server_log_failure(gh__tunnel *t, const char *why) {
+  gh__rt *rt = t->rt;
+  uint64_t now = uv_now(gh__g.loop);
+  if (now < rt->fail_quiet_until_ms) {
+    rt->fail_quiet++;
+    return;
+  }
+  char more[80] = "";
+  if (rt->fail_quiet)
+    snprintf(more, sizeof(more),
+             " (and %u more unauthenticated tunnel(s) failed, not logged)",
+             rt->fail_quiet);
+  gh__warn(t->subject, "tunnel failed: %s%s", why, more);
+  rt->fail_quiet = 0;
+  rt->fail_quiet_until_ms = now + 1000;
+}
+
+void gh__source_key(const struct sockaddr *sa, uint8_t key[16]) {
+  memset(key, 0, 16);
+  if (sa->sa_family == AF_INET) {
+    key[10] = key[11] = 0xff;
+    memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  } else if (sa->sa_family == AF_INET6) {
+    const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(key, a, memcmp(a, mapped, 12) == 0 ? 16 : 8);
+  }
+}
+
+static void source_key(const uv_tcp_t *tcp, uint8_t key[16]) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  memset(&ss, 0, sizeof(ss));
+  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) < 0)
+    memset(&ss, 0, sizeof(ss));
+  gh__source_key((const struct sockaddr *)&ss, key);
+}
+
+/* The caps on unauthenticated connections: a source past its share is
+ * refused at once (0: keep t); a full table sheds its oldest entry, so that
+ * a flood cannot keep a real client from another address out. */
+static int unauth_admit(gh__rt *rt, gh__tunnel *t) {
+  const gh__server_cfg *cfg = rt->scfg;
+  uint32_t same = 0;
+  for (gh__list *n = rt->unauth.next; n != &rt->unauth; n = n->next)
+    same += memcmp(GH__CONTAINER_OF(n, gh__tunnel, unauth_node)->src, t->src,
+                   16) == 0;
+  if (same >= cfg->unauth_per_source) {
+    rt->unauth_refused++;
+    char why[160];
+    snprintf(why, sizeof(why),
+             "refused: %u unauthenticated connections from this address "
+             "already (unauth_per_source)",
+             same);
+    gh__tunnel_close(t, why);
+    return -1;
+  }
+  if (rt->n_unauth >= cfg->unauth_max) {
+    gh__tunnel *old = GH__CONTAINER_OF(rt->unauth.next, gh__tunnel, unauth_node);
+    rt->unauth_shed++;
+    gh__tunnel_close(old, "shed: unauth_max unauthenticated connections, this "
+                          "was the oldest");
+  }
+  gh__list_push(&rt->unauth, &t->unauth_node);
+  rt->n_unauth++;
+  return 0;
 }
 
 static void on_tunnel_conn(uv_stream_t *srv, int status) {
@@ -35,24 +100,22 @@ static void on_tunnel_conn(uv_stream_t *srv, int status) {
     gh__warn(rt->subject, "accepting a tunnel failed: %s", uv_strerror(status));
     return;
   }
-  gh__tunnel *t = gh__tunnel_new(rt, rt->ctx);
-  if (!t) {
-    /* libuv watches the port again only once this connection is taken */
-    gh__error(rt->subject, "out of memory for TLS: a tunnel connection is "
-                           "closed unserved");
-    uv_tcp_t *drop = gh__xcalloc(1, sizeof(*drop));
-    uv_tcp_init(gh__g.loop, drop);
-    (void)uv_accept(srv, (uv_stream_t *)drop);
-    uv_close((uv_handle_t *)drop, on_dropped);
-    return;
-  }
+  /* No TLS state yet: it is made when the first bytes come. */
+  gh__tunnel *t = gh__tunnel_new(rt, NULL);
   t->next_id = 2; /* the server opens even streams */
-  if (uv_accept(srv, (uv_stream_t *)&t->tcp) < 0 ||
-      gh__tunnel_start(t, 1, NULL) < 0) {
+  if (uv_accept(srv, (uv_stream_t *)&t->tcp) < 0) {
     gh__tunnel_close(t, "accept failed");
     return;
   }
   rt->tunnels_accepted++;
+  gh__tunnel_name_peer(t, 1);
+  source_key(&t->tcp, t->src);
+  if (unauth_admit(rt, t) < 0)
+    return;
+  if (gh__tunnel_start(t, 1, NULL) < 0) {
+    gh__tunnel_close(t, "accept failed");
+    return;
+  }
   gh__debug(t->subject, "connection accepted");
 }
 
@@ -147,6 +210,7 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
   gh__rt_init(rt, GH__ROLE_SERVER, cfg->keepalive_s, cfg->keepalive_timeout_s,
               cfg->drain_timeout_s);
   rt->scfg = cfg;
+  rt->handshake_ms = cfg->handshake_timeout_s * 1000u;
   int r = 0;
   if (rt->tls_mem) {
     char why[256];
@@ -158,7 +222,7 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
   } else {
     char why[512];
     rt->ctx = gh__tls_ctx_from_files(1, cfg->cert, cfg->key, cfg->client_ca,
-                                     why, sizeof(why));
+                                     cfg->client_crl, why, sizeof(why));
     if (!rt->ctx) {
       snprintf(err, errlen, "%s: %s", cfg->file, why);
       return GH_EINVAL;
@@ -205,9 +269,11 @@ static void push_config(gh__tunnel *t, const gh__gw *gw) {
   } while (off < gw->push_len);
 }
 
-/* Sends code and msg; counts the refusal as `counted` in the metrics. */
+/* Sends code and msg; counts the refusal as `counted` in the metrics; our
+ * own log line (rate-limited before authentication) says `logged`, which
+ * may tell more than the peer is told. */
 static void refuse_as(gh__tunnel *t, int32_t code, int32_t counted,
-                      const char *msg) {
+                      const char *msg, const char *logged) {
   uint8_t buf[1100];
   gh__fail fl = {code, {msg, (uint32_t)strlen(msg)}};
   int n = gh__fail_encode(buf, sizeof(buf), &fl);
@@ -215,12 +281,12 @@ static void refuse_as(gh__tunnel *t, int32_t code, int32_t counted,
     gh__tunnel_send(t, GH__FT_REFUSE, 0, 0, buf, (size_t)n);
   t->rt->hs_failures[gh__hsf_of_refusal(counted)]++;
   char why[160];
-  snprintf(why, sizeof(why), "refused: %s", msg);
+  snprintf(why, sizeof(why), "refused: %s", logged);
   gh__tunnel_close(t, why);
 }
 
 static void refuse(gh__tunnel *t, int32_t code, const char *msg) {
-  refuse_as(t, code, code, msg);
+  refuse_as(t, code, code, msg, msg);
 }
 
 /* An unknown gateway and a bad token get the same answer, so that a peer
@@ -236,6 +302,11 @@ static void token_dummy_compare(const gh__str *tok) {
       "0000000000000000000000000000000000000000000000000000000000000000";
   volatile int sink = gh__ct_equal(dummy, 64, tok->ptr, tok->len);
   (void)sink;
+}
+
+/* What a tunnel remembers of its token: its SHA-256, never the token. */
+static void token_hash(const char *tok, size_t len, uint8_t out[32]) {
+  SHA256((const unsigned char *)tok, len, out);
 }
 
 /* Every token is compared, in constant time, whether or not one matched. */
@@ -264,22 +335,36 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
   gh__gw *gw = find_gw(t->rt, h.gateway.ptr, h.gateway.len);
   if (!gw) {
     token_dummy_compare(&h.token);
-    gh__warn(t->subject, "unknown gateway '%.*s'", (int)h.gateway.len,
-             h.gateway.ptr);
-    refuse_as(t, GH__REFUSE_TOKEN, GH__REFUSE_GATEWAY, AUTH_REFUSAL);
+    char why[128];
+    snprintf(why, sizeof(why), "unknown gateway '%.*s'",
+             (int)GH__MIN(h.gateway.len, 64u), h.gateway.ptr);
+    refuse_as(t, GH__REFUSE_TOKEN, GH__REFUSE_GATEWAY, AUTH_REFUSAL, why);
     return -1;
   }
   if (!token_ok(gw->scfg, &h.token)) {
     gw->refusals++;
-    gh__warn(t->subject, "bad token for gateway %s", gw->id);
-    refuse(t, GH__REFUSE_TOKEN, AUTH_REFUSAL);
+    char why[128];
+    snprintf(why, sizeof(why), "bad token for gateway %s", gw->id);
+    refuse_as(t, GH__REFUSE_TOKEN, GH__REFUSE_TOKEN, AUTH_REFUSAL, why);
     return -1;
   }
   if (t->rt->stopping) {
     refuse(t, GH__REFUSE_SHUTDOWN, "server is shutting down");
     return -1;
   }
+  if (gw->n_tunnels >= gw->scfg->tunnels_max) {
+    gw->tunnels_refused++;
+    char msg[128];
+    snprintf(msg, sizeof(msg),
+             "gateway %s has its %u tunnels up already (tunnels_max)", gw->id,
+             gw->scfg->tunnels_max);
+    refuse(t, GH__REFUSE_LIMIT, msg);
+    return -1;
+  }
+  token_hash(h.token.ptr, h.token.len, t->token_hash);
   t->gw = gw;
+  t->gw_counted = 1;
+  gw->n_tunnels++;
   t->peer_window = GH__MIN(h.window, (uint32_t)INT32_MAX);
   t->send_session = GH__MIN(h.session_window, (uint32_t)INT32_MAX);
   snprintf(t->subject, sizeof(t->subject), "tunnel %s %s", gw->id, t->peer);
@@ -405,6 +490,41 @@ void gh__gw_remove(gh__gw *gw, const char *why) {
   gw->n_dests = 0;
 }
 
+/* 1 when the token t authenticated with is still one of its gateway's. */
+static int token_listed(const gh__tunnel *t) {
+  int ok = 0;
+  for (size_t i = 0; i < t->gw->scfg->n_tokens; i++) {
+    uint8_t h[32];
+    const char *tok = t->gw->scfg->tokens[i];
+    token_hash(tok, strlen(tok), h);
+    ok |= CRYPTO_memcmp(h, t->token_hash, sizeof(h)) == 0;
+  }
+  return ok;
+}
+
+/* After a reload: a tunnel whose token is no longer listed for its
+ * gateway, or whose client certificate the new CRL revokes, is closed;
+ * the others stay up with their streams. */
+static void revoke_tunnels(gh__rt *rt) {
+  gh__list *n = rt->tunnels.next;
+  while (n != &rt->tunnels) {
+    gh__tunnel *t = GH__CONTAINER_OF(n, gh__tunnel, node);
+    n = n->next;
+    if (t->state == GH__T_CLOSING || t->closing)
+      continue;
+    const char *why = NULL;
+    if (t->gw && !t->gw->removed && t->gw->scfg && !token_listed(t))
+      why = "its token was removed from the configuration";
+    else if (t->ssl && t->state != GH__T_TLS && rt->scfg->client_crl &&
+             gh__tls_peer_revoked(t->ssl, rt->ctx))
+      why = "its client certificate is revoked (client_crl)";
+    if (!why)
+      continue;
+    rt->revoked += t->state == GH__T_UP;
+    gh__tunnel_close(t, why);
+  }
+}
+
 int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   gh__server_cfg *ncfg = gh__xcalloc(1, sizeof(*ncfg));
   SSL_CTX *ctx = NULL;
@@ -414,8 +534,8 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   if (r == 0 && !rt->tls_mem) {
     /* The same paths may hold renewed certificates: always re-read. */
     char why[512];
-    ctx = gh__tls_ctx_from_files(1, ncfg->cert, ncfg->key, ncfg->client_ca, why,
-                                 sizeof(why));
+    ctx = gh__tls_ctx_from_files(1, ncfg->cert, ncfg->key, ncfg->client_ca,
+                                 ncfg->client_crl, why, sizeof(why));
     if (!ctx) {
       snprintf(err, errlen, "%s: %s", path, why);
       r = GH_EINVAL;
@@ -443,6 +563,7 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   rt->keepalive_ms = ncfg->keepalive_s * 1000u;
   rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
   rt->drain_ms = ncfg->drain_timeout_s * 1000u;
+  rt->handshake_ms = ncfg->handshake_timeout_s * 1000u;
 
   /* Gateways: kept ones take their new tokens (for new tunnels), removed
    * ones close, new ones are made. */
@@ -483,5 +604,6 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   gh__server_cfg_free(old);
   *old = *ncfg;
   free(ncfg);
+  revoke_tunnels(rt);
   return failed;
 }

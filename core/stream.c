@@ -354,6 +354,11 @@ gh_link *gh__stream_accept(gh_listener *ln, void *data, const gh_addr *peer,
     d->st.refused++;
     return NULL;
   }
+  if (gh__gw_streams_full(d->gw)) {
+    log_refusal(d, peer, "the gateway has streams_max streams open");
+    d->st.refused++;
+    return NULL;
+  }
   if (d->gw->n_live == 0) {
     char why[128];
     snprintf(why, sizeof(why), "no tunnel is up for gateway %s", d->gw->id);

@@ -116,6 +116,79 @@ static int use_ca(SSL_CTX *ctx, const gh__tls_files *f, char *err,
   return 0;
 }
 
+/* Every CRL of a PEM buffer into store; how many, or -1. */
+static int add_crls(X509_STORE *store, const uint8_t *pem, size_t len) {
+  BIO *b = BIO_new_mem_buf(pem, (int)len);
+  int n = 0;
+  X509_CRL *c;
+  while (b && (c = PEM_read_bio_X509_CRL(b, NULL, no_passphrase, NULL))) {
+    int ok = !store || X509_STORE_add_crl(store, c) == 1;
+    X509_CRL_free(c);
+    if (!ok) {
+      n = -1;
+      break;
+    }
+    n++;
+  }
+  ERR_clear_error(); /* the end of the PEM stream */
+  BIO_free(b);
+  return n;
+}
+
+int gh__crl_file_check(const char *path, char *why, size_t len) {
+  uint8_t *data = NULL;
+  size_t n = 0;
+  int r = gh__file_read(path, &data, &n);
+  if (r < 0) {
+    snprintf(why, len, "cannot read it: %s", strerror(-r));
+    return GH_EINVAL;
+  }
+  r = add_crls(NULL, data, n);
+  free(data);
+  if (r <= 0) {
+    snprintf(why, len, "no CRL found in it (PEM, -----BEGIN X509 CRL-----)");
+    return GH_EINVAL;
+  }
+  return 0;
+}
+
+/* Peers' certificates are checked against the CRLs given: the leaf's
+ * issuer must have one (a CRL that goes missing fails closed). */
+static int use_crl(SSL_CTX *ctx, const gh__tls_files *f, char *err,
+                   size_t errlen) {
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  if (add_crls(store, f->crl, f->crl_len) <= 0) {
+    snprintf(err, errlen, "no CRL found in the CRL file");
+    return -1;
+  }
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+  return 0;
+}
+
+int gh__tls_peer_revoked(SSL *ssl, SSL_CTX *ctx) {
+  if (!ssl || !ctx)
+    return 0;
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+  X509 *peer = SSL_get0_peer_certificate(ssl);
+  STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+  int revoked = 0;
+  int n = chain ? sk_X509_num(chain) : peer ? 1 : 0;
+  for (int i = 0; i < n && !revoked; i++) {
+    X509 *x = chain ? sk_X509_value(chain, i) : peer;
+    for (int k = 0; k < sk_X509_OBJECT_num(objs) && !revoked; k++) {
+      X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, k));
+      X509_REVOKED *rev = NULL;
+      if (crl &&
+          X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(x)) ==
+              0 &&
+          X509_CRL_get0_by_cert(crl, &rev, x) == 1)
+        revoked = 1;
+    }
+  }
+  return revoked;
+}
+
 SSL_CTX *gh__tls_server_ctx(const gh__tls_files *f, char *err, size_t errlen) {
   SSL_CTX *ctx = ctx_new(TLS_server_method(), err, errlen);
   if (!ctx)
@@ -124,6 +197,8 @@ SSL_CTX *gh__tls_server_ctx(const gh__tls_files *f, char *err, size_t errlen) {
     goto bad;
   if (f->ca) {
     if (use_ca(ctx, f, err, errlen) < 0)
+      goto bad;
+    if (f->crl && use_crl(ctx, f, err, errlen) < 0)
       goto bad;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        NULL);
@@ -148,6 +223,8 @@ SSL_CTX *gh__tls_client_ctx(const gh__tls_files *f, char *err, size_t errlen) {
   }
   if (use_ca(ctx, f, err, errlen) < 0)
     goto bad;
+  if (f->crl && use_crl(ctx, f, err, errlen) < 0)
+    goto bad;
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
   return ctx;
 bad:
@@ -156,21 +233,23 @@ bad:
 }
 
 SSL_CTX *gh__tls_ctx_from_files(int server, const char *cert, const char *key,
-                                const char *ca, char *err, size_t errlen) {
-  const char *path[3] = {cert, key, ca};
-  uint8_t *data[3] = {NULL, NULL, NULL};
-  size_t len[3] = {0, 0, 0};
+                                const char *ca, const char *crl, char *err,
+                                size_t errlen) {
+  const char *path[4] = {cert, key, ca, crl};
+  uint8_t *data[4] = {NULL, NULL, NULL, NULL};
+  size_t len[4] = {0, 0, 0, 0};
   SSL_CTX *ctx = NULL;
   int i;
-  for (i = 0; i < 3; i++) {
+  for (i = 0; i < 4; i++) {
     int r = path[i] ? gh__file_read(path[i], &data[i], &len[i]) : 0;
     if (r < 0) {
       snprintf(err, errlen, "cannot read %s: %s", path[i], strerror(-r));
       break;
     }
   }
-  if (i == 3) {
-    gh__tls_files f = {data[0], len[0], data[1], len[1], data[2], len[2]};
+  if (i == 4) {
+    gh__tls_files f = {data[0], len[0], data[1], len[1],
+                       data[2], len[2], data[3], len[3]};
     char why[256];
     ctx = server ? gh__tls_server_ctx(&f, why, sizeof(why))
                  : gh__tls_client_ctx(&f, why, sizeof(why));
@@ -179,7 +258,7 @@ SSL_CTX *gh__tls_ctx_from_files(int server, const char *cert, const char *key,
   }
   if (data[1])
     OPENSSL_cleanse(data[1], len[1]); /* the private key */
-  for (i = 0; i < 3; i++)
+  for (i = 0; i < 4; i++)
     free(data[i]);
   return ctx;
 }

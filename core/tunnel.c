@@ -14,15 +14,15 @@
 #include "internal.h"
 
 #define GH__RX_INIT (64u * 1024u)
+#define GH__RX_PREAUTH 2048u /* before the tunnel is up */
 #define GH__CLOSE_GRACE_MS 2000u
 
 static uint8_t rx_scratch[64 * 1024]; /* BIO_write copies what it is given */
 
 static void tunnel_handle_closed(uv_handle_t *h);
 
-gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
-  gh__tunnel *t = gh__xcalloc(1, sizeof(*t));
-  t->rt = rt;
+/* The TLS state of t: an SSL over two memory BIOs. */
+static int tunnel_tls_new(gh__tunnel *t, SSL_CTX *ctx) {
   t->ssl = SSL_new(ctx);
   t->rbio = BIO_new(BIO_s_mem());
   t->wbio = BIO_new(BIO_s_mem());
@@ -30,12 +30,23 @@ gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
     SSL_free(t->ssl);
     BIO_free(t->rbio);
     BIO_free(t->wbio);
-    free(t);
-    return NULL;
+    t->ssl = NULL;
+    t->rbio = t->wbio = NULL;
+    return GH_ENOMEM;
   }
   BIO_set_mem_eof_return(t->rbio, -1);
   BIO_set_mem_eof_return(t->wbio, -1);
   SSL_set_bio(t->ssl, t->rbio, t->wbio);
+  return 0;
+}
+
+gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
+  gh__tunnel *t = gh__xcalloc(1, sizeof(*t));
+  t->rt = rt;
+  if (ctx && tunnel_tls_new(t, ctx) < 0) {
+    free(t);
+    return NULL;
+  }
   uv_tcp_init(gh__g.loop, &t->tcp);
   uv_timer_init(gh__g.loop, &t->timer);
   t->tcp.data = t;
@@ -48,6 +59,7 @@ gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
   gh__list_init(&t->credq);
   gh__list_init(&t->dirty_node);
   gh__list_init(&t->lazy_node);
+  gh__list_init(&t->unauth_node);
   gh__list_push(&rt->tunnels, &t->node);
   snprintf(t->subject, sizeof(t->subject), "tunnel");
   return t;
@@ -205,12 +217,17 @@ static void tunnel_finish_close(gh__tunnel *t) {
   if (t->closed_handle)
     return;
   t->closed_handle = 1;
-  uv_close((uv_handle_t *)&t->timer, NULL);
+  uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
   uv_close((uv_handle_t *)&t->tcp, tunnel_handle_closed);
 }
 
+/* Freed when both handles are closed (1 + 2): libuv finishes the closes
+ * newest first, so freeing in the tcp's would leave the timer's close to
+ * run in freed memory. */
 static void tunnel_handle_closed(uv_handle_t *h) {
   gh__tunnel *t = h->data;
+  if (++t->closed_handle < 3)
+    return;
   gh__list_del(&t->node);
   if (gh__list_linked(&t->lazy_node))
     gh__list_del(&t->lazy_node);
@@ -233,8 +250,18 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
   int was_up = t->state == GH__T_UP;
   if (was_up)
     gh__info(t->subject, "tunnel closed: %s", why);
+  else if (t->rt->role == GH__ROLE_SERVER)
+    gh__server_log_failure(t, why);
   else
     gh__warn(t->subject, "tunnel failed: %s", why);
+  if (gh__list_linked(&t->unauth_node)) {
+    gh__list_del(&t->unauth_node);
+    t->rt->n_unauth--;
+  }
+  if (t->gw_counted) {
+    t->gw_counted = 0;
+    t->gw->n_tunnels--;
+  }
   /* Whatever is staged (a REFUSE, a GOAWAY) still goes out, with a
    * close_notify, before the socket closes. */
   if (t->state != GH__T_TLS) {
@@ -309,6 +336,10 @@ void gh__tunnel_deadline(gh__tunnel *t, uint64_t ms) {
 
 void gh__tunnel_set_up(gh__tunnel *t) {
   t->state = GH__T_UP;
+  if (gh__list_linked(&t->unauth_node)) {
+    gh__list_del(&t->unauth_node);
+    t->rt->n_unauth--;
+  }
   t->up_since_ms = gh__now_ms();
   uv_timer_stop(&t->timer);
   uv_timer_start(&t->timer, on_keepalive, t->rt->keepalive_ms,
@@ -456,8 +487,14 @@ static int do_handshake(gh__tunnel *t) {
 
 static void read_plaintext(gh__tunnel *t) {
   for (;;) {
-    if (t->rx_cap - t->rx_len < GH__TLS_RECORD + GH__FRAME_HDR) {
-      size_t cap = t->rx_cap ? t->rx_cap * 2 : GH__RX_INIT;
+    /* Until the tunnel is up a small buffer will do (a HELLO is small):
+     * SSL_read hands a record over in parts, OpenSSL keeps the rest. */
+    size_t room = t->state == GH__T_UP ? GH__TLS_RECORD + GH__FRAME_HDR
+                                       : GH__RX_PREAUTH;
+    if (t->rx_cap - t->rx_len < room) {
+      size_t cap = t->state == GH__T_UP ? GH__RX_INIT : GH__RX_PREAUTH;
+      while (cap < t->rx_len + room)
+        cap *= 2;
       uint8_t *p = realloc(t->rx, cap);
       if (!p) {
         gh__tunnel_close(t, "out of memory");
@@ -511,6 +548,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   t->last_rx_ms = gh__now_ms();
+  if (!t->ssl) { /* a server's connection: its first bytes */
+    if (tunnel_tls_new(t, t->rt->ctx) < 0) {
+      gh__tunnel_close(t, "out of memory for TLS");
+      return;
+    }
+    SSL_set_accept_state(t->ssl);
+  }
   BIO_write(t->rbio, buf->base, (int)nread);
   if (t->state == GH__T_TLS) {
     int r = do_handshake(t);
@@ -524,7 +568,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     gh__tunnel_dirty(t); /* e.g. TLS 1.3 tickets, key updates */
 }
 
-int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
+void gh__tunnel_name_peer(gh__tunnel *t, int is_server) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
   if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &len) == 0) {
@@ -542,11 +586,17 @@ int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
   }
   if (is_server)
     snprintf(t->subject, sizeof(t->subject), "tunnel %s", t->peer);
+}
+
+int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
+  if (!t->peer[0])
+    gh__tunnel_name_peer(t, is_server);
   uv_tcp_nodelay(&t->tcp, 1);
   uv_tcp_keepalive(&t->tcp, 1, 60);
   t->last_rx_ms = gh__now_ms();
   if (is_server) {
-    SSL_set_accept_state(t->ssl);
+    if (t->ssl)
+      SSL_set_accept_state(t->ssl);
   } else {
     SSL_set_connect_state(t->ssl);
     if (verify_name && *verify_name) {
@@ -558,7 +608,8 @@ int gh__tunnel_start(gh__tunnel *t, int is_server, const char *verify_name) {
       }
     }
   }
-  gh__tunnel_deadline(t, GH__HANDSHAKE_MS);
+  gh__tunnel_deadline(t, t->rt->handshake_ms ? t->rt->handshake_ms
+                                              : GH__HANDSHAKE_MS);
   int r = uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read);
   if (r < 0)
     return r;

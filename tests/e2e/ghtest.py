@@ -27,6 +27,7 @@ Peers speak a tiny line protocol so one resource serves every kind of stream
 
 import hashlib
 import os
+import shutil
 import random
 import re
 import signal
@@ -292,6 +293,54 @@ def make_pki(d):
     for k in (p.ca_key, p.server_key, p.client_key, p.other_ca_key, p.other_key):
         os.chmod(k, 0o600)
     return p
+
+
+def issue_cert(p, name, cn, ext="client"):
+    """Another leaf certificate of ``p``'s CA (``ext``: client or server, as in
+    make_pki). Returns (cert, key) paths in p.dir."""
+    cert, key = os.path.join(p.dir, name + ".crt"), os.path.join(p.dir, name + ".key")
+    cnf = os.path.join(p.dir, "openssl.cnf")
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-out", key, cwd=p.dir)
+    os.chmod(key, 0o600)
+    csr = cert + ".csr"
+    _openssl("req", "-config", cnf, "-new", "-key", key, "-out", csr, "-subj", "/CN=" + cn,
+             cwd=p.dir)
+    _openssl("x509", "-req", "-in", csr, "-CA", p.ca_cert, "-CAkey", p.ca_key,
+             "-set_serial", str(_sysrand.getrandbits(63)), "-days", "30", "-sha256",
+             "-extfile", cnf, "-extensions", ext, "-out", cert, cwd=p.dir)
+    os.unlink(csr)
+    return cert, key
+
+
+def make_crl(p, out, revoked=()):
+    """A PEM CRL of ``p``'s CA at ``out`` (openssl ca -gencrl) that revokes the
+    certificates at the paths in ``revoked``. Each call starts a fresh CA
+    database, so the CRL lists exactly ``revoked``."""
+    d = os.path.join(p.dir, "crl-db-" + os.path.basename(out))
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("01\n")
+    cnf = os.path.join(d, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write(f"""[ca]
+default_ca = test_ca
+[test_ca]
+database = {d}/index.txt
+crlnumber = {d}/crlnumber
+certificate = {p.ca_cert}
+private_key = {p.ca_key}
+default_md = sha256
+default_crl_days = 30
+""")
+    for cert in revoked:
+        _openssl("ca", "-config", cnf, "-revoke", cert, cwd=d)
+    tmp = out + ".tmp"
+    _openssl("ca", "-config", cnf, "-gencrl", "-out", tmp, cwd=d)
+    os.replace(tmp, out)  # a reload never reads half a file
+    return out
 
 
 def check_pki(p):

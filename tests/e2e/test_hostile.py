@@ -292,10 +292,12 @@ def test_unknown_gateway_and_bad_token_answered_alike(t):
     """A peer cannot tell a gateway name that exists from one that does not:
     both refusals are the same bytes; only the server's log says which."""
     token = t.token()
-    srv = t.server([], {"gw1": token})
+    padm = t.port()
+    srv = t.server([], {"gw1": token}, server={"admin_listen": f"{ghtest.HOST}:{padm}"})
     mark = srv.log_size()
     answers = []
     for gw, tok in (("no-such-gw", token), ("gw1", t.token())):
+        time.sleep(1.1)  # past the quiet second of the failure lines
         peer = Peer(t, srv, tok, gateway=gw, welcome=False)
         ftype, flags, stream, payload = peer.read_frame(20)
         peer.expect_closed()
@@ -303,8 +305,40 @@ def test_unknown_gateway_and_bad_token_answered_alike(t):
         assert ftype == REFUSE, f"{gw}: expected REFUSE, got type {ftype}"
         answers.append(frame(ftype, stream, payload, flags))
     assert answers[0] == answers[1], answers
-    srv.wait_log(r"unknown gateway 'no-such-gw'", since=mark)
-    srv.wait_log(r"bad token for gateway gw1", since=mark)
+    # The server's own log says which, and so do its metrics.
+    srv.wait_log(r"tunnel failed: refused: unknown gateway 'no-such-gw'", since=mark)
+    srv.wait_log(r"tunnel failed: refused: bad token for gateway gw1", since=mark)
+    import urllib.request
+    with urllib.request.urlopen(f"http://{ghtest.HOST}:{padm}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    for reason in ("gateway", "token"):
+        assert f'gatehouse_handshake_failures_total{{reason="{reason}"}} 1' in text, text
+
+
+def test_refusal_lines_are_rate_limited(t):
+    """Failed HELLOs come from anyone: their lines are logged at most once a
+    second, with a count of those not logged."""
+    token = t.token()
+    srv = t.server([], {"gw1": token})
+    mark = srv.log_size()
+    for _ in range(20):
+        peer = Peer(t, srv, "wrong-" + token, welcome=False)
+        peer.read_frame(20)
+        peer.expect_closed()
+        peer.close()
+    # one more after the quiet second carries the count of those not logged
+    ghtest.wait_until(lambda: "not logged" in _after_quiet_second(t, srv, token, mark), 30,
+                      what="a line with the count of those not logged")
+    lines = [ln for ln in srv.log_text(since=mark).splitlines() if "bad token" in ln]
+    assert len(lines) < 20, f"{len(lines)} lines for 21 refusals:\n" + "\n".join(lines)
+
+
+def _after_quiet_second(t, srv, token, mark):
+    peer = Peer(t, srv, "wrong-" + token, welcome=False)
+    peer.read_frame(20)
+    peer.expect_closed()
+    peer.close()
+    return srv.log_text(since=mark)
 
 
 if __name__ == "__main__":

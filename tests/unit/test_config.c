@@ -19,8 +19,13 @@
 #include <ftw.h>
 #include <ini.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include "config.h"
 #include "util.h"
 
@@ -2005,10 +2010,100 @@ static void test_file_read_fifo(void **state) {
   unlink(P("pipe"));
 }
 
+/* ------------------------------------------------------ revocation, caps */
+
+/* Writes a signed, empty PEM CRL (its own key: only the format matters
+ * here) to `name`. */
+static void put_crl(const char *name) {
+  EVP_PKEY *pk = EVP_EC_gen("P-256");
+  X509_CRL *crl = X509_CRL_new();
+  X509_NAME *issuer = X509_NAME_new();
+  assert_non_null(pk);
+  X509_NAME_add_entry_by_txt(issuer, "CN", MBSTRING_ASC,
+                             (const unsigned char *)"test CA", -1, -1, 0);
+  X509_CRL_set_version(crl, 1);
+  X509_CRL_set_issuer_name(crl, issuer);
+  ASN1_TIME *now = ASN1_TIME_set(NULL, time(NULL));
+  X509_CRL_set1_lastUpdate(crl, now);
+  assert_true(X509_CRL_sign(crl, pk, EVP_sha256()) > 0);
+  FILE *f = fopen(P(name), "w");
+  assert_non_null(f);
+  assert_int_equal(PEM_write_X509_CRL(f, crl), 1);
+  fclose(f);
+  ASN1_TIME_free(now);
+  X509_NAME_free(issuer);
+  X509_CRL_free(crl);
+  EVP_PKEY_free(pk);
+}
+
+static void test_revocation_and_caps(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  /* secure defaults */
+  load_s_ok(&c, SBASE);
+  assert_null(c.client_crl);
+  assert_int_equal(c.unauth_max, 1024);
+  assert_int_equal(c.unauth_per_source, 32);
+  assert_int_equal(c.handshake_timeout_s, 10);
+  assert_int_equal(c.gateways[0].tunnels_max, 64);
+  assert_int_equal(c.gateways[0].streams_max, 65536);
+  gh__server_cfg_free(&c);
+
+  put_crl("clients.crl");
+  load_s_ok(&c, "[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+                "key = server.key\nclient_ca = sub/clients-ca.crt\n"
+                "client_crl = clients.crl\nunauth_max = 10\n"
+                "unauth_per_source = 2\nhandshake_timeout = 3\n"
+                "[gateway dc1]\ntoken = " TOKEN "\ntunnels_max = 2\n"
+                "streams_max = 100\n");
+  assert_string_equal(c.client_crl, P("clients.crl"));
+  assert_int_equal(c.unauth_max, 10);
+  assert_int_equal(c.unauth_per_source, 2);
+  assert_int_equal(c.handshake_timeout_s, 3);
+  assert_int_equal(c.gateways[0].tunnels_max, 2);
+  assert_int_equal(c.gateways[0].streams_max, 100);
+  gh__server_cfg_free(&c);
+
+  /* a file that holds no CRL, with its line */
+  char want[600];
+  snprintf(want, sizeof(want), "client_crl: '%s': no CRL found in it",
+           P("server.crt"));
+  SERVER_ERR("[server]\nclient_ca = sub/clients-ca.crt\n"
+             "client_crl = server.crt\n",
+             3, want);
+  SERVER_ERR("[server]\nclient_crl = /nonexistent/x.crl\n", 2,
+             "client_crl: cannot read '/nonexistent/x.crl'");
+  SERVER_ERR("[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+             "key = server.key\nclient_crl = clients.crl\n",
+             5, "client_crl needs client_ca");
+  SERVER_ERR("[server]\nunauth_max = 0\n", 2,
+             "unauth_max must be a number from 1 to 65536");
+  SERVER_ERR("[server]\nunauth_per_source = lots\n", 2,
+             "unauth_per_source must be a number from 1 to 65536");
+  SERVER_ERR("[server]\nhandshake_timeout = 0\n", 2,
+             "handshake_timeout must be a number of seconds from 1 to 3600");
+  SERVER_ERR(SBASE "tunnels_max = 0\n", 8,
+             "tunnels_max must be a number from 1 to 65536");
+  SERVER_ERR(SBASE "streams_max = 16777217\n", 8,
+             "streams_max must be a number from 1 to 16777216");
+
+  gh__client_cfg cc;
+  load_c_ok(&cc, CBASE "crl = clients.crl\n");
+  assert_string_equal(cc.gateways[0].crl, P("clients.crl"));
+  assert_int_equal(cc.gateways[0].crl_line, 8);
+  gh__client_cfg_free(&cc);
+  load_c_ok(&cc, CBASE);
+  assert_null(cc.gateways[0].crl);
+  gh__client_cfg_free(&cc);
+  snprintf(want, sizeof(want), "crl: '%s': no CRL found in it", P("ca.crt"));
+  CLIENT_ERR(CBASE "crl = ca.crt\n", 8, want);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_valid),
       cmocka_unit_test(test_server_defaults),
+      cmocka_unit_test(test_revocation_and_caps),
       cmocka_unit_test(test_server_errors_sections),
       cmocka_unit_test(test_server_errors_main),
       cmocka_unit_test(test_server_errors_gateways),
