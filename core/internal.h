@@ -357,6 +357,7 @@ struct gh__tunnel {
   char subject[128];
   gh__list node; /* in rt->tunnels */
   int closed_handle;
+  int open_handles; /* tcp and timer: freed when both closes finished */
 };
 
 gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx);

@@ -205,12 +205,17 @@ static void tunnel_finish_close(gh__tunnel *t) {
   if (t->closed_handle)
     return;
   t->closed_handle = 1;
-  uv_close((uv_handle_t *)&t->timer, NULL);
+  /* Freed when the last of the two closes finishes: libuv runs close
+   * callbacks newest first, and finishes each close in the handle. */
+  t->open_handles = 2;
+  uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
   uv_close((uv_handle_t *)&t->tcp, tunnel_handle_closed);
 }
 
 static void tunnel_handle_closed(uv_handle_t *h) {
   gh__tunnel *t = h->data;
+  if (--t->open_handles > 0)
+    return;
   gh__list_del(&t->node);
   if (gh__list_linked(&t->lazy_node))
     gh__list_del(&t->lazy_node);
