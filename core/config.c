@@ -639,6 +639,7 @@ typedef struct gh__parse {
   char **user, **group;
   int *log_level;
   uint32_t *drain_s, *ka_s, *kat_s;
+  uint32_t *connecting_max, *open_queue_max;
   /* the section being read */
   int sec, sec_line;
   char sec_name[GH__NAME_MAX + 1];
@@ -785,6 +786,19 @@ static int k_keepalive_timeout(gh__parse *p, const char *k, const char *v) {
   return key_seconds(p, k, v, 2, 86400, p->kat_s);
 }
 
+/* The streams a tunnel may hold (65,536) bound both. */
+static int k_connecting_max(gh__parse *p, const char *k, const char *v) {
+  if (parse_u32(v, 1, 65536, p->connecting_max) < 0)
+    return fail(p, p->line, "%s must be a number from 1 to 65536", k);
+  return 0;
+}
+
+static int k_open_queue_max(gh__parse *p, const char *k, const char *v) {
+  if (parse_u32(v, 0, 65536, p->open_queue_max) < 0)
+    return fail(p, p->line, "%s must be a number from 0 to 65536", k);
+  return 0;
+}
+
 static int k_tunnel(gh__parse *p, const char *k, const char *v) {
   p->tunnel_line = p->line;
   return key_hostport(p, k, v, &p->s->tunnel_host, &p->s->tunnel_port);
@@ -819,6 +833,8 @@ static const gh__keydef server_keys[] = {
     {"drain_timeout", k_drain, 0},
     {"keepalive", k_keepalive, 0},
     {"keepalive_timeout", k_keepalive_timeout, 0},
+    {"connecting_max", k_connecting_max, 0},
+    {"open_queue_max", k_open_queue_max, 0},
 };
 
 static const gh__keydef client_keys[] = {
@@ -831,6 +847,8 @@ static const gh__keydef client_keys[] = {
     {"keepalive", k_keepalive, 0},
     {"keepalive_timeout", k_keepalive_timeout, 0},
     {"reconnect_max", k_reconnect_max, 0},
+    {"connecting_max", k_connecting_max, 0},
+    {"open_queue_max", k_open_queue_max, 0},
 };
 
 /* ---- tokens: never in a message */
@@ -1616,6 +1634,7 @@ typedef struct common_keys {
   char **user, **group;
   int *log_level;
   uint32_t *drain_s, *ka_s, *kat_s;
+  uint32_t *connecting_max, *open_queue_max;
 } common_keys;
 
 static void parse_common(gh__parse *p, const common_keys *k) {
@@ -1623,6 +1642,10 @@ static void parse_common(gh__parse *p, const common_keys *k) {
   *k->drain_s = 30;
   *k->ka_s = 10;
   *k->kat_s = 30;
+  *k->connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  *k->open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
+  p->connecting_max = k->connecting_max;
+  p->open_queue_max = k->open_queue_max;
   p->admin_host = k->admin_host;
   p->admin_port = k->admin_port;
   p->plugin_dir = k->plugin_dir;
@@ -1651,7 +1674,9 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
                    &cfg->log_level,
                    &cfg->drain_timeout_s,
                    &cfg->keepalive_s,
-                   &cfg->keepalive_timeout_s};
+                   &cfg->keepalive_timeout_s,
+                   &cfg->connecting_max,
+                   &cfg->open_queue_max};
   parse_common(&p, &k);
   int rc = parse_text(&p);
   if (rc == 0)
@@ -1680,7 +1705,9 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
                    &cfg->log_level,
                    &cfg->drain_timeout_s,
                    &cfg->keepalive_s,
-                   &cfg->keepalive_timeout_s};
+                   &cfg->keepalive_timeout_s,
+                   &cfg->connecting_max,
+                   &cfg->open_queue_max};
   parse_common(&p, &k);
   int rc = parse_text(&p);
   if (rc == 0)

@@ -173,6 +173,8 @@ static int build_configs(const char *token, char *err, size_t errlen) {
   scfg.drain_timeout_s = 2;
   scfg.keepalive_s = 10;
   scfg.keepalive_timeout_s = 30;
+  scfg.connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  scfg.open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
   scfg.gateways = gh__xcalloc(1, sizeof(*scfg.gateways));
   scfg.n_gateways = 1;
   scfg.gateways[0].id = gh__strdup("demo");
@@ -196,6 +198,8 @@ static int build_configs(const char *token, char *err, size_t errlen) {
   ccfg.keepalive_s = 10;
   ccfg.keepalive_timeout_s = 30;
   ccfg.reconnect_max_s = 5;
+  ccfg.connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  ccfg.open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
   ccfg.gateways = gh__xcalloc(1, sizeof(*ccfg.gateways));
   ccfg.n_gateways = 1;
   gh__client_gw *g = &ccfg.gateways[0];

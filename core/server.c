@@ -147,6 +147,8 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
   gh__rt_init(rt, GH__ROLE_SERVER, cfg->keepalive_s, cfg->keepalive_timeout_s,
               cfg->drain_timeout_s);
   rt->scfg = cfg;
+  rt->connecting_max = cfg->connecting_max;
+  rt->open_queue_max = cfg->open_queue_max;
   int r = 0;
   if (rt->tls_mem) {
     char why[256];
@@ -410,6 +412,8 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   rt->keepalive_ms = ncfg->keepalive_s * 1000u;
   rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
   rt->drain_ms = ncfg->drain_timeout_s * 1000u;
+  rt->connecting_max = ncfg->connecting_max; /* queues move at the new pace */
+  rt->open_queue_max = ncfg->open_queue_max;
 
   /* Gateways: kept ones take their new tokens (for new tunnels), removed
    * ones close, new ones are made. */
