@@ -104,6 +104,7 @@ static void fake_close(gh_link *l, int32_t reason) {
   fake *f = l->data;
   f->closes++;
   f->reason = reason;
+  f->link = NULL; /* its stream is being freed */
   fake_event(f, 'C');
   if (sync_close)
     gh__host.closed(l);
