@@ -55,10 +55,11 @@ enum {
   GH__DK_COUNT
 };
 
-/* Bounds of a pushed destination set (gh__dests_decode refuses more). */
 /* Defaults of connecting_max and open_queue_max ([server], [client]). */
 #define GH__CONNECTING_MAX_DEFAULT 1024u
 #define GH__OPEN_QUEUE_MAX_DEFAULT 16384u
+
+/* Bounds of a pushed destination set (gh__dests_decode refuses more). */
 #define GH__DESTS_MAX 4096
 #define GH__DESTS_BYTES_MAX (16u * 1024u * 1024u)
 

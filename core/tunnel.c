@@ -220,6 +220,8 @@ static void tunnel_handle_closed(uv_handle_t *h) {
   gh__list_del(&t->node);
   if (gh__list_linked(&t->lazy_node))
     gh__list_del(&t->lazy_node);
+  if (gh__list_linked(&t->dirty_node)) /* never left linked to freed memory */
+    gh__list_del(&t->dirty_node);
   gh__map_free(&t->streams);
   SSL_free(t->ssl);
   free(t->rx);
