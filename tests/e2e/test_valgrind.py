@@ -2,8 +2,8 @@
 """End-to-end under valgrind (issue 14): the real server and client run under
 memcheck through a short life: connections to the tunnel port that close
 before authentication (raw TCP, and a TLS handshake cut in the middle), a
-tunnel, streams carrying data (checked by sha256), a SIGHUP reload of both,
-then SIGTERM. Both must exit with their normal code (valgrind's error code is
+tunnel, streams carrying data (checked by sha256), the admin endpoints, a
+SIGHUP reload of both, then SIGTERM. Both must exit with their normal code (valgrind's error code is
 99) and their valgrind logs must hold no invalid access and no definite leak.
 
 ASan catches most memory errors in the sanitizer build, but not an access
@@ -20,6 +20,7 @@ import signal
 import socket
 import ssl
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ghtest  # noqa: E402
@@ -104,11 +105,11 @@ def test_valgrind_lifecycle(t):
         return
     assert shutil.which("valgrind"), "valgrind is missing: run scripts/deps.sh"
     res = t.proto_server()
-    lport, tport = ghtest.free_ports(2)
+    lport, tport, sadm, cadm = ghtest.free_ports(4)
     token = t.token()
     dests = [onprem("app", lport, res.port)]
     ssecs = ghtest.server_sections(tport, t.pki, {"gw1": token}, dests,
-                                   {"drain_timeout": 2})
+                                   {"drain_timeout": 2, "admin_listen": f"{ghtest.HOST}:{sadm}"})
     srv = valgrinded(t, "server", ssecs, "server")
     srv.tunnel_port = tport
     ghtest.wait_port(ghtest.HOST, tport, UP, procs=[srv])
@@ -117,7 +118,7 @@ def test_valgrind_lifecycle(t):
     csecs = ghtest.client_sections(
         {"gw1": [("server", f"{ghtest.HOST}:{tport}"), ("token", token),
                  ("ca", t.pki.ca_cert), ("connections", 1)]},
-        client={"drain_timeout": 2})
+        client={"drain_timeout": 2, "admin_listen": f"{ghtest.HOST}:{cadm}"})
     cli = valgrinded(t, "client", csecs, "client")
     ghtest.wait_tunnel(lport, UP, procs=[srv, cli])
     t.log("tunnel up")
@@ -126,6 +127,10 @@ def test_valgrind_lifecycle(t):
     ghtest.run_parallel(jobs, timeout=UP, what="echo streams")
     ghtest.sink_check(lport, 48 * KiB, timeout=UP)
     preauth_closes(t, tport, 2)  # while a tunnel is up
+    for port in (sadm, cadm):  # the admin endpoint's connections too
+        for path in ("/metrics", "/status"):
+            with urllib.request.urlopen(f"http://{ghtest.HOST}:{port}{path}", timeout=UP) as r:
+                assert r.status == 200 and r.read()
 
     for g in (srv, cli):
         since = g.log_size()
