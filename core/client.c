@@ -494,8 +494,9 @@ int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   rt->keepalive_ms = ncfg->keepalive_s * 1000u;
   rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
   rt->drain_ms = ncfg->drain_timeout_s * 1000u;
-  rt->connecting_max = ncfg->connecting_max; /* queues move at the new pace */
+  rt->connecting_max = ncfg->connecting_max;
   rt->open_queue_max = ncfg->open_queue_max;
+  gh__mux_limits_changed(rt);
   /* A gateway whose settings (or own destination files) are unchanged
    * keeps its tunnels and streams; any other is restarted. */
   size_t n_old = rt->n_gws;

@@ -443,6 +443,8 @@ void gh__mux_open_next(gh__tunnel *t);
 /* A stream of the peer's finished connecting (either way): one less in
  * t->peer_opening, and the queue may move. */
 void gh__mux_connect_done(gh__stream *s);
+/* connecting_max changed (a reload): the queues may move now. */
+void gh__mux_limits_changed(gh__rt *rt);
 /* Sends the small credit that was waiting for a frame to ride with. */
 void gh__mux_lazy_flush(void);
 /* The transport wrote n bytes that came from the tunnel. */

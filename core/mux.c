@@ -312,6 +312,14 @@ void gh__mux_open_next(gh__tunnel *t) {
   }
 }
 
+void gh__mux_limits_changed(gh__rt *rt) {
+  for (gh__list *n = rt->tunnels.next; n != &rt->tunnels; n = n->next) {
+    gh__tunnel *t = GH__CONTAINER_OF(n, gh__tunnel, node);
+    if (t->state == GH__T_UP && !gh__list_empty(&t->openq))
+      gh__tunnel_dirty(t);
+  }
+}
+
 static void on_data(gh__tunnel *t, const gh__frame *f) {
   if ((int64_t)f->len > t->rx_session_avail) {
     protocol_error(t, "session window exceeded", f->stream);

@@ -412,8 +412,9 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   rt->keepalive_ms = ncfg->keepalive_s * 1000u;
   rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
   rt->drain_ms = ncfg->drain_timeout_s * 1000u;
-  rt->connecting_max = ncfg->connecting_max; /* queues move at the new pace */
+  rt->connecting_max = ncfg->connecting_max;
   rt->open_queue_max = ncfg->open_queue_max;
+  gh__mux_limits_changed(rt);
 
   /* Gateways: kept ones take their new tokens (for new tunnels), removed
    * ones close, new ones are made. */
