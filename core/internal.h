@@ -286,10 +286,10 @@ struct gh__rt {
   /* Resource side: opens a tunnel's peer asks for connect at most
    * connecting_max at once; up to open_queue_max more wait their turn. */
   uint32_t connecting_max, open_queue_max;
-  uint64_t opens_waiting;        /* in the open queues now */
-  uint64_t opens_queued_total;   /* that ever waited */
-  uint64_t open_queue_timeouts;  /* failed by connect_timeout while waiting */
-  uint64_t open_queue_full;      /* refused: the queue was full */
+  uint64_t opens_waiting;       /* in the open queues now */
+  uint64_t opens_queued_total;  /* that ever waited */
+  uint64_t open_queue_timeouts; /* failed by connect_timeout while waiting */
+  uint64_t open_queue_full;     /* refused: the queue was full */
 };
 
 /* The caller zeroes rt (and may set tls_mem) first. */

@@ -258,8 +258,8 @@ static void on_open(gh__tunnel *t, const gh__frame *f) {
    * only past the queue (or past the streams a tunnel may hold) is an open
    * refused. The tunnel stays either way. */
   gh__rt *rt = t->rt;
-  int wait = t->peer_opening >= rt->connecting_max ||
-             !gh__list_empty(&t->openq);
+  int wait =
+      t->peer_opening >= rt->connecting_max || !gh__list_empty(&t->openq);
   int full = wait && t->peer_queued >= rt->open_queue_max;
   if (t->peer_streams >= GH__PEER_STREAMS_MAX || full) {
     uint64_t now = uv_now(gh__g.loop);

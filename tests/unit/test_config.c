@@ -1802,9 +1802,9 @@ static void test_open_limits(void **state) {
   assert_int_equal(c.connecting_max, 1024);
   assert_int_equal(c.open_queue_max, 16384);
   gh__client_cfg_free(&c);
-  load_c_ok(&c, "[client]\nconnecting_max = 65536\nopen_queue_max = 65536\n"
-                "[gateway dc1]\nserver = h:1\ntoken = " TOKEN
-                "\nca = ca.crt\n");
+  load_c_ok(&c,
+            "[client]\nconnecting_max = 65536\nopen_queue_max = 65536\n"
+            "[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\nca = ca.crt\n");
   assert_int_equal(c.connecting_max, 65536);
   assert_int_equal(c.open_queue_max, 65536);
   gh__client_cfg_free(&c);

@@ -42,7 +42,7 @@ typedef struct fake {
   gh_link *closing;  /* close() came; closed() not yet given back */
   char events[64];   /* W write, S shutdown, C close */
   size_t n_events;
-  gh_link *link;     /* connect() came for it (resource side) */
+  gh_link *link; /* connect() came for it (resource side) */
 } fake;
 
 static void fake_event(fake *f, char e) {
