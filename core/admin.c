@@ -240,6 +240,25 @@ static void metrics(const gh__rt *rt, sb *s) {
     sb_printf(s,
               "gatehouse_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n",
               hs_names[r], rt->hs_failures[r]);
+  sb_printf(s,
+            "# HELP gatehouse_opens_queued Opens from the peer waiting for "
+            "their turn to connect (connecting_max), now.\n"
+            "# TYPE gatehouse_opens_queued gauge\n"
+            "gatehouse_opens_queued %" PRIu64 "\n"
+            "# HELP gatehouse_opens_queued_total Opens from the peer that "
+            "waited for their turn to connect.\n"
+            "# TYPE gatehouse_opens_queued_total counter\n"
+            "gatehouse_opens_queued_total %" PRIu64 "\n"
+            "# HELP gatehouse_open_queue_timeouts_total Queued opens failed "
+            "by their connect_timeout before their turn came.\n"
+            "# TYPE gatehouse_open_queue_timeouts_total counter\n"
+            "gatehouse_open_queue_timeouts_total %" PRIu64 "\n"
+            "# HELP gatehouse_open_queue_full_total Opens refused because "
+            "the open queue was full (open_queue_max).\n"
+            "# TYPE gatehouse_open_queue_full_total counter\n"
+            "gatehouse_open_queue_full_total %" PRIu64 "\n",
+            rt->opens_waiting, rt->opens_queued_total, rt->open_queue_timeouts,
+            rt->open_queue_full);
   sb_printf(s, "# HELP gatehouse_destination_up 1 when the destination's "
                "side here runs (listening, or ready to connect), 0 when it "
                "is in error.\n"

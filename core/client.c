@@ -430,6 +430,8 @@ int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
   gh__rt_init(rt, GH__ROLE_CLIENT, cfg->keepalive_s, cfg->keepalive_timeout_s,
               cfg->drain_timeout_s);
   rt->ccfg = cfg;
+  rt->connecting_max = cfg->connecting_max;
+  rt->open_queue_max = cfg->open_queue_max;
   for (size_t i = 0; i < cfg->n_gateways; i++) {
     int r = gw_start(rt, &cfg->gateways[i], err, errlen);
     if (r < 0)
@@ -537,6 +539,9 @@ int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   rt->keepalive_ms = ncfg->keepalive_s * 1000u;
   rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
   rt->drain_ms = ncfg->drain_timeout_s * 1000u;
+  rt->connecting_max = ncfg->connecting_max;
+  rt->open_queue_max = ncfg->open_queue_max;
+  gh__mux_limits_changed(rt);
   /* A gateway whose settings (or own destination files) are unchanged
    * keeps its tunnels and streams; any other is restarted. */
   size_t n_old = rt->n_gws;

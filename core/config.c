@@ -713,6 +713,7 @@ typedef struct gh__parse {
   char **user, **group;
   int *log_level;
   uint32_t *drain_s, *ka_s, *kat_s;
+  uint32_t *connecting_max, *open_queue_max;
   /* the section being read */
   int sec, sec_line;
   char sec_name[GH__NAME_MAX + 1];
@@ -923,6 +924,19 @@ static int k_keepalive_timeout(gh__parse *p, const char *k, const char *v) {
   return key_seconds(p, k, v, 2, 86400, p->kat_s);
 }
 
+/* The streams a tunnel may hold (65,536) bound both. */
+static int k_connecting_max(gh__parse *p, const char *k, const char *v) {
+  if (parse_u32(v, 1, 65536, p->connecting_max) < 0)
+    return fail(p, p->line, "%s must be a number from 1 to 65536", k);
+  return 0;
+}
+
+static int k_open_queue_max(gh__parse *p, const char *k, const char *v) {
+  if (parse_u32(v, 0, 65536, p->open_queue_max) < 0)
+    return fail(p, p->line, "%s must be a number from 0 to 65536", k);
+  return 0;
+}
+
 static int k_tunnel(gh__parse *p, const char *k, const char *v) {
   p->tunnel_line = p->line;
   return key_hostport(p, k, v, &p->s->tunnel_host, &p->s->tunnel_port);
@@ -1003,7 +1017,10 @@ static const gh__keydef server_keys[] = {
     {"drain_timeout", k_drain, 0},
     {"keepalive", k_keepalive, 0},
     {"keepalive_timeout", k_keepalive_timeout, 0},
+    {"connecting_max", k_connecting_max, 0},
+    {"open_queue_max", k_open_queue_max, 0},
 };
+_Static_assert(GH__ARRAY_LEN(server_keys) <= GH__KEYS_MAX, "raise GH__KEYS_MAX");
 
 static const gh__keydef client_keys[] = {
     {"admin_listen", k_admin, 0},
@@ -1015,7 +1032,10 @@ static const gh__keydef client_keys[] = {
     {"keepalive", k_keepalive, 0},
     {"keepalive_timeout", k_keepalive_timeout, 0},
     {"reconnect_max", k_reconnect_max, 0},
+    {"connecting_max", k_connecting_max, 0},
+    {"open_queue_max", k_open_queue_max, 0},
 };
+_Static_assert(GH__ARRAY_LEN(client_keys) <= GH__KEYS_MAX, "raise GH__KEYS_MAX");
 
 /* ---- tokens: never in a message */
 
@@ -1109,6 +1129,7 @@ static const gh__keydef sgw_keys[] = {
     {"tunnels_max", k_sgw_tunnels_max, 0},
     {"streams_max", k_sgw_streams_max, 0},
 };
+_Static_assert(GH__ARRAY_LEN(sgw_keys) <= GH__KEYS_MAX, "raise GH__KEYS_MAX");
 
 static int cgw_one_token(gh__parse *p) {
   if (cur_cgw(p)->token)
@@ -1193,6 +1214,7 @@ static const gh__keydef cgw_keys[] = {
     {"server_name", k_cgw_server_name, 0},
     {"connections", k_cgw_connections, 0},
 };
+_Static_assert(GH__ARRAY_LEN(cgw_keys) <= GH__KEYS_MAX, "raise GH__KEYS_MAX");
 
 /* [acl] or [acl GATEWAY]: the section being read. */
 static gh__acl *cur_acl(gh__parse *p) {
@@ -1219,6 +1241,7 @@ static const gh__keydef acl_keys[] = {
     {"deny", k_acl, 1},
     {"listen", k_acl_listen, 1},
 };
+_Static_assert(GH__ARRAY_LEN(acl_keys) <= GH__KEYS_MAX, "raise GH__KEYS_MAX");
 
 static int unknown_key(gh__parse *p, const char *name) {
   char sd[300];
@@ -1886,6 +1909,7 @@ typedef struct common_keys {
   char **user, **group;
   int *log_level;
   uint32_t *drain_s, *ka_s, *kat_s;
+  uint32_t *connecting_max, *open_queue_max;
 } common_keys;
 
 static void parse_common(gh__parse *p, const common_keys *k) {
@@ -1893,6 +1917,10 @@ static void parse_common(gh__parse *p, const common_keys *k) {
   *k->drain_s = 30;
   *k->ka_s = 10;
   *k->kat_s = 30;
+  *k->connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  *k->open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
+  p->connecting_max = k->connecting_max;
+  p->open_queue_max = k->open_queue_max;
   p->admin_host = k->admin_host;
   p->admin_port = k->admin_port;
   p->plugin_dir = k->plugin_dir;
@@ -1924,7 +1952,9 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
                    &cfg->log_level,
                    &cfg->drain_timeout_s,
                    &cfg->keepalive_s,
-                   &cfg->keepalive_timeout_s};
+                   &cfg->keepalive_timeout_s,
+                   &cfg->connecting_max,
+                   &cfg->open_queue_max};
   parse_common(&p, &k);
   int rc = parse_text(&p);
   if (rc == 0)
@@ -1956,7 +1986,9 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
                    &cfg->log_level,
                    &cfg->drain_timeout_s,
                    &cfg->keepalive_s,
-                   &cfg->keepalive_timeout_s};
+                   &cfg->keepalive_timeout_s,
+                   &cfg->connecting_max,
+                   &cfg->open_queue_max};
   parse_common(&p, &k);
   int rc = parse_text(&p);
   if (rc == 0)

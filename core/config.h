@@ -55,6 +55,10 @@ enum {
   GH__DK_COUNT
 };
 
+/* Defaults of connecting_max and open_queue_max ([server], [client]). */
+#define GH__CONNECTING_MAX_DEFAULT 1024u
+#define GH__OPEN_QUEUE_MAX_DEFAULT 16384u
+
 /* Bounds of a pushed destination set (gh__dests_decode refuses more). */
 #define GH__DESTS_MAX 4096
 #define GH__DESTS_BYTES_MAX (16u * 1024u * 1024u)
@@ -128,6 +132,8 @@ typedef struct gh__server_cfg {
    * connections at once, overall (1024) and per source address (32; an
    * IPv6 source counts by its /64), and for how long (10 s). */
   uint32_t unauth_max, unauth_per_source, handshake_timeout_s;
+  uint32_t connecting_max;      /* opens connecting at once per tunnel: 1024 */
+  uint32_t open_queue_max;      /* more that wait their turn: 16384 */
   gh__server_gw *gateways;
   size_t n_gateways;
   gh__dest *dests;
@@ -180,6 +186,8 @@ typedef struct gh__client_cfg {
   uint32_t keepalive_s;
   uint32_t keepalive_timeout_s;
   uint32_t reconnect_max_s; /* backoff cap, default 30 */
+  uint32_t connecting_max;  /* as in gh__server_cfg */
+  uint32_t open_queue_max;
   gh__client_gw *gateways;
   size_t n_gateways;
   gh__acl acl;            /* [acl]; absent: nothing is allowed */

@@ -176,6 +176,8 @@ static int build_configs(const char *token, char *err, size_t errlen) {
   scfg.unauth_max = GH__UNAUTH_MAX;
   scfg.unauth_per_source = GH__UNAUTH_PER_SOURCE;
   scfg.handshake_timeout_s = GH__HANDSHAKE_S;
+  scfg.connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  scfg.open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
   scfg.gateways = gh__xcalloc(1, sizeof(*scfg.gateways));
   scfg.n_gateways = 1;
   scfg.gateways[0].id = gh__strdup("demo");
@@ -201,6 +203,8 @@ static int build_configs(const char *token, char *err, size_t errlen) {
   ccfg.keepalive_s = 10;
   ccfg.keepalive_timeout_s = 30;
   ccfg.reconnect_max_s = 5;
+  ccfg.connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  ccfg.open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
   ccfg.gateways = gh__xcalloc(1, sizeof(*ccfg.gateways));
   ccfg.n_gateways = 1;
   gh__client_gw *g = &ccfg.gateways[0];

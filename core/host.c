@@ -22,6 +22,8 @@ static void on_prepare(uv_prepare_t *p) {
     gh__tunnel *t = GH__CONTAINER_OF(gh__g.dirty.next, gh__tunnel, dirty_node);
     gh__list_del(&t->dirty_node);
     if (t->state == GH__T_UP)
+      gh__mux_open_next(t);
+    if (t->state == GH__T_UP)
       gh__mux_credit_flush(t);
     gh__tunnel_flush(t);
   }

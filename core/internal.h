@@ -29,9 +29,11 @@
 #define GH__TX_HIGH (4u * 1024u * 1024u) /* tunnel congested above... */
 #define GH__TX_LOW (1u * 1024u * 1024u)  /* ...until it drains below */
 #define GH__TX_HARD (32u * 1024u * 1024u) /* a peer that does not read */
-/* Streams a peer may open on one tunnel: at once, and still connecting. */
+/* Streams a peer may open on one tunnel at once (those waiting in its
+ * open queue included). How many connect at once, and how many more wait
+ * in the queue, are connecting_max and open_queue_max of [server] and
+ * [client]. */
 #define GH__PEER_STREAMS_MAX 65536u
-#define GH__PEER_OPENING_MAX 1024u
 /* Datagrams a datagram stream may hold while its OPEN is answered; more
  * are dropped. */
 #define GH__DGRAM_QUEUE (256u * 1024u)
@@ -301,6 +303,13 @@ struct gh__rt {
   const gh__tls_files *tls_mem;
   uint64_t drain_deadline;
   void (*stop_done)(gh__rt *rt);
+  /* Resource side: opens a tunnel's peer asks for connect at most
+   * connecting_max at once; up to open_queue_max more wait their turn. */
+  uint32_t connecting_max, open_queue_max;
+  uint64_t opens_waiting;       /* in the open queues now */
+  uint64_t opens_queued_total;  /* that ever waited */
+  uint64_t open_queue_timeouts; /* failed by connect_timeout while waiting */
+  uint64_t open_queue_full;     /* refused: the queue was full */
 };
 
 /* The caller zeroes rt (and may set tls_mem) first. */
@@ -365,6 +374,8 @@ struct gh__tunnel {
   uint32_t peer_last_id; /* the last stream the peer opened */
   uint32_t peer_streams; /* streams the peer opened, alive */
   uint32_t peer_opening; /* ...of which still connecting */
+  uint32_t peer_queued;  /* ...and waiting in openq to start connecting */
+  gh__list openq;        /* resource side: opens waiting, oldest first */
   uint64_t limit_log_ms; /* refusals for limits: logged once a second */
   uint32_t limit_quiet;
   gh__list sendq;        /* streams with bytes waiting for credit or room */
@@ -388,6 +399,7 @@ struct gh__tunnel {
   uint8_t gw_counted;   /* server: counted in gw->n_tunnels */
   uint8_t token_hash[32]; /* server: SHA-256 of the token it gave */
   int closed_handle;
+  int open_handles; /* tcp and timer: freed when both closes finished */
 };
 
 /* ctx NULL (a server's accept): the TLS state is made from rt->ctx when
@@ -429,6 +441,7 @@ struct gh__stream {
   uint8_t in_map;
   uint8_t peer_opened; /* resource side: counted in t->peer_streams */
   uint8_t connecting;  /* ...and in t->peer_opening */
+  uint8_t queued;      /* ...or waiting in t->openq (t->peer_queued) */
   int64_t credit;          /* bytes we may still send */
   gh__buf out;             /* read, waiting for credit or room */
   uint64_t rx_held;        /* received from the tunnel, not yet credited back */
@@ -445,6 +458,7 @@ struct gh__stream {
   uv_getaddrinfo_t *gai;
   uv_timer_t *open_timer;
   gh__list sendq_node, credq_node, reap_node;
+  gh__list openq_node; /* in t->openq while queued */
   gh_link links[]; /* n_links: [0] the transport */
 };
 
@@ -458,6 +472,14 @@ void gh__mux_tunnel_down(gh__tunnel *t);
 void gh__mux_pump(gh__tunnel *t);
 /* Emit the WINDOW frames owed. */
 void gh__mux_credit_flush(gh__tunnel *t);
+/* Starts the queued opens that the connecting limit now allows (at the end
+ * of a loop turn, so never inside a transport's callback). */
+void gh__mux_open_next(gh__tunnel *t);
+/* A stream of the peer's finished connecting (either way): one less in
+ * t->peer_opening, and the queue may move. */
+void gh__mux_connect_done(gh__stream *s);
+/* connecting_max changed (a reload): the queues may move now. */
+void gh__mux_limits_changed(gh__rt *rt);
 /* Sends the small credit that was waiting for a frame to ride with. */
 void gh__mux_lazy_flush(void);
 /* The transport wrote n bytes that came from the tunnel. */
@@ -478,9 +500,13 @@ void gh__stream_update_read(gh__stream *s);
  */
 void gh__stream_abort(gh__stream *s, int32_t reason, int send_reset);
 void gh__stream_maybe_done(gh__stream *s);
-/* Resource side: a tunnel asks to open `d` for an application at peer. */
+/* Resource side: a tunnel asks to open `d` for an application at peer.
+ * With `queue`, the stream waits in t->openq (its connect_timeout
+ * running) until gh__stream_start_resource(). */
 void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
-                              const gh_addr *peer);
+                              const gh_addr *peer, int queue);
+/* Resolve, check and connect a queued resource-side stream. */
+void gh__stream_start_resource(gh__stream *s);
 /* Listen side: send OPEN on the gateway's next live tunnel (or end the
  * stream when none is up). Also for a stream whose tunnel died before the
  * OPEN was answered: no byte of it has left yet, so it can start over. */

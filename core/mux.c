@@ -254,17 +254,24 @@ static void on_open(gh__tunnel *t, const gh__frame *f) {
     gh__tunnel_send(t, GH__FT_OPEN_FAIL, 0, f->stream, buf, (size_t)n);
     return;
   }
-  if (t->peer_streams >= GH__PEER_STREAMS_MAX ||
-      t->peer_opening >= GH__PEER_OPENING_MAX || gh__gw_streams_full(t->gw)) {
-    /* A flood of opens: refuse the excess, keep the tunnel. */
+  /* A burst beyond what may connect at once waits its turn, in order;
+   * only past the queue, past the streams a tunnel may hold or past the
+   * gateway's streams_max is an open refused. The tunnel stays either way. */
+  gh__rt *rt = t->rt;
+  int wait =
+      t->peer_opening >= rt->connecting_max || !gh__list_empty(&t->openq);
+  int full = wait && t->peer_queued >= rt->open_queue_max;
+  if (t->peer_streams >= GH__PEER_STREAMS_MAX || full ||
+      gh__gw_streams_full(t->gw)) {
     uint64_t now = uv_now(gh__g.loop);
     if (now >= t->limit_log_ms) {
       gh__warn(t->subject,
-               "open of %.*s refused: %u streams open, %u connecting "
-               "(limits %u, %u; the gateway's: %" PRIu64 " of %u)%s",
+               "open of %.*s refused: %u streams open, %u connecting, %u "
+               "queued (limits %u, connecting_max %u, open_queue_max %u; "
+               "the gateway's: %" PRIu64 " of %u)%s",
                (int)o.destination.len, o.destination.ptr, t->peer_streams,
-               t->peer_opening, GH__PEER_STREAMS_MAX, GH__PEER_OPENING_MAX,
-               t->gw->st.active,
+               t->peer_opening, t->peer_queued, GH__PEER_STREAMS_MAX,
+               rt->connecting_max, rt->open_queue_max, t->gw->st.active,
                t->gw->scfg ? t->gw->scfg->streams_max : 0,
                t->limit_quiet ? "; more refused since the last line" : "");
       t->limit_log_ms = now + 1000;
@@ -273,13 +280,47 @@ static void on_open(gh__tunnel *t, const gh__frame *f) {
       t->limit_quiet++;
     }
     d->st.refused++;
+    if (full)
+      rt->open_queue_full++;
     uint8_t buf[256];
     gh__fail fl = {GH_ELIMIT, {"too many streams", 16}};
     int n = gh__fail_encode(buf, sizeof(buf), &fl);
     gh__tunnel_send(t, GH__FT_OPEN_FAIL, 0, f->stream, buf, (size_t)n);
     return;
   }
-  gh__stream_open_resource(t, f->stream, d, &o.peer);
+  gh__stream_open_resource(t, f->stream, d, &o.peer, wait);
+}
+
+void gh__mux_connect_done(gh__stream *s) {
+  gh__tunnel *t = s->t;
+  if (!s->connecting)
+    return;
+  s->connecting = 0;
+  t->peer_opening--;
+  if (t->state == GH__T_UP && !gh__list_empty(&t->openq))
+    gh__tunnel_dirty(t); /* gh__mux_open_next at the end of the turn */
+}
+
+void gh__mux_open_next(gh__tunnel *t) {
+  /* A start may fail at once (a refused address) and free its place:
+   * the loop goes on with the next. */
+  while (t->state == GH__T_UP && t->peer_opening < t->rt->connecting_max &&
+         !gh__list_empty(&t->openq)) {
+    gh__stream *s = GH__CONTAINER_OF(t->openq.next, gh__stream, openq_node);
+    gh__list_del(&s->openq_node);
+    s->queued = 0;
+    t->peer_queued--;
+    t->rt->opens_waiting--;
+    gh__stream_start_resource(s);
+  }
+}
+
+void gh__mux_limits_changed(gh__rt *rt) {
+  for (gh__list *n = rt->tunnels.next; n != &rt->tunnels; n = n->next) {
+    gh__tunnel *t = GH__CONTAINER_OF(n, gh__tunnel, node);
+    if (t->state == GH__T_UP && !gh__list_empty(&t->openq))
+      gh__tunnel_dirty(t);
+  }
 }
 
 static void on_data(gh__tunnel *t, const gh__frame *f) {
@@ -472,10 +513,14 @@ void gh__mux_detach(gh__stream *s) {
   gh__tunnel *t = s->t;
   if (t && s->peer_opened) {
     t->peer_streams--;
-    if (s->connecting)
-      t->peer_opening--;
+    gh__mux_connect_done(s);
+    if (s->queued) {
+      gh__list_del(&s->openq_node);
+      t->peer_queued--;
+      t->rt->opens_waiting--;
+    }
   }
-  s->peer_opened = s->connecting = 0;
+  s->peer_opened = s->connecting = s->queued = 0;
   if (gh__list_linked(&s->sendq_node))
     gh__list_del(&s->sendq_node);
   if (gh__list_linked(&s->credq_node))

@@ -211,6 +211,8 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
               cfg->drain_timeout_s);
   rt->scfg = cfg;
   rt->handshake_ms = cfg->handshake_timeout_s * 1000u;
+  rt->connecting_max = cfg->connecting_max;
+  rt->open_queue_max = cfg->open_queue_max;
   int r = 0;
   if (rt->tls_mem) {
     char why[256];
@@ -564,6 +566,9 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
   rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
   rt->drain_ms = ncfg->drain_timeout_s * 1000u;
   rt->handshake_ms = ncfg->handshake_timeout_s * 1000u;
+  rt->connecting_max = ncfg->connecting_max;
+  rt->open_queue_max = ncfg->open_queue_max;
+  gh__mux_limits_changed(rt);
 
   /* Gateways: kept ones take their new tokens (for new tunnels), removed
    * ones close, new ones are made. */

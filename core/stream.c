@@ -38,6 +38,7 @@ static gh__stream *stream_new(gh__drt *d, uint32_t side, const gh_addr *peer,
   gh__list_init(&s->sendq_node);
   gh__list_init(&s->credq_node);
   gh__list_init(&s->reap_node);
+  gh__list_init(&s->openq_node);
   for (size_t i = 0; i < n; i++) {
     s->links[i].s = s;
     s->links[i].inst = &d->insts[i];
@@ -240,10 +241,7 @@ static void all_ready(gh__stream *s) {
       uv_close((uv_handle_t *)s->open_timer, open_timer_closed);
     gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "connected to %s:%u",
               s->d->cfg->resource_host, s->d->cfg->resource_port);
-    if (s->connecting) {
-      s->connecting = 0;
-      s->t->peer_opening--;
-    }
+    gh__mux_connect_done(s);
     gh__tunnel_send(s->t, GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
     gh__stream_opened(s);
     return;
@@ -379,6 +377,15 @@ gh_link *gh__stream_accept(gh_listener *ln, void *data, const gh_addr *peer,
 
 static void on_open_timeout(uv_timer_t *tm) {
   gh__stream *s = tm->data;
+  if (s->queued) {
+    s->d->gw->rt->open_queue_timeouts++;
+    fail_open(s, GH_ETIMEDOUT,
+              "connect to %s:%u timed out after %u ms waiting its turn "
+              "(%u connecting at once on this tunnel)",
+              s->d->cfg->resource_host, s->d->cfg->resource_port,
+              s->d->cfg->connect_timeout_ms, s->t->peer_opening);
+    return;
+  }
   fail_open(s, GH_ETIMEDOUT, "connect to %s:%u timed out after %u ms",
             s->d->cfg->resource_host, s->d->cfg->resource_port,
             s->d->cfg->connect_timeout_ms);
@@ -507,19 +514,39 @@ static void resolved(gh__stream *s, const gh_addr *addrs, size_t n) {
 }
 
 void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
-                              const gh_addr *peer) {
+                              const gh_addr *peer, int queue) {
   gh__stream *s = stream_new(d, GH_SIDE_RESOURCE, peer, NULL);
   if (gh__mux_attach(t, s, id) < 0) {
     stream_free(s);
     return;
   }
-  s->peer_opened = s->connecting = 1;
+  s->peer_opened = 1;
   t->peer_streams++;
-  t->peer_opening++;
+  /* Started at arrival: connect_timeout covers the wait in the queue. */
   s->open_timer = gh__xcalloc(1, sizeof(*s->open_timer));
   uv_timer_init(gh__g.loop, s->open_timer);
   s->open_timer->data = s;
   uv_timer_start(s->open_timer, on_open_timeout, d->cfg->connect_timeout_ms, 0);
+  if (queue) {
+    char sub[160];
+    s->queued = 1;
+    t->peer_queued++;
+    gh__list_push(&t->openq, &s->openq_node);
+    t->rt->opens_waiting++;
+    t->rt->opens_queued_total++;
+    gh__debug(gh__stream_subject(s, sub, sizeof(sub)),
+              "queued: %u connecting, %u waiting", t->peer_opening,
+              t->peer_queued);
+    return;
+  }
+  gh__stream_start_resource(s);
+}
+
+void gh__stream_start_resource(gh__stream *s) {
+  gh__tunnel *t = s->t;
+  gh__drt *d = s->d;
+  s->connecting = 1;
+  t->peer_opening++;
   gh_addr lit;
   if (addr_literal(d->cfg->resource_host, &lit)) {
     resolved(s, &lit, 1);

@@ -57,6 +57,7 @@ gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
   t->peer_window = GH__WINDOW_INIT;
   gh__list_init(&t->sendq);
   gh__list_init(&t->credq);
+  gh__list_init(&t->openq);
   gh__list_init(&t->dirty_node);
   gh__list_init(&t->lazy_node);
   gh__list_init(&t->unauth_node);
@@ -217,20 +218,22 @@ static void tunnel_finish_close(gh__tunnel *t) {
   if (t->closed_handle)
     return;
   t->closed_handle = 1;
+  /* Freed when the last of the two closes finishes: libuv runs close
+   * callbacks newest first, and finishes each close in the handle. */
+  t->open_handles = 2;
   uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
   uv_close((uv_handle_t *)&t->tcp, tunnel_handle_closed);
 }
 
-/* Freed when both handles are closed (1 + 2): libuv finishes the closes
- * newest first, so freeing in the tcp's would leave the timer's close to
- * run in freed memory. */
 static void tunnel_handle_closed(uv_handle_t *h) {
   gh__tunnel *t = h->data;
-  if (++t->closed_handle < 3)
+  if (--t->open_handles > 0)
     return;
   gh__list_del(&t->node);
   if (gh__list_linked(&t->lazy_node))
     gh__list_del(&t->lazy_node);
+  if (gh__list_linked(&t->dirty_node)) /* never left linked to freed memory */
+    gh__list_del(&t->dirty_node);
   gh__map_free(&t->streams);
   SSL_free(t->ssl);
   free(t->rx);

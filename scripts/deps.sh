@@ -16,11 +16,15 @@ set -euo pipefail
 # and is not needed for -fsanitize=fuzzer.
 # haproxy (run in the foreground by tests/e2e/test_lb.py, never as a service),
 # iproute2 (ip netns/veth and ss in the fault tests) and util-linux (prlimit).
+# valgrind runs the server and client in tests/e2e/test_valgrind.py (it sees
+# accesses inside libuv that ASan cannot); nginx is the real HTTP resource of
+# the burst test (tests/e2e/test_opens.py), run in the foreground, never as a
+# service.
 PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libssl-dev libinih-dev libcmocka-dev
   python3 openssl curl socat netcat-openbsd ca-certificates
-  haproxy iproute2 util-linux
+  haproxy iproute2 util-linux valgrind nginx
 )
 # The benchmarks' peers (bench/): `scripts/deps.sh --bench` adds them.
 # (Debian 12 names: `nginx` is the server itself; nginx-light is only a

@@ -98,12 +98,13 @@ class Peer:
             pass
 
 
-def _setup(t):
+def _setup(t, server=None):
     """A server with an on-prem destination (served by a real client) and a
-    cloud destination (for the hostile peer's opens)."""
+    cloud destination (for the hostile peer's opens); server: [server] keys."""
     res = t.proto_server()
     p_on, p_cl = t.ports(2)
-    srv, cli, token = t.pair([onprem("on", p_on, res.port), cloud("cl", p_cl, res.port)])
+    srv, cli, token = t.pair([onprem("on", p_on, res.port), cloud("cl", p_cl, res.port)],
+                             server=server)
     ghtest.wait_tunnel(p_on, UP, procs=[srv, cli])
     return srv, cli, token, p_on
 
@@ -167,7 +168,8 @@ def test_data_beyond_the_window(t):
 
 
 def test_open_flood_refused_tunnel_kept(t):
-    srv, cli, token, p_on = _setup(t)
+    # 1,024 connect at once, 100 more wait: the rest of the flood is refused.
+    srv, cli, token, p_on = _setup(t, {"open_queue_max": 100})
     peer = Peer(t, srv, token)
     mark = srv.log_size()
     op = open_payload("cl")

@@ -2099,8 +2099,44 @@ static void test_revocation_and_caps(void **state) {
   CLIENT_ERR(CBASE "crl = ca.crt\n", 8, want);
 }
 
+/* connecting_max and open_queue_max: both sides, defaults, bounds. */
+static void test_open_limits(void **state) {
+  (void)state;
+  gh__server_cfg s;
+  load_s_ok(&s, SBASE);
+  assert_int_equal(s.connecting_max, 1024);
+  assert_int_equal(s.open_queue_max, 16384);
+  gh__server_cfg_free(&s);
+  load_s_ok(&s, "[server]\nconnecting_max = 4\nopen_queue_max = 0\n"
+                "tunnel_listen = 0.0.0.0:9000\ncert = server.crt\n"
+                "key = server.key\n[gateway dc1]\ntoken = " TOKEN "\n");
+  assert_int_equal(s.connecting_max, 4);
+  assert_int_equal(s.open_queue_max, 0);
+  gh__server_cfg_free(&s);
+  gh__client_cfg c;
+  load_c_ok(&c, CBASE);
+  assert_int_equal(c.connecting_max, 1024);
+  assert_int_equal(c.open_queue_max, 16384);
+  gh__client_cfg_free(&c);
+  load_c_ok(&c,
+            "[client]\nconnecting_max = 65536\nopen_queue_max = 65536\n"
+            "[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\nca = ca.crt\n");
+  assert_int_equal(c.connecting_max, 65536);
+  assert_int_equal(c.open_queue_max, 65536);
+  gh__client_cfg_free(&c);
+  SERVER_ERR("[server]\nconnecting_max = 0\n", 2,
+             "connecting_max must be a number from 1 to 65536");
+  SERVER_ERR("[server]\nlog_level = info\nopen_queue_max = 65537\n", 3,
+             "open_queue_max must be a number from 0 to 65536");
+  CLIENT_ERR("[client]\nconnecting_max = many\n", 2,
+             "connecting_max must be a number from 1 to 65536");
+  CLIENT_ERR("[client]\nopen_queue_max = -1\n", 2,
+             "open_queue_max must be a number from 0 to 65536");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_open_limits),
       cmocka_unit_test(test_server_valid),
       cmocka_unit_test(test_server_defaults),
       cmocka_unit_test(test_revocation_and_caps),

@@ -42,6 +42,7 @@ typedef struct fake {
   gh_link *closing;  /* close() came; closed() not yet given back */
   char events[64];   /* W write, S shutdown, C close */
   size_t n_events;
+  gh_link *link; /* connect() came for it (resource side) */
 } fake;
 
 static void fake_event(fake *f, char e) {
@@ -103,6 +104,7 @@ static void fake_close(gh_link *l, int32_t reason) {
   fake *f = l->data;
   f->closes++;
   f->reason = reason;
+  f->link = NULL; /* its stream is being freed */
   fake_event(f, 'C');
   if (sync_close)
     gh__host.closed(l);
@@ -110,11 +112,27 @@ static void fake_close(gh_link *l, int32_t reason) {
     f->closing = l;
 }
 
+static fake *fake_new(void);
+
+/* Resource side: the core resolved and checked; the connect is pending
+ * until the test reports it with gh__stream_link_ready(). */
+static int32_t fake_connect(gh_link *l, const char *host, uint16_t port,
+                            uint32_t timeout_ms) {
+  (void)host;
+  (void)port;
+  (void)timeout_ms;
+  fake *f = fake_new();
+  f->link = l;
+  l->data = f;
+  return 0;
+}
+
 static const gh_handler fake_transport = {
     .size = sizeof(gh_handler),
     .kind = GH_KIND_TRANSPORT,
     .name = "fake",
     .help = "an in-memory transport for the flow-control tests",
+    .connect = fake_connect,
     .write = fake_write,
     .shutdown = fake_shutdown,
     .read_start = fake_read_start,
@@ -138,7 +156,7 @@ static const gh_handler fake_dgram_transport = {
 
 /* ------------------------------------------------------------ the world */
 
-#define MAX_FAKES 8
+#define MAX_FAKES 16
 
 static struct world {
   gh__rt rt;
@@ -1625,8 +1643,175 @@ static void test_bug_sync_closed_in_reap(void **state) {
   assert_int_equal(W.res->refs, 1);
 }
 
+/* ---------------------------------------------------------- the open queue */
+
+/* The peer (a client) opens resource streams of "res" on this server:
+ * connecting_max of them connect at once, open_queue_max more wait. */
+static gh__drt *queue_dests[1];
+
+static void queue_world(uint32_t connecting_max, uint32_t open_queue_max) {
+  W.rt.role = GH__ROLE_SERVER; /* no ACL on this side; the peer opens odd */
+  W.rt.connecting_max = connecting_max;
+  W.rt.open_queue_max = open_queue_max;
+  queue_dests[0] = W.res;
+  W.gw.dests = queue_dests;
+  W.gw.n_dests = 1;
+}
+
+static void peer_open(uint32_t id) {
+  uint8_t buf[256];
+  gh__open o = {{"res", 3}, {GH_AF_INET, 40000, 0, {127, 0, 0, 1}}};
+  int n = gh__open_encode(buf, sizeof(buf), &o);
+  assert_true(n > 0);
+  feed(GH__FT_OPEN, 0, id, buf, (size_t)n);
+  assert_int_equal(W.t->state, GH__T_UP);
+}
+
+static gh__stream *stream_of(uint32_t id) {
+  gh__map_node *n = gh__map_get(&W.t->streams, id);
+  assert_non_null(n);
+  return GH__CONTAINER_OF(n, gh__stream, mnode);
+}
+
+/* The fake whose connect() came for stream id, or NULL. */
+static fake *connecting(uint32_t id) {
+  for (size_t k = 0; k < W.n_fakes; k++)
+    if (W.fakes[k].link && W.fakes[k].link->s->in_map &&
+        W.fakes[k].link->s->mnode.key == id)
+      return &W.fakes[k];
+  return NULL;
+}
+
+static int32_t fail_code(size_t i) {
+  gh__fail fl;
+  assert_int_equal(gh__fail_decode(fr[i].payload, fr[i].len, &fl), 0);
+  return fl.code;
+}
+
+/* A burst beyond connecting_max waits in order and starts as connects
+ * finish, either way; past the queue, opens are refused. */
+static void test_open_queue_fifo(void **state) {
+  queue_world(2, 2);
+  for (uint32_t id = 1; id <= 7; id += 2)
+    peer_open(id);
+  assert_non_null(connecting(1));
+  assert_non_null(connecting(3));
+  assert_null(connecting(5)); /* queued: no socket, no resolver */
+  assert_null(connecting(7));
+  assert_int_equal(W.t->peer_opening, 2);
+  assert_int_equal(W.t->peer_queued, 2);
+  assert_int_equal(W.rt.opens_waiting, 2);
+  assert_int_equal(W.rt.opens_queued_total, 2);
+  assert_int_equal(take(), 0); /* nobody refused */
+
+  peer_open(9); /* the queue is full */
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_OPEN_FAIL);
+  assert_int_equal(fr[0].stream, 9);
+  assert_int_equal(fail_code(0), GH_ELIMIT);
+  assert_int_equal(W.rt.open_queue_full, 1);
+  assert_int_equal(W.t->peer_queued, 2);
+
+  /* 1 connects: the oldest waiting (5) starts, at the end of the turn. */
+  gh__stream_link_ready(connecting(1)->link, 0);
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_OPEN_OK);
+  assert_int_equal(fr[0].stream, 1);
+  assert_null(connecting(5));
+  settle();
+  assert_non_null(connecting(5));
+  assert_null(connecting(7));
+  assert_int_equal(W.t->peer_opening, 2);
+  assert_int_equal(W.t->peer_queued, 1);
+
+  /* 3 fails to connect: its place goes to 7. */
+  gh__stream_link_ready(connecting(3)->link, GH_ECONNREFUSED);
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_OPEN_FAIL);
+  assert_int_equal(fr[0].stream, 3);
+  settle();
+  assert_non_null(connecting(7));
+  assert_int_equal(W.t->peer_queued, 0);
+  assert_int_equal(W.rt.opens_waiting, 0);
+  assert_int_equal(W.rt.opens_queued_total, 2);
+  assert_int_equal(W.rt.open_queue_timeouts, 0);
+}
+
+/* A queued open whose connect_timeout passes while it waits fails with
+ * ETIMEDOUT (counted); the peer's RESET takes one out of the queue. */
+static void test_open_queue_timeout_and_reset(void **state) {
+  queue_world(1, 8);
+  for (uint32_t id = 1; id <= 7; id += 2)
+    peer_open(id);
+  assert_int_equal(W.t->peer_queued, 3);
+  /* Stream 3's open timer, started when its OPEN came, fires. */
+  uv_timer_t *tm = stream_of(3)->open_timer;
+  assert_non_null(tm);
+  tm->timer_cb(tm);
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_OPEN_FAIL);
+  assert_int_equal(fr[0].stream, 3);
+  assert_int_equal(fail_code(0), GH_ETIMEDOUT);
+  assert_int_equal(W.rt.open_queue_timeouts, 1);
+  assert_int_equal(W.t->peer_queued, 2);
+  assert_int_equal(W.t->peer_streams, 3);
+
+  /* The application of 5 went away before its turn. */
+  uint8_t buf[64];
+  gh__fail fl = {GH_ECONNRESET, {"", 0}};
+  int n = gh__fail_encode(buf, sizeof(buf), &fl);
+  feed(GH__FT_RESET, 0, 5, buf, (size_t)n);
+  assert_int_equal(W.t->peer_queued, 1);
+  assert_int_equal(take(), 0);
+  settle();
+
+  gh__stream_link_ready(connecting(1)->link, 0);
+  assert_int_equal(take(), 1);
+  settle();
+  assert_null(connecting(3));
+  assert_null(connecting(5));
+  assert_non_null(connecting(7));
+  assert_int_equal(W.t->peer_queued, 0);
+  assert_int_equal(W.rt.opens_waiting, 0);
+}
+
+/* open_queue_max = 0: past connecting_max an open is refused at once, as
+ * before the queue existed. */
+static void test_open_queue_off(void **state) {
+  queue_world(1, 0);
+  peer_open(1);
+  peer_open(3);
+  assert_int_equal(take(), 1);
+  assert_int_equal(fr[0].type, GH__FT_OPEN_FAIL);
+  assert_int_equal(fr[0].stream, 3);
+  assert_int_equal(fail_code(0), GH_ELIMIT);
+  assert_int_equal(W.rt.opens_queued_total, 0);
+  assert_int_equal(W.rt.open_queue_full, 1);
+}
+
+/* The tunnel goes down with opens queued: each is torn down and freed
+ * (teardown checks the references) and the gauge returns to 0. */
+static void test_open_queue_tunnel_down(void **state) {
+  queue_world(1, 8);
+  for (uint32_t id = 1; id <= 5; id += 2)
+    peer_open(id);
+  assert_int_equal(W.rt.opens_waiting, 2);
+  W.t->stage_len = 0;
+  gh__tunnel_close(W.t, "test: tunnel down");
+  ERR_clear_error();
+  W.t = NULL;
+  assert_int_equal(W.rt.opens_waiting, 0);
+  settle();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_open_queue_fifo, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_queue_timeout_and_reset, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_open_queue_off, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_queue_tunnel_down, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_credit_after_written, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_stream_window_exceeded, setup,
