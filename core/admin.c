@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "address.h"
 #include "internal.h"
 
 #define GH__ADMIN_HEAD 8192u

@@ -41,7 +41,7 @@ static void slot_schedule(gh__slot *sl) {
   uv_timer_start(&sl->retry, on_retry, ms, 0);
 }
 
-void gh__client_tunnel_gone(gh__tunnel *t) {
+static void client_tunnel_gone(gh__tunnel *t) {
   gh__slot *sl = t->slot;
   if (!sl)
     return;
@@ -95,6 +95,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
   }
   t->slot = sl;
   t->gw = NULL;
+  t->want_gw = sl->gw;
   t->next_id = 1; /* the client opens odd streams */
   sl->t = t;
   snprintf(t->peer, sizeof(t->peer), "%s:%u", sl->host, sl->port);
@@ -136,7 +137,7 @@ static void slot_connect(gh__slot *sl) {
 
 /* ---- the first exchange ---- */
 
-void gh__client_send_hello(gh__tunnel *t) {
+static void client_send_hello(gh__tunnel *t) {
   const gh__client_gw *g = t->slot->gw->ccfg;
   char host[256] = "gatehouse-client";
   gethostname(host, sizeof(host) - 1);
@@ -156,7 +157,7 @@ void gh__client_send_hello(gh__tunnel *t) {
   OPENSSL_cleanse(buf, sizeof(buf));
 }
 
-int gh__client_on_welcome(gh__tunnel *t, const gh__frame *f) {
+static int client_on_welcome(gh__tunnel *t, const gh__frame *f) {
   gh__slot *sl = t->slot;
   if (f->type == GH__FT_REFUSE) {
     gh__fail fl;
@@ -341,7 +342,7 @@ static void apply_locals(gh__tunnel *t, gh__gw *gw, gh__dest *nd, size_t n) {
   }
 }
 
-int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
+static int client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
   gh__gw *gw = t->gw;
   gh__dest *nd = NULL;
   size_t n = 0;
@@ -382,6 +383,70 @@ int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
   free(nd);
   return 0;
 }
+
+/* ---- the admission of a resource (rt->admit) ---- */
+
+/* The client's ACL, for its gateway: a resource it does not allow is
+ * refused with the rule that denied it. */
+static int client_admit(const gh__drt *d, const gh_addr *addrs, size_t n,
+                        char *why, size_t len) {
+  const gh__dest *c = d->cfg;
+  const gh__client_cfg *cc = d->gw->rt->ccfg;
+  int line = 0;
+  const gh__acl *acl = gh__client_acl(cc, d->gw->id);
+  if (gh__acl_check(acl, c->resource_host, c->resource_port, addrs, n, &line))
+    return 0;
+  if (line)
+    snprintf(why, len, "resource %s:%u refused by the ACL (%s:%d)",
+             c->resource_host, c->resource_port, cc->file, line);
+  else
+    snprintf(why, len, "resource %s:%u refused by the ACL (no rule allows it)",
+             c->resource_host, c->resource_port);
+  return GH_EDENIED;
+}
+
+/* ---- what the tunnel calls ---- */
+
+static int client_first_frame(gh__tunnel *t, const gh__frame *f) {
+  if (f->type != GH__FT_WELCOME && f->type != GH__FT_REFUSE)
+    return GH_EPROTO;
+  client_on_welcome(t, f);
+  return 0;
+}
+
+/* CONFIG comes in slices (GH__FF_MORE), gathered up to GH__CONFIG_MAX. */
+static int client_control(gh__tunnel *t, const gh__frame *f) {
+  if (f->type != GH__FT_CONFIG || f->stream != 0)
+    return GH_EPROTO;
+  if (t->cfg_len + f->len > GH__CONFIG_MAX) {
+    gh__tunnel_close(t, "protocol error: configuration too large");
+    return 0;
+  }
+  if (f->len) {
+    uint8_t *p = realloc(t->cfg_acc, t->cfg_len + f->len);
+    if (!p) { /* its size is the peer's: refused, not an abort */
+      gh__tunnel_close(t, "out of memory");
+      return 0;
+    }
+    t->cfg_acc = p;
+    memcpy(p + t->cfg_len, f->payload, f->len);
+    t->cfg_len += f->len;
+  }
+  if (!(f->flags & GH__FF_MORE)) {
+    client_on_config(t, t->cfg_acc, t->cfg_len);
+    free(t->cfg_acc);
+    t->cfg_acc = NULL;
+    t->cfg_len = 0;
+  }
+  return 0;
+}
+
+static const gh__tunnel_cbs client_tunnel_cbs = {
+    .on_tls_up = client_send_hello,
+    .on_first_frame = client_first_frame,
+    .on_control = client_control,
+    .on_gone = client_tunnel_gone,
+};
 
 /* ---- starting ---- */
 
@@ -429,6 +494,8 @@ int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
                      size_t errlen) {
   gh__rt_init(rt, GH__ROLE_CLIENT, cfg->keepalive_s, cfg->keepalive_timeout_s,
               cfg->drain_timeout_s);
+  rt->tunnel_cbs = &client_tunnel_cbs;
+  rt->admit = client_admit;
   rt->ccfg = cfg;
   rt->connecting_max = cfg->connecting_max;
   rt->open_queue_max = cfg->open_queue_max;

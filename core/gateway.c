@@ -45,6 +45,21 @@ gh__drt *gh__gw_find_dest(gh__gw *gw, const char *name, size_t len) {
   return NULL;
 }
 
+void gh__gw_remove(gh__gw *gw, const char *why) {
+  gw->removed = 1;
+  gh__list *n = gw->rt->tunnels.next;
+  while (n != &gw->rt->tunnels) {
+    gh__tunnel *t = GH__CONTAINER_OF(n, gh__tunnel, node);
+    n = n->next;
+    if (t->gw == gw || t->want_gw == gw)
+      gh__tunnel_close(t, why);
+  }
+  for (size_t i = 0; i < gw->n_dests; i++)
+    gh__drt_retire(gw->dests[i]);
+  gw->n_dests = 0;
+}
+
+
 int gh__gw_streams_full(gh__gw *gw) {
   if (!gw || !gw->scfg || gw->st.active < gw->scfg->streams_max)
     return 0;

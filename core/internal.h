@@ -269,7 +269,34 @@ void gh__admin_stop(gh__admin *adm);
 
 /* ---- a server or a client ---- */
 
+/* What a role (server or client) does at a tunnel's turning points. The
+ * role installs them on its runtime (rt->tunnel_cbs) before its first
+ * tunnel, as libuv hands a handle its callbacks; the tunnel itself knows
+ * frames, TLS and credit only. Any of them may be NULL. */
+typedef struct gh__tunnel_cbs {
+  /* The TLS handshake finished (the client sends its HELLO). */
+  void (*on_tls_up)(gh__tunnel *t);
+  /* A frame before the tunnel is up (HELLO; WELCOME or REFUSE):
+   * GH_EPROTO when the role expects no such frame. */
+  int (*on_first_frame)(gh__tunnel *t, const gh__frame *f);
+  /* CONFIG or NOTICE: GH_EPROTO when the role takes no such frame. */
+  int (*on_control)(gh__tunnel *t, const gh__frame *f);
+  /* The tunnel starts closing: release what the role counted for it. */
+  void (*on_closing)(gh__tunnel *t);
+  /* The tunnel closed: its streams are already gone. */
+  void (*on_gone)(gh__tunnel *t);
+  /* Logs why a tunnel failed before it was up (else a warning). */
+  void (*log_failure)(gh__tunnel *t, const char *why);
+} gh__tunnel_cbs;
+
+/* Admission of a resource whose addresses are known, before connect: 0,
+ * or GH_EDENIED with the reason (a whole log line) in why. */
+typedef int (*gh__admit_fn)(const gh__drt *d, const gh_addr *addrs, size_t n,
+                            char *why, size_t len);
+
 struct gh__rt {
+  const gh__tunnel_cbs *tunnel_cbs;
+  gh__admit_fn admit; /* NULL: every resource is admitted */
   int role;
   const char *subject; /* "server" / "client" */
   gh__server_cfg *scfg;
@@ -326,25 +353,11 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen);
 int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen);
 /* Closes the tunnels of gw, retires its destinations, marks it removed. */
 void gh__gw_remove(gh__gw *gw, const char *why);
-/* A bind address (host may be NULL or a name); 0 or GH_ENOTFOUND. */
-int gh__sockaddr_resolve(const char *host, uint16_t port,
-                         struct sockaddr_storage *ss);
 
 /* Server: the source of a connection as unauth_per_source counts it: an
  * IPv4 address (IPv4-mapped IPv6 alike), or the /64 of an IPv6 address,
  * since one host commonly holds a whole /64. Zero for another family. */
 void gh__source_key(const struct sockaddr *sa, uint8_t key[16]);
-/* Server: logs why an unauthenticated tunnel failed, at most once a
- * second (a flood of them must not flood the log). */
-void gh__server_log_failure(gh__tunnel *t, const char *why);
-/* Server side of the tunnel's first exchange. */
-int gh__server_on_hello(gh__tunnel *t, const gh__frame *f);
-void gh__server_on_notice(gh__tunnel *t, const gh__frame *f);
-/* Client side. */
-int gh__client_on_welcome(gh__tunnel *t, const gh__frame *f);
-void gh__client_send_hello(gh__tunnel *t);
-int gh__client_on_config(gh__tunnel *t, const uint8_t *p, size_t len);
-void gh__client_tunnel_gone(gh__tunnel *t);
 
 /* ---- tunnels ---- */
 
@@ -356,6 +369,7 @@ void gh__client_tunnel_gone(gh__tunnel *t);
 struct gh__tunnel {
   gh__rt *rt;
   gh__gw *gw; /* known after HELLO */
+  gh__gw *want_gw; /* client: the gateway it is made for, from the start */
   gh__slot *slot;
   uv_tcp_t tcp;
   uv_timer_t timer; /* handshake deadline, then keepalive */

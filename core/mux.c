@@ -231,8 +231,8 @@ static void on_fail(gh__tunnel *t, gh__stream *s, const gh__frame *f) {
 }
 
 static void on_open(gh__tunnel *t, const gh__frame *f) {
-  /* The peer's streams have the other parity than ours. */
-  uint32_t parity = t->rt->role == GH__ROLE_SERVER ? 1u : 0u;
+  /* The peer's streams have the other parity than ours (t->next_id). */
+  uint32_t parity = (t->next_id & 1u) ^ 1u;
   if (f->stream == 0 || (f->stream & 1u) != parity ||
       f->stream <= t->peer_last_id) {
     protocol_error(t, "bad or reused stream id in OPEN", f->stream);

@@ -8,25 +8,10 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "address.h"
 #include "internal.h"
 
-int gh__sockaddr_resolve(const char *host, uint16_t port,
-                         struct sockaddr_storage *ss) {
-  struct addrinfo hints = {0}, *res = NULL;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  char ps[8];
-  snprintf(ps, sizeof(ps), "%u", port);
-  int r = getaddrinfo(host && *host ? host : NULL, ps, &hints, &res);
-  if (r != 0)
-    return GH_ENOTFOUND;
-  memcpy(ss, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  return 0;
-}
-
-void gh__server_log_failure(gh__tunnel *t, const char *why) {
+static void server_log_failure(gh__tunnel *t, const char *why) {
   gh__rt *rt = t->rt;
   uint64_t now = uv_now(gh__g.loop);
   if (now < rt->fail_quiet_until_ms) {
@@ -93,6 +78,16 @@ static int unauth_admit(gh__rt *rt, gh__tunnel *t) {
   rt->n_unauth++;
   return 0;
 }
+
+/* t is authenticated, or closing: it leaves the unauthenticated. */
+static void unauth_leave(gh__tunnel *t) {
+  if (gh__list_linked(&t->unauth_node)) {
+    gh__list_del(&t->unauth_node);
+    t->rt->n_unauth--;
+  }
+}
+
+static const gh__tunnel_cbs server_tunnel_cbs;
 
 static void on_tunnel_conn(uv_stream_t *srv, int status) {
   gh__rt *rt = srv->data;
@@ -209,6 +204,7 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
                      size_t errlen) {
   gh__rt_init(rt, GH__ROLE_SERVER, cfg->keepalive_s, cfg->keepalive_timeout_s,
               cfg->drain_timeout_s);
+  rt->tunnel_cbs = &server_tunnel_cbs;
   rt->scfg = cfg;
   rt->handshake_ms = cfg->handshake_timeout_s * 1000u;
   rt->connecting_max = cfg->connecting_max;
@@ -319,7 +315,7 @@ static int token_ok(const gh__server_gw *g, const gh__str *tok) {
   return ok;
 }
 
-int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
+static int server_on_hello(gh__tunnel *t, const gh__frame *f) {
   gh__hello h = {0};
   int bad = f->stream != 0 || gh__hello_decode(f->payload, f->len, &h) < 0;
   if (h.version != GH__PROTO_VERSION && f->len >= 2) {
@@ -381,6 +377,7 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
   int n = gh__welcome_encode(buf, sizeof(buf), &w);
   gh__tunnel_send(t, GH__FT_WELCOME, 0, 0, buf, (size_t)n);
   push_config(t, gw);
+  unauth_leave(t);
   gh__tunnel_set_up(t);
   gh__gw_add_live(gw, t);
   gh__info(t->subject, "tunnel up: client %.*s, %s (%zu tunnel(s) for %s)",
@@ -389,7 +386,7 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
   return 0;
 }
 
-void gh__server_on_notice(gh__tunnel *t, const gh__frame *f) {
+static void server_on_notice(gh__tunnel *t, const gh__frame *f) {
   gh__notice n;
   if (gh__notice_decode(f->payload, f->len, &n) < 0) {
     gh__tunnel_close(t, "protocol error: malformed NOTICE");
@@ -422,6 +419,38 @@ void gh__server_on_notice(gh__tunnel *t, const gh__frame *f) {
     gh__drt_set_error(d, n.code, n.code < 0 ? msg : NULL);
   }
 }
+
+/* ---- what the tunnel calls ---- */
+
+static int server_first_frame(gh__tunnel *t, const gh__frame *f) {
+  if (f->type != GH__FT_HELLO)
+    return GH_EPROTO;
+  server_on_hello(t, f);
+  return 0;
+}
+
+static int server_control(gh__tunnel *t, const gh__frame *f) {
+  if (f->type != GH__FT_NOTICE)
+    return GH_EPROTO;
+  server_on_notice(t, f);
+  return 0;
+}
+
+/* Its places in the caps are free again. */
+static void server_tunnel_closing(gh__tunnel *t) {
+  unauth_leave(t);
+  if (t->gw_counted) {
+    t->gw_counted = 0;
+    t->gw->n_tunnels--;
+  }
+}
+
+static const gh__tunnel_cbs server_tunnel_cbs = {
+    .on_first_frame = server_first_frame,
+    .on_control = server_control,
+    .on_closing = server_tunnel_closing,
+    .log_failure = server_log_failure,
+};
 
 /* ---- reloading (SIGHUP) ---- */
 
@@ -476,20 +505,6 @@ static void repush(gh__gw *gw, const gh__server_cfg *ncfg) {
   for (size_t i = 0; i < gw->n_live; i++)
     push_config(gw->live[i], gw);
   gh__info(gw->id, "new destination set pushed to %zu tunnel(s)", gw->n_live);
-}
-
-void gh__gw_remove(gh__gw *gw, const char *why) {
-  gw->removed = 1;
-  gh__list *n = gw->rt->tunnels.next;
-  while (n != &gw->rt->tunnels) {
-    gh__tunnel *t = GH__CONTAINER_OF(n, gh__tunnel, node);
-    n = n->next;
-    if (t->gw == gw || (t->slot && t->slot->gw == gw))
-      gh__tunnel_close(t, why);
-  }
-  for (size_t i = 0; i < gw->n_dests; i++)
-    gh__drt_retire(gw->dests[i]);
-  gw->n_dests = 0;
 }
 
 /* 1 when the token t authenticated with is still one of its gateway's. */

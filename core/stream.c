@@ -480,20 +480,10 @@ static void resolved(gh__stream *s, const gh_addr *addrs, size_t n) {
         v6 ? "[" : "", c->resource_host, v6 ? "]" : "", c->resource_port, why);
     return;
   }
-  if (rt->role == GH__ROLE_CLIENT) {
-    int line = 0;
-    const gh__acl *acl = gh__client_acl(rt->ccfg, s->d->gw->id);
-    if (!gh__acl_check(acl, c->resource_host, c->resource_port, addrs, n,
-                       &line)) {
-      if (line)
-        fail_open(s, GH_EDENIED, "resource %s:%u refused by the ACL (%s:%d)",
-                  c->resource_host, c->resource_port, rt->ccfg->file, line);
-      else
-        fail_open(s, GH_EDENIED,
-                  "resource %s:%u refused by the ACL (no rule allows it)",
-                  c->resource_host, c->resource_port);
-      return;
-    }
+  char why[512];
+  if (rt->admit && rt->admit(s->d, addrs, n, why, sizeof(why)) < 0) {
+    fail_open(s, GH_EDENIED, "%s", why);
+    return;
   }
   char host[64];
   gh_addr a = addrs[0];

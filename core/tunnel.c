@@ -21,6 +21,13 @@ static uint8_t rx_scratch[64 * 1024]; /* BIO_write copies what it is given */
 
 static void tunnel_handle_closed(uv_handle_t *h);
 
+/* A runtime that installed no callbacks (a test's) gets none called. */
+static const gh__tunnel_cbs no_cbs;
+
+static const gh__tunnel_cbs *cbs(const gh__tunnel *t) {
+  return t->rt->tunnel_cbs ? t->rt->tunnel_cbs : &no_cbs;
+}
+
 /* The TLS state of t: an SSL over two memory BIOs. */
 static int tunnel_tls_new(gh__tunnel *t, SSL_CTX *ctx) {
   t->ssl = SSL_new(ctx);
@@ -251,20 +258,15 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
     return;
   t->closing = 1; /* the last flush below must not close it again */
   int was_up = t->state == GH__T_UP;
+  const gh__tunnel_cbs *cb = cbs(t);
   if (was_up)
     gh__info(t->subject, "tunnel closed: %s", why);
-  else if (t->rt->role == GH__ROLE_SERVER)
-    gh__server_log_failure(t, why);
+  else if (cb->log_failure)
+    cb->log_failure(t, why);
   else
     gh__warn(t->subject, "tunnel failed: %s", why);
-  if (gh__list_linked(&t->unauth_node)) {
-    gh__list_del(&t->unauth_node);
-    t->rt->n_unauth--;
-  }
-  if (t->gw_counted) {
-    t->gw_counted = 0;
-    t->gw->n_tunnels--;
-  }
+  if (cb->on_closing)
+    cb->on_closing(t);
   /* Whatever is staged (a REFUSE, a GOAWAY) still goes out, with a
    * close_notify, before the socket closes. */
   if (t->state != GH__T_TLS) {
@@ -278,8 +280,8 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
   if (t->gw)
     gh__gw_del_live(t->gw, t); /* first: its streams may move to another */
   gh__mux_tunnel_down(t);
-  if (t->rt->role == GH__ROLE_CLIENT)
-    gh__client_tunnel_gone(t);
+  if (cb->on_gone)
+    cb->on_gone(t);
   uv_read_stop((uv_stream_t *)&t->tcp);
   uv_timer_stop(&t->timer);
   if (t->wq_bytes == 0) {
@@ -339,10 +341,6 @@ void gh__tunnel_deadline(gh__tunnel *t, uint64_t ms) {
 
 void gh__tunnel_set_up(gh__tunnel *t) {
   t->state = GH__T_UP;
-  if (gh__list_linked(&t->unauth_node)) {
-    gh__list_del(&t->unauth_node);
-    t->rt->n_unauth--;
-  }
   t->up_since_ms = gh__now_ms();
   uv_timer_stop(&t->timer);
   uv_timer_start(&t->timer, on_keepalive, t->rt->keepalive_ms,
@@ -358,15 +356,10 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 }
 
 static void dispatch(gh__tunnel *t, const gh__frame *f) {
+  const gh__tunnel_cbs *cb = cbs(t);
   if (t->state == GH__T_HELLO) {
-    if (t->rt->role == GH__ROLE_SERVER && f->type == GH__FT_HELLO) {
-      gh__server_on_hello(t, f);
-    } else if (t->rt->role == GH__ROLE_CLIENT &&
-               (f->type == GH__FT_WELCOME || f->type == GH__FT_REFUSE)) {
-      gh__client_on_welcome(t, f);
-    } else {
+    if (!cb->on_first_frame || cb->on_first_frame(t, f) == GH_EPROTO)
       gh__tunnel_close(t, "protocol error: unexpected frame before hello");
-    }
     return;
   }
   switch (f->type) {
@@ -382,33 +375,10 @@ static void dispatch(gh__tunnel *t, const gh__frame *f) {
       gh__gw_del_live(t->gw, t);
     return;
   case GH__FT_CONFIG:
-    if (t->rt->role != GH__ROLE_CLIENT || f->stream != 0)
-      break;
-    if (t->cfg_len + f->len > GH__CONFIG_MAX) {
-      gh__tunnel_close(t, "protocol error: configuration too large");
-      return;
-    }
-    if (f->len) {
-      uint8_t *p = realloc(t->cfg_acc, t->cfg_len + f->len);
-      if (!p) {
-        gh__tunnel_close(t, "out of memory");
-        return;
-      }
-      t->cfg_acc = p;
-      memcpy(p + t->cfg_len, f->payload, f->len);
-      t->cfg_len += f->len;
-    }
-    if (!(f->flags & GH__FF_MORE)) {
-      gh__client_on_config(t, t->cfg_acc, t->cfg_len);
-      free(t->cfg_acc);
-      t->cfg_acc = NULL;
-      t->cfg_len = 0;
-    }
-    return;
   case GH__FT_NOTICE:
-    if (t->rt->role != GH__ROLE_SERVER)
+    /* The role's own control frames; another is a protocol error. */
+    if (!cb->on_control || cb->on_control(t, f) == GH_EPROTO)
       break;
-    gh__server_on_notice(t, f);
     return;
   case GH__FT_HELLO:
   case GH__FT_WELCOME:
@@ -563,8 +533,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     int r = do_handshake(t);
     if (r <= 0)
       return;
-    if (t->rt->role == GH__ROLE_CLIENT)
-      gh__client_send_hello(t);
+    if (cbs(t)->on_tls_up)
+      cbs(t)->on_tls_up(t);
   }
   read_plaintext(t);
   if (t->state != GH__T_CLOSING && BIO_pending(t->wbio) > 0)

@@ -1651,6 +1651,7 @@ static gh__drt *queue_dests[1];
 
 static void queue_world(uint32_t connecting_max, uint32_t open_queue_max) {
   W.rt.role = GH__ROLE_SERVER; /* no ACL on this side; the peer opens odd */
+  W.t->next_id = 2;            /* as a server's tunnel: ours are even */
   W.rt.connecting_max = connecting_max;
   W.rt.open_queue_max = open_queue_max;
   queue_dests[0] = W.res;
