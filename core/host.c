@@ -1,6 +1,6 @@
-/* The host API table given to plugins, and the process-wide core state:
- * the loop, the registry and the end-of-turn work (reaping streams,
- * returning credit, encrypting and writing what tunnels staged). */
+/* The host API table given to plugins: thin adapters over the core (the
+ * chain walk in chain.c, options of the destination's configuration,
+ * timers on the loop). */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,85 +11,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-gh__core gh__g;
-
-/* ---- end of the loop turn ---- */
-
-static void on_prepare(uv_prepare_t *p) {
-  gh__reap_run();
-  while (!gh__list_empty(&gh__g.dirty)) {
-    gh__tunnel *t = GH__CONTAINER_OF(gh__g.dirty.next, gh__tunnel, dirty_node);
-    gh__list_del(&t->dirty_node);
-    if (t->state == GH__T_UP)
-      gh__mux_open_next(t);
-    if (t->state == GH__T_UP)
-      gh__mux_credit_flush(t);
-    gh__tunnel_flush(t);
-  }
-  gh__reap_run();
-  if (gh__list_empty(&gh__g.dirty) && gh__list_empty(&gh__g.reap)) {
-    uv_prepare_stop(p);
-    gh__g.prepare_active = 0;
-  }
-}
-
-void gh__core_kick(void) {
-  if (!gh__g.prepare_active) {
-    uv_prepare_start(&gh__g.prepare, on_prepare);
-    gh__g.prepare_active = 1;
-  }
-}
-
-const char *gh__default_plugin_dir(void) {
-  static char dir[PATH_MAX + 32];
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n > 0) {
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = 0;
-      struct stat st;
-      /* A build tree: the plugins sit beside the binary. */
-      snprintf(dir, sizeof(dir), "%s/plugins", exe);
-      if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-        return dir;
-      /* An installed tree: PREFIX/bin and PREFIX/lib/gatehouse/plugins. */
-      snprintf(dir, sizeof(dir), "%s/../lib/gatehouse/plugins", exe);
-      if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-        return dir;
-    }
-  }
-  return GH_PLUGIN_DIR_DEFAULT;
-}
-
-void gh__core_setup(uv_loop_t *loop) {
-  gh__g.loop = loop;
-  gh__g.host = &gh__host;
-  gh__list_init(&gh__g.reap);
-  gh__list_init(&gh__g.dirty);
-  gh__list_init(&gh__g.lazy);
-  uv_prepare_init(loop, &gh__g.prepare);
-  uv_unref((uv_handle_t *)&gh__g.prepare);
-  uv_timer_init(loop, &gh__g.lazy_timer);
-  uv_unref((uv_handle_t *)&gh__g.lazy_timer);
-}
-
-int gh__core_init(uv_loop_t *loop, const char *plugin_dir) {
-  gh__core_setup(loop);
-  gh__registry_init(&gh__g.reg, &gh__host);
-  const char *dir = plugin_dir ? plugin_dir : gh__default_plugin_dir();
-  int n = gh__registry_load_dir(&gh__g.reg, dir);
-  if (n < 0) {
-    if (!gh__g.reg.dir_refused) /* else logged with its reason */
-      gh__error("core", "cannot read the plugin directory %s: %s", dir,
-                strerror(-n));
-    return n;
-  }
-  gh__debug("core", "%d plugin(s) loaded from %s", n, dir);
-  return 0;
-}
 
 /* ---- host functions ---- */
 
@@ -305,67 +226,6 @@ static void h_ready(gh_link *l, int32_t status) {
   gh__stream_link_ready(l, status);
 }
 
-static int32_t h_send_up(gh_link *l, const uint8_t *data, uint32_t len) {
-  gh__stream *s = l->s;
-  if (s->state == GH__S_CLOSING)
-    return GH_ECANCELED;
-  size_t next = (size_t)l->idx + 1;
-  if (next == s->n_links) {
-    gh__stream_up(s, data, len);
-    return s->state == GH__S_CLOSING ? GH_ECANCELED : 0;
-  }
-  int r = s->links[next].inst->h->up(&s->links[next], data, len);
-  if (r < 0)
-    gh__stream_abort(s, r, 1);
-  return r;
-}
-
-static int32_t h_send_down(gh_link *l, const uint8_t *data, uint32_t len) {
-  gh__stream *s = l->s;
-  if (s->state == GH__S_CLOSING || l->idx == 0)
-    return l->idx == 0 ? GH_EINVAL : GH_ECANCELED;
-  size_t prev = (size_t)l->idx - 1;
-  if (prev == 0)
-    return gh__stream_transport_write(s, data, len);
-  int r = s->links[prev].inst->h->down(&s->links[prev], data, len);
-  if (r < 0)
-    gh__stream_abort(s, r, 1);
-  return r;
-}
-
-static void h_eof_up(gh_link *l) {
-  gh__stream *s = l->s;
-  if (s->state == GH__S_CLOSING)
-    return;
-  size_t next = (size_t)l->idx + 1;
-  if (next == s->n_links)
-    gh__stream_up_eof(s);
-  else
-    s->links[next].inst->h->up_eof(&s->links[next]);
-}
-
-static void h_eof_down(gh_link *l) {
-  gh__stream *s = l->s;
-  if (s->state == GH__S_CLOSING || l->idx == 0)
-    return;
-  size_t prev = (size_t)l->idx - 1;
-  if (prev == 0)
-    s->links[0].inst->h->shutdown(&s->links[0]);
-  else
-    s->links[prev].inst->h->down_eof(&s->links[prev]);
-}
-
-static void h_written(gh_link *l, uint32_t len) {
-  gh__stream *s = l->s;
-  if (s->state == GH__S_CLOSING)
-    return;
-  s->d->st.bytes_out += len;
-  if (s->dgram)
-    return; /* datagrams take no credit */
-  gh__mux_written(s, len);
-  gh__stream_maybe_done(s);
-}
-
 static void h_abort(gh_link *l, int32_t reason) {
   gh__stream *s = l->s;
   char sub[160];
@@ -416,11 +276,11 @@ const gh_host gh__host = {
     .link_info = h_link_info,
     .accept = gh__stream_accept,
     .ready = h_ready,
-    .send_up = h_send_up,
-    .send_down = h_send_down,
-    .eof_up = h_eof_up,
-    .eof_down = h_eof_down,
-    .written = h_written,
+    .send_up = gh__chain_send_up,
+    .send_down = gh__chain_send_down,
+    .eof_up = gh__chain_eof_up,
+    .eof_down = gh__chain_eof_down,
+    .written = gh__chain_written,
     .abort = h_abort,
     .closed = h_closed,
 };

@@ -501,14 +501,10 @@ void gh__mux_written(gh__stream *s, uint32_t n);
 int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id);
 void gh__mux_detach(gh__stream *s);
 
-/* The top of the chain (core side): bytes / EOF for the tunnel. */
-void gh__stream_up(gh__stream *s, const uint8_t *data, uint32_t len);
-void gh__stream_up_eof(gh__stream *s);
-/* From the tunnel, down the chain. */
-int gh__stream_down(gh__stream *s, const uint8_t *data, uint32_t len);
-/* A datagram from the tunnel, for a datagram stream's transport. */
-void gh__stream_dgram_down(gh__stream *s, const uint8_t *data, uint32_t len);
-void gh__stream_down_eof(gh__stream *s);
+/* The top of the chain into the tunnel: bytes / EOF of stream s, framed
+ * as credit and room allow (the rest waits in s->out). */
+void gh__mux_send(gh__stream *s, const uint8_t *data, uint32_t len);
+void gh__mux_send_eof(gh__stream *s);
 void gh__stream_update_read(gh__stream *s);
 /* Tear down; reason < 0 resets the application; send_reset tells the peer.
  */
@@ -525,16 +521,32 @@ void gh__stream_start_resource(gh__stream *s);
  * stream when none is up). Also for a stream whose tunnel died before the
  * OPEN was answered: no byte of it has left yet, so it can start over. */
 void gh__stream_open_on_tunnel(gh__stream *s);
-/* Listen side: the peer answered our OPEN. */
-void gh__stream_opened(gh__stream *s);
+/* The stream is open (the peer answered our OPEN, or our resource is
+ * connected): send what waited for it. */
+void gh__mux_opened(gh__stream *s);
 const char *gh__stream_subject(const gh__stream *s, char *buf, size_t len);
 void gh__reap_run(void);
 gh_link *gh__stream_accept(gh_listener *ln, void *data, const gh_addr *peer,
                            const gh_addr *local);
 void gh__stream_link_ready(gh_link *l, int32_t status);
 void gh__stream_link_closed(gh_link *l);
-int gh__stream_transport_write(gh__stream *s, const uint8_t *data,
-                               uint32_t len);
+
+/* ---- the chain walk (chain.c) ---- */
+
+/* The host table's send_up, send_down, eof_up, eof_down and written. */
+int32_t gh__chain_send_up(gh_link *l, const uint8_t *data, uint32_t len);
+int32_t gh__chain_send_down(gh_link *l, const uint8_t *data, uint32_t len);
+void gh__chain_eof_up(gh_link *l);
+void gh__chain_eof_down(gh_link *l);
+void gh__chain_written(gh_link *l, uint32_t len);
+/* From the tunnel, down the chain: 0, or the error that aborted s. */
+int gh__chain_down(gh__stream *s, const uint8_t *data, uint32_t len);
+void gh__chain_down_eof(gh__stream *s);
+/* A datagram from the tunnel, for a datagram stream's transport. */
+void gh__chain_dgram_down(gh__stream *s, const uint8_t *data, uint32_t len);
+/* Bytes for the transport to write (counted in s->tx_pending). */
+int gh__chain_transport_write(gh__stream *s, const uint8_t *data,
+                              uint32_t len);
 
 SSL_CTX *gh__tls_server_ctx(const gh__tls_files *f, char *err, size_t errlen);
 SSL_CTX *gh__tls_client_ctx(const gh__tls_files *f, char *err, size_t errlen);

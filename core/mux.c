@@ -117,12 +117,12 @@ static void on_dgram(gh__tunnel *t, const gh__frame *f) {
                    f->stream);
     return;
   }
-  gh__stream_dgram_down(s, f->payload, f->len);
+  gh__chain_dgram_down(s, f->payload, f->len);
 }
 
 /* ---- byte streams ---- */
 
-void gh__stream_up(gh__stream *s, const uint8_t *data, uint32_t len) {
+void gh__mux_send(gh__stream *s, const uint8_t *data, uint32_t len) {
   if (s->state == GH__S_CLOSING || s->src_eof)
     return;
   if (s->dgram) {
@@ -146,7 +146,7 @@ void gh__stream_up(gh__stream *s, const uint8_t *data, uint32_t len) {
   gh__stream_update_read(s);
 }
 
-void gh__stream_up_eof(gh__stream *s) {
+void gh__mux_send_eof(gh__stream *s) {
   if (s->state == GH__S_CLOSING || s->src_eof)
     return;
   s->src_eof = 1;
@@ -182,10 +182,10 @@ static void on_open_ok(gh__tunnel *t, gh__stream *s) {
     protocol_error(t, "unexpected OPEN_OK", s->mnode.key);
     return;
   }
-  gh__stream_opened(s);
+  gh__mux_opened(s);
 }
 
-void gh__stream_opened(gh__stream *s) {
+void gh__mux_opened(gh__stream *s) {
   s->state = GH__S_OPEN;
   if (s->dgram) {
     dgram_flush(s);
@@ -348,12 +348,12 @@ static void on_data(gh__tunnel *t, const gh__frame *f) {
   s->rx_avail -= f->len;
   if (f->len) {
     s->rx_held += f->len;
-    if (gh__stream_down(s, f->payload, f->len) < 0)
+    if (gh__chain_down(s, f->payload, f->len) < 0)
       return;
   }
   if (f->flags & GH__FF_FIN) {
     s->fin_recv = 1;
-    gh__stream_down_eof(s);
+    gh__chain_down_eof(s);
     gh__stream_maybe_done(s);
   }
 }

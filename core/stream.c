@@ -191,47 +191,6 @@ void gh__stream_update_read(gh__stream *s) {
     H(s, 0)->read_stop(l0);
 }
 
-/* ---- down the chain ---- */
-
-int gh__stream_transport_write(gh__stream *s, const uint8_t *data,
-                               uint32_t len) {
-  s->tx_pending += len;
-  int r = H(s, 0)->write(&s->links[0], data, len);
-  if (r < 0)
-    gh__stream_abort(s, r, 1);
-  return r;
-}
-
-/* A datagram the transport cannot send (a full socket buffer, an ICMP
- * error of an earlier one) is dropped and counted: the session goes on. */
-void gh__stream_dgram_down(gh__stream *s, const uint8_t *data, uint32_t len) {
-  if (H(s, 0)->write(&s->links[0], data, len) < 0) {
-    s->dg_drop++;
-    s->d->st.dgrams_dropped++;
-    return;
-  }
-  s->dg_out++;
-  s->d->st.dgrams_out++;
-}
-
-int gh__stream_down(gh__stream *s, const uint8_t *data, uint32_t len) {
-  size_t top = s->n_links - 1;
-  if (top == 0)
-    return gh__stream_transport_write(s, data, len);
-  int r = H(s, top)->down(&s->links[top], data, len);
-  if (r < 0)
-    gh__stream_abort(s, r, 1);
-  return r;
-}
-
-void gh__stream_down_eof(gh__stream *s) {
-  size_t top = s->n_links - 1;
-  if (top == 0)
-    H(s, 0)->shutdown(&s->links[0]);
-  else
-    H(s, top)->down_eof(&s->links[top]);
-}
-
 /* ---- starting ---- */
 
 static void all_ready(gh__stream *s) {
@@ -243,7 +202,7 @@ static void all_ready(gh__stream *s) {
               s->d->cfg->resource_host, s->d->cfg->resource_port);
     gh__mux_connect_done(s);
     gh__tunnel_send(s->t, GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
-    gh__stream_opened(s);
+    gh__mux_opened(s);
     return;
   }
   gh__stream_open_on_tunnel(s);

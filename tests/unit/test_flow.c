@@ -404,7 +404,7 @@ static void fill(uint8_t *p, size_t n, unsigned seed) {
 /* --------------------------------------------------------------- streams */
 
 /* A resource-side stream `id` of d opened by the peer, connected and open,
- * as gh__stream_open_resource() and gh__stream_opened() leave it (without
+ * as gh__stream_open_resource() and gh__mux_opened() leave it (without
  * the resolve and connect). */
 static gh__stream *res_stream_on(gh__drt *d, uint32_t id, fake **fo) {
   gh__stream *s = calloc(1, sizeof(*s) + sizeof(gh_link));
@@ -839,7 +839,7 @@ static void test_fin(void **state) {
 
   /* Our side ends too; once the socket took everything the stream is done
    * and what it held still comes back on the session. */
-  gh__stream_up_eof(a);
+  gh__mux_send_eof(a);
   take();
   assert_int_equal(n_fr, 1);
   assert_int_equal(fr[0].type, GH__FT_DATA);
@@ -1536,7 +1536,7 @@ static void test_bug_pump_fin_after_tunnel_failure(void **state) {
   fill(buf, 100000, 12);
   t->send_session = 0;
   up(s, buf, 100000);
-  gh__stream_up_eof(s);
+  gh__mux_send_eof(s);
   assert_int_equal(s->src_eof, 1);
   feed_window(0, 200000); /* the 4th frame reaches GH__STAGE_FLUSH */
   assert_int_equal(t->state, GH__T_CLOSING);
@@ -1544,7 +1544,7 @@ static void test_bug_pump_fin_after_tunnel_failure(void **state) {
   free(buf);
 }
 
-/* The tunnel fails inside gh__stream_up()'s send_data(): the stream is torn
+/* The tunnel fails inside gh__mux_send()'s send_data(): the stream is torn
  * down (s->out freed), then the unsent rest is appended to s->out of the
  * dead stream and never freed. */
 static void test_bug_up_buffers_after_tunnel_failure(void **state) {
