@@ -389,6 +389,24 @@ static int addr_literal(const char *host, gh_addr *a) {
 
 static void resolved(gh__stream *s, const gh_addr *addrs, size_t n);
 
+/* Connects the transport to a: with the address itself when its handler
+ * has ABI 1.2's connect_addr, else with its text (ABI 1.0 and 1.1). */
+static int transport_connect(gh__stream *s, const gh_addr *a,
+                             uint32_t timeout_ms) {
+  const gh_handler *h = H(s, 0);
+  if (h->size > GH_HANDLER_SIZE_1_1 && h->connect_addr)
+    return h->connect_addr(&s->links[0], a, timeout_ms);
+  char host[64];
+  gh_addr bare = *a;
+  bare.port = 0;
+  gh__addr_format(&bare, host, sizeof(host));
+  if (host[0] == '[') { /* the transport wants the bare address */
+    memmove(host, host + 1, strlen(host));
+    host[strlen(host) - 1] = 0;
+  }
+  return h->connect(&s->links[0], host, a->port, timeout_ms);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   gh__stream *s = req->data;
@@ -444,17 +462,11 @@ static void resolved(gh__stream *s, const gh_addr *addrs, size_t n) {
     fail_open(s, GH_EDENIED, "%s", why);
     return;
   }
-  char host[64];
   gh_addr a = addrs[0];
-  a.port = 0;
-  gh__addr_format(&a, host, sizeof(host));
-  if (host[0] == '[') { /* the transport wants the bare address */
-    memmove(host, host + 1, strlen(host));
-    host[strlen(host) - 1] = 0;
-  }
+  a.port = c->resource_port;
   gh_link *l0 = &s->links[0];
   l0->started = 1;
-  int r = H(s, 0)->connect(l0, host, c->resource_port, c->connect_timeout_ms);
+  int r = transport_connect(s, &a, c->connect_timeout_ms);
   if (r < 0) {
     l0->started = 0;
     fail_open(s, r, "connect to %s:%u failed: %s", c->resource_host,

@@ -71,6 +71,28 @@ static inline void na_to_gh(gh_addr *a, const struct sockaddr *sa) {
   }
 }
 
+/* The socket address of a gh_addr (its port included): 0, or UV_EINVAL
+ * for an unknown family. */
+static inline int na_from_gh(const gh_addr *a, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (a->family == GH_AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(a->port);
+    memcpy(&in->sin_addr, a->addr, 4);
+    return 0;
+  }
+  if (a->family == GH_AF_INET6) {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(a->port);
+    in6->sin6_scope_id = a->scope_id;
+    memcpy(&in6->sin6_addr, a->addr, 16);
+    return 0;
+  }
+  return UV_EINVAL;
+}
+
 static inline socklen_t na_len(const struct sockaddr *sa) {
   return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                    : sizeof(struct sockaddr_in);

@@ -632,18 +632,16 @@ static void tcp_unlisten(gh_listener *l) {
 
 /* ----------------------------------------------------------- transport */
 
-static int32_t tcp_connect(gh_link *link, const char *name, uint16_t port,
-                           uint32_t timeout_ms) {
-  struct sockaddr_storage ss;
-  if (!name || na_parse_numeric(name, port, &ss) != 0)
-    return GH_EINVAL;
-  if (na_unspecified((const struct sockaddr *)&ss))
+/* Both forms of connect end here, with the socket address. */
+static int32_t connect_ss(gh_link *link, const struct sockaddr_storage *ss,
+                          uint32_t timeout_ms) {
+  if (na_unspecified((const struct sockaddr *)ss))
     return GH_EDENIED; /* it would reach the local host */
   tcp_conn *c = conn_new();
   if (!c)
     return GH_ENOMEM;
   int rc = uv_tcp_connect(&c->connect_req, &c->tcp,
-                          (const struct sockaddr *)&ss, on_connect);
+                          (const struct sockaddr *)ss, on_connect);
   if (rc == 0 && timeout_ms > 0) {
     rc = timer_ensure(c);
     if (rc == 0)
@@ -652,8 +650,10 @@ static int32_t tcp_connect(gh_link *link, const char *name, uint16_t port,
   if (rc) {
     /* The conn belongs to no link: its close reports nothing, and the
      * pending connect callback (UV_ECANCELED) sees it closing. */
-    GH_LOG(host, GH_LOG_DEBUG, link, "tcp: connect to %s:%u: %s", name,
-           (unsigned)port, uv_strerror(rc));
+    char name[64];
+    na_name((const struct sockaddr *)ss, name, sizeof name);
+    GH_LOG(host, GH_LOG_DEBUG, link, "tcp: connect to %s: %s", name,
+           uv_strerror(rc));
     conn_release(c, 0);
     return rc;
   }
@@ -661,6 +661,24 @@ static int32_t tcp_connect(gh_link *link, const char *name, uint16_t port,
   c->link = link;
   host->link_set_data(link, c);
   return 0;
+}
+
+/* ABI 1.0: the resolved address as text. */
+static int32_t tcp_connect(gh_link *link, const char *name, uint16_t port,
+                           uint32_t timeout_ms) {
+  struct sockaddr_storage ss;
+  if (!name || na_parse_numeric(name, port, &ss) != 0)
+    return GH_EINVAL;
+  return connect_ss(link, &ss, timeout_ms);
+}
+
+/* ABI 1.2: the resolved address itself. */
+static int32_t tcp_connect_addr(gh_link *link, const gh_addr *addr,
+                                uint32_t timeout_ms) {
+  struct sockaddr_storage ss;
+  if (!addr || na_from_gh(addr, &ss) != 0)
+    return GH_EINVAL;
+  return connect_ss(link, &ss, timeout_ms);
 }
 
 static int32_t tcp_write(gh_link *link, const uint8_t *data, uint32_t len) {
@@ -787,6 +805,7 @@ static const gh_handler tcp_handler = {
     .listen = tcp_listen,
     .unlisten = tcp_unlisten,
     .connect = tcp_connect,
+    .connect_addr = tcp_connect_addr,
     .write = tcp_write,
     .shutdown = tcp_shutdown,
     .read_start = tcp_read_start,

@@ -503,24 +503,20 @@ static void on_resource_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
 /* The socket is connected to the resource before ready(), which comes at
  * once: a UDP "connection" needs no round trip. */
-static int32_t udp_connect(gh_link *link, const char *name, uint16_t port,
-                           uint32_t timeout_ms) {
-  struct sockaddr_storage ss;
-  if (!name || na_parse_numeric(name, port, &ss) != 0)
-    return GH_EINVAL;
-  if (na_unspecified((const struct sockaddr *)&ss))
+static int32_t connect_ss(gh_link *link, const struct sockaddr_storage *ss) {
+  if (na_unspecified((const struct sockaddr *)ss))
     return GH_EDENIED; /* it would reach the local host */
   udp_rsess *r = host->alloc(sizeof *r);
   if (!r)
     return GH_ENOMEM;
   memset(r, 0, sizeof *r);
-  int rc = uv_udp_init_ex(loop(), &r->udp, ss.ss_family | UV_UDP_RECVMMSG);
+  int rc = uv_udp_init_ex(loop(), &r->udp, ss->ss_family | UV_UDP_RECVMMSG);
   if (rc) {
     host->free(r);
     return rc;
   }
   r->udp.data = r;
-  rc = uv_udp_connect(&r->udp, (const struct sockaddr *)&ss);
+  rc = uv_udp_connect(&r->udp, (const struct sockaddr *)ss);
   if (rc) {
     uv_close((uv_handle_t *)&r->udp, on_failed_closed);
     return rc;
@@ -533,6 +529,27 @@ static int32_t udp_connect(gh_link *link, const char *name, uint16_t port,
   sess_track(&r->s);
   host->ready(link, 0);
   return 0;
+}
+
+/* ABI 1.0: the resolved address as text. A UDP connect takes no time:
+ * timeout_ms has nothing to bound. */
+static int32_t udp_connect(gh_link *link, const char *name, uint16_t port,
+                           uint32_t timeout_ms) {
+  (void)timeout_ms;
+  struct sockaddr_storage ss;
+  if (!name || na_parse_numeric(name, port, &ss) != 0)
+    return GH_EINVAL;
+  return connect_ss(link, &ss);
+}
+
+/* ABI 1.2: the resolved address itself. */
+static int32_t udp_connect_addr(gh_link *link, const gh_addr *addr,
+                                uint32_t timeout_ms) {
+  (void)timeout_ms;
+  struct sockaddr_storage ss;
+  if (!addr || na_from_gh(addr, &ss) != 0)
+    return GH_EINVAL;
+  return connect_ss(link, &ss);
 }
 
 /* ------------------------------------------------------------ both sides */
@@ -628,6 +645,7 @@ static const gh_handler udp_handler = {
     .listen = udp_listen,
     .unlisten = udp_unlisten,
     .connect = udp_connect,
+    .connect_addr = udp_connect_addr,
     .write = udp_write,
     .shutdown = udp_shutdown,
     .read_start = udp_read_start,

@@ -182,6 +182,20 @@
   X(gh_handler, 160)                                                           \
   X(gh_plugin, 64)
 
+/* ---- ABI 1.2: appended to 1.1 ---- */
+
+#define GH_ABI_MEMBERS_1_2(X)                                                  \
+  X(gh_handler, connect_addr, 160,                                             \
+    int32_t (*)(gh_link *, const gh_addr *, uint32_t))
+
+#define GH_ABI_SIZES_1_2(X)                                                    \
+  X(gh_addr, 24)                                                               \
+  X(gh_link_info, 112)                                                         \
+  X(gh_option, 48)                                                             \
+  X(gh_host, 304)                                                              \
+  X(gh_handler, 168)                                                           \
+  X(gh_plugin, 64)
+
 /* ---- the checks, for either header ---- */
 
 #if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))

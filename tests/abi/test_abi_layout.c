@@ -31,9 +31,13 @@ GH_ABI_CONSTANTS_1_0(GH_ABI_CHECK_CONSTANT)
 #if GH_ABI_MINOR >= 1
 GH_ABI_MEMBERS_1_1(GH_ABI_CHECK_MEMBER)
 #endif
-#if GH_ABI_MINOR == 1
-#define GH_ABI_SIZES_CURRENT GH_ABI_SIZES_1_1
-#define GH_ABI_MEMBERS_CURRENT(X) GH_ABI_MEMBERS_1_0(X) GH_ABI_MEMBERS_1_1(X)
+#if GH_ABI_MINOR >= 2
+GH_ABI_MEMBERS_1_2(GH_ABI_CHECK_MEMBER)
+#endif
+#if GH_ABI_MINOR == 2
+#define GH_ABI_SIZES_CURRENT GH_ABI_SIZES_1_2
+#define GH_ABI_MEMBERS_CURRENT(X)                                              \
+  GH_ABI_MEMBERS_1_0(X) GH_ABI_MEMBERS_1_1(X) GH_ABI_MEMBERS_1_2(X)
 #else
 #error                                                                         \
     "GH_ABI_MINOR changed: pin the new minor's members and sizes in tests/abi/layout.h"
@@ -42,6 +46,8 @@ GH_ABI_SIZES_CURRENT(GH_ABI_CHECK_SIZE)
 
 _Static_assert(GH_LINK_INFO_SIZE_1_0 == 96 || !GH_ABI_PINNED,
                "GH_LINK_INFO_SIZE_1_0 is not ABI 1.0's sizeof(gh_link_info)");
+_Static_assert(GH_HANDLER_SIZE_1_1 == 160 || !GH_ABI_PINNED,
+               "GH_HANDLER_SIZE_1_1 is not ABI 1.1's sizeof(gh_handler)");
 
 static const abi_member current[] = {GH_ABI_MEMBERS_CURRENT(GH_ABI_ROW_MEMBER)
                                          GH_ABI_SIZES_CURRENT(GH_ABI_ROW_SIZE)};

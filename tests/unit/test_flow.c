@@ -1805,6 +1805,84 @@ static void test_open_queue_tunnel_down(void **state) {
   settle();
 }
 
+/* ------------------------------------------- connect: address or text */
+
+/* What the last connect of either form was given. */
+static struct {
+  int addr_calls, text_calls;
+  gh_addr addr;
+  char text[64];
+  uint16_t port;
+} conn;
+
+static int32_t fake_connect_text(gh_link *l, const char *host, uint16_t port,
+                                 uint32_t timeout_ms) {
+  conn.text_calls++;
+  snprintf(conn.text, sizeof(conn.text), "%s", host);
+  conn.port = port;
+  return fake_connect(l, host, port, timeout_ms);
+}
+
+static int32_t fake_connect_addr(gh_link *l, const gh_addr *a,
+                                 uint32_t timeout_ms) {
+  conn.addr_calls++;
+  conn.addr = *a;
+  return fake_connect(l, NULL, a->port, timeout_ms);
+}
+
+#define FAKE_TRANSPORT_BODY                                                    \
+  .kind = GH_KIND_TRANSPORT, .name = "fake-addr",                              \
+  .connect = fake_connect_text, .connect_addr = fake_connect_addr,             \
+  .write = fake_write, .shutdown = fake_shutdown,                              \
+  .read_start = fake_read_start, .read_stop = fake_read_stop,                  \
+  .close = fake_close
+
+/* An ABI 1.2 transport, and the same as an ABI 1.1 plugin built it: its
+ * descriptor ends before connect_addr, which the core must not read. */
+static const gh_handler fake_transport_1_2 = {.size = sizeof(gh_handler),
+                                              FAKE_TRANSPORT_BODY};
+static const gh_handler fake_transport_1_1 = {.size = GH_HANDLER_SIZE_1_1,
+                                              FAKE_TRANSPORT_BODY};
+
+/* The peer opens destination "res" on this server, whose resource is host
+ * and whose transport is h. */
+static void open_with(const gh_handler *h, const char *host) {
+  gh__dest *c = dest_new("res", h);
+  free(c->resource_host);
+  c->resource_host = gh__strdup(host);
+  gh__drt *d;
+  char err[256];
+  assert_int_equal(gh__drt_new(&W.gw, c, GH_SIDE_RESOURCE, &d, err,
+                               sizeof(err)),
+                   0);
+  memset(&conn, 0, sizeof(conn));
+  queue_world(4, 4);
+  queue_dests[0] = d;
+  peer_open(1);
+  assert_non_null(connecting(1));
+  gh__drt_unref(d); /* the stream's reference keeps it until teardown */
+}
+
+static void test_connect_addr_gets_the_address(void **state) {
+  (void)state;
+  open_with(&fake_transport_1_2, "::1");
+  assert_int_equal(conn.addr_calls, 1);
+  assert_int_equal(conn.text_calls, 0);
+  assert_int_equal(conn.addr.family, GH_AF_INET6);
+  assert_int_equal(conn.addr.port, 9);
+  static const uint8_t loop6[16] = {[15] = 1};
+  assert_memory_equal(conn.addr.addr, loop6, 16);
+}
+
+static void test_connect_text_for_older_plugins(void **state) {
+  (void)state;
+  open_with(&fake_transport_1_1, "::1");
+  assert_int_equal(conn.addr_calls, 0);
+  assert_int_equal(conn.text_calls, 1);
+  assert_string_equal(conn.text, "::1"); /* bare, without brackets */
+  assert_int_equal(conn.port, 9);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_queue_fifo, setup, teardown),
@@ -1865,6 +1943,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_dgram_always_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dgram_flush_tunnel_fails, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_connect_addr_gets_the_address,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connect_text_for_older_plugins,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -435,7 +435,21 @@ typedef struct gh_handler {
    * the layer has flushed what it holds. */
   void (*up_eof)(gh_link *link);
   void (*down_eof)(gh_link *link);
+
+  /* ---- ABI 1.2 ---- */
+
+  /* Transports, optional: connect the link to the address the core
+   * resolved and access-checked (port included), as connect() does with
+   * its text. A core of ABI 1.2 or later calls it instead of connect()
+   * when it is set; an older core never reads it, so a transport keeps
+   * connect() too (the loader requires it). */
+  int32_t (*connect_addr)(gh_link *link, const gh_addr *addr,
+                          uint32_t timeout_ms);
 } gh_handler;
+
+/* The size of an ABI 1.1 handler: the core reads connect_addr only from a
+ * handler whose size is larger. */
+#define GH_HANDLER_SIZE_1_1 ((uint32_t)offsetof(gh_handler, connect_addr))
 
 /* ------------------------------------------------------------- plugins */
 

@@ -4,7 +4,7 @@
 #define GATEHOUSE_VERSION_H
 
 #define GH_ABI_MAJOR 1
-#define GH_ABI_MINOR 1
+#define GH_ABI_MINOR 2
 
 #define GH_VERSION_MAJOR 0
 #define GH_VERSION_MINOR 1
