@@ -9,7 +9,13 @@
 #include <string.h>
 
 #include "address.h"
-#include "internal.h"
+#include "admin.h"
+#include "client.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "runtime.h"
+#include "tunnel.h"
 
 #define GH__ADMIN_HEAD 8192u
 #define GH__ADMIN_TIMEOUT_MS 5000u

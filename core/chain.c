@@ -7,7 +7,10 @@
  * link's send_down() to the link below it, until the transport writes
  * them; what it reports written() goes back to the mux as credit. A
  * handler's error aborts the stream. */
-#include "internal.h"
+#include "chain.h"
+#include "gateway.h"
+#include "mux.h"
+#include "stream.h"
 
 static const gh_handler *H(const gh__stream *s, size_t i) {
   return s->links[i].inst->h;

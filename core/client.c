@@ -11,7 +11,15 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "internal.h"
+#include "client.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "mux.h"
+#include "runtime.h"
+#include "stream.h"
+#include "tls.h"
+#include "tunnel.h"
 
 #define GH__BACKOFF_MIN_MS 250u
 

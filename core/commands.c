@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "log.h"
+#include "loop.h"
 
 static const char *opt_type(uint32_t t) {
   switch (t) {

@@ -17,7 +17,13 @@
 #include <openssl/rand.h>
 
 #include "certgen.h"
-#include "internal.h"
+#include "client.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "runtime.h"
+#include "server.h"
+#include "tls.h"
 
 static gh__rt srv, cli;
 static gh__server_cfg scfg;

@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "runtime.h"
+#include "stream.h"
+#include "tunnel.h"
 
 gh__tunnel *gh__gw_pick(gh__gw *gw) {
   if (gw->n_live == 0)

@@ -10,7 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "chain.h"
+#include "gateway.h"
+#include "host.h"
+#include "log.h"
+#include "loop.h"
+#include "stream.h"
 
 /* ---- host functions ---- */
 
@@ -44,6 +49,12 @@ static void h_free(void *p) {
 static void *h_uv_loop(void) {
   return gh__g.loop;
 }
+
+struct gh_timer {
+  uv_timer_t uv;
+  gh_timer_cb cb;
+  void *arg;
+};
 
 static void timer_cb(uv_timer_t *uv) {
   gh_timer *t = GH__CONTAINER_OF(uv, gh_timer, uv);

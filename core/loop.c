@@ -8,7 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "host.h"
+#include "log.h"
+#include "loop.h"
+#include "mux.h"
+#include "stream.h"
+#include "tunnel.h"
 
 gh__core gh__g;
 

@@ -19,7 +19,13 @@
 
 #include <openssl/crypto.h>
 
-#include "internal.h"
+#include "admin.h"
+#include "client.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "runtime.h"
+#include "server.h"
 
 int gh__demo_main(int argc, char **argv);
 int gh__plugins_main(int argc, char **argv);

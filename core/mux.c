@@ -12,7 +12,15 @@
  * frames are coalesced per loop turn. */
 #include <string.h>
 
-#include "internal.h"
+#include "chain.h"
+#include "frame.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "mux.h"
+#include "runtime.h"
+#include "stream.h"
+#include "tunnel.h"
 
 static gh__stream *find(gh__tunnel *t, uint32_t id) {
   gh__map_node *n = gh__map_get(&t->streams, id);

@@ -2,7 +2,14 @@
  * the open streams finish for at most drain_timeout, then close. */
 #include <stdio.h>
 
-#include "internal.h"
+#include "admin.h"
+#include "client.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "mux.h"
+#include "runtime.h"
+#include "tunnel.h"
 
 void gh__rt_init(gh__rt *rt, int role, uint32_t keepalive_s,
                  uint32_t keepalive_timeout_s, uint32_t drain_s) {

@@ -9,7 +9,16 @@
 #include <openssl/sha.h>
 
 #include "address.h"
-#include "internal.h"
+#include "admin.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "mux.h"
+#include "runtime.h"
+#include "server.h"
+#include "stream.h"
+#include "tls.h"
+#include "tunnel.h"
 
 static void server_log_failure(gh__tunnel *t, const char *why) {
   gh__rt *rt = t->rt;

@@ -7,7 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "frame.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "mux.h"
+#include "runtime.h"
+#include "stream.h"
+#include "tunnel.h"
 
 #define GH__MAX_ADDRS 16
 

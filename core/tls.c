@@ -10,7 +10,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "internal.h"
+#include "log.h"
+#include "tls.h"
+#include "util.h"
 
 #define GH__TLS12_CIPHERS                                                      \
   "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                 \

@@ -11,7 +11,14 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "internal.h"
+#include "frame.h"
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "mux.h"
+#include "runtime.h"
+#include "tls.h"
+#include "tunnel.h"
 
 #define GH__RX_INIT (64u * 1024u)
 #define GH__RX_PREAUTH 2048u /* before the tunnel is up */

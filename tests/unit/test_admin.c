@@ -10,7 +10,11 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "admin.h"
+#include "gateway.h"
+#include "log.h"
+#include "runtime.h"
+#include "tunnel.h"
 
 static int parse(const char *text, gh__admin_req *req) {
   return gh__admin_parse(text, strlen(text), req);

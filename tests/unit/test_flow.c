@@ -23,7 +23,15 @@
 #include <cmocka.h>
 #include <openssl/err.h>
 
-#include "internal.h"
+#include "chain.h"
+#include "gateway.h"
+#include "host.h"
+#include "log.h"
+#include "loop.h"
+#include "mux.h"
+#include "runtime.h"
+#include "stream.h"
+#include "tunnel.h"
 
 /* ------------------------------------------------------ fake transport */
 

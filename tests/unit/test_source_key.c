@@ -10,7 +10,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "internal.h"
+#include "server.h"
 
 static void key_of(const char *ip, uint8_t key[16]) {
   struct sockaddr_storage ss;
