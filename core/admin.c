@@ -64,7 +64,6 @@ int gh__admin_parse(const char *buf, size_t len, gh__admin_req *req) {
 
 typedef struct sb {
   gh__buf b;
-  int oom;
 } sb;
 
 static void sb_printf(sb *s, const char *fmt, ...) GH_PRINTF(2, 3);
@@ -79,7 +78,7 @@ static void sb_printf(sb *s, const char *fmt, ...) {
   if ((size_t)n >= sizeof(tmp))
     n = sizeof(tmp) - 1; /* names are bounded well below this */
   if (gh__buf_append(&s->b, tmp, (size_t)n) < 0)
-    s->oom = 1;
+    gh__oom();
 }
 
 /* A Prometheus label value or a JSON string body: backslash, quote and
@@ -347,7 +346,7 @@ static void status(const gh__rt *rt, sb *s) {
 
 int gh__admin_render(const gh__rt *rt, const char *path, gh__buf *out,
                      const char **type) {
-  sb s = {{0}, 0};
+  sb s = {{0}};
   if (strcmp(path, "/metrics") == 0) {
     metrics(rt, &s);
     *type = "text/plain; version=0.0.4; charset=utf-8";
@@ -356,10 +355,6 @@ int gh__admin_render(const gh__rt *rt, const char *path, gh__buf *out,
     *type = "application/json";
   } else {
     return GH_ENOENT;
-  }
-  if (s.oom) {
-    gh__buf_free(&s.b);
-    return GH_ENOMEM;
   }
   *out = s.b;
   return 0;
@@ -409,11 +404,7 @@ static void answer(admin_conn *c, int code, const char *reason,
                    "Connection: close\r\n\r\n",
                    code, reason, type, blen);
   size_t total = (size_t)n + (head_only ? 0 : blen);
-  c->reply = malloc(total);
-  if (!c->reply) {
-    conn_close(c);
-    return;
-  }
+  c->reply = gh__xmalloc(total);
   memcpy(c->reply, hdr, (size_t)n);
   if (!head_only && blen)
     memcpy(c->reply + n, body, blen);

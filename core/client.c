@@ -239,7 +239,7 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
     free(c);
     return;
   }
-  gw->dests = realloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
+  gw->dests = gh__xrealloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
   gw->dests[gw->n_dests++] = d;
   if (side != GH_SIDE_LISTEN) {
     gh__info(gw->id, "destination %s: on-prem resource %s:%u", c->name,
@@ -466,7 +466,7 @@ static int gw_start(gh__rt *rt, const gh__client_gw *g, char *err,
   gw->rt = rt;
   gw->id = gh__strdup(g->id);
   gw->ccfg = g;
-  rt->gws = realloc(rt->gws, (rt->n_gws + 1) * sizeof(*rt->gws));
+  rt->gws = gh__xrealloc(rt->gws, (rt->n_gws + 1) * sizeof(*rt->gws));
   rt->gws[rt->n_gws++] = gw;
   char why[512];
   gw->ctx = rt->tls_mem

@@ -21,10 +21,7 @@ gh__tunnel *gh__gw_pick(gh__gw *gw) {
 void gh__gw_add_live(gh__gw *gw, gh__tunnel *t) {
   if (gw->n_live == gw->cap_live) {
     size_t cap = gw->cap_live ? gw->cap_live * 2 : 8;
-    gh__tunnel **p = realloc(gw->live, cap * sizeof(*p));
-    if (!p)
-      return;
-    gw->live = p;
+    gw->live = gh__xrealloc(gw->live, cap * sizeof(*gw->live));
     gw->cap_live = cap;
   }
   gw->live[gw->n_live++] = t;

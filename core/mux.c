@@ -98,12 +98,13 @@ static void dgram_up(gh__stream *s, const uint8_t *data, uint32_t len) {
   }
   uint8_t n[4];
   gh__put_u32(n, len);
-  if (s->out.len + sizeof(n) + len > GH__DGRAM_QUEUE ||
-      gh__buf_append(&s->out, n, sizeof(n)) < 0 ||
-      gh__buf_append(&s->out, data, len) < 0) {
+  if (s->out.len + sizeof(n) + len > GH__DGRAM_QUEUE) {
     dgram_drop(s);
     return;
   }
+  if (gh__buf_append(&s->out, n, sizeof(n)) < 0 ||
+      gh__buf_append(&s->out, data, len) < 0)
+    gh__oom();
 }
 
 /* The stream is open: send what waited for it. */
@@ -144,10 +145,8 @@ void gh__mux_send(gh__stream *s, const uint8_t *data, uint32_t len) {
       return; /* the tunnel failed while sending */
   }
   if (sent < len) {
-    if (gh__buf_append(&s->out, data + sent, len - sent) < 0) {
-      gh__stream_abort(s, GH_ENOMEM, 1);
-      return;
-    }
+    if (gh__buf_append(&s->out, data + sent, len - sent) < 0)
+      gh__oom();
     if (s->state == GH__S_OPEN && s->credit > 0)
       sendq_add(s);
   }
@@ -583,7 +582,7 @@ void gh__mux_end_dgrams(gh__tunnel *t) {
 int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id) {
   s->mnode.key = id;
   if (gh__map_put(&t->streams, &s->mnode) < 0)
-    return GH_ENOMEM;
+    gh__oom();
   s->in_map = 1;
   s->t = t;
   s->credit = t->peer_window;

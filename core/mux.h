@@ -52,6 +52,7 @@ void gh__mux_limits_changed(gh__rt *rt);
 void gh__mux_lazy_flush(void);
 /* The transport wrote n bytes that came from the tunnel. */
 void gh__mux_written(gh__stream *s, uint32_t n);
+/* Registers s as stream id of t: 0 (aborts when out of memory). */
 int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id);
 void gh__mux_detach(gh__stream *s);
 

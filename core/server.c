@@ -136,7 +136,7 @@ static gh__gw *gw_new(gh__rt *rt, const gh__server_gw *g) {
   gw->rt = rt;
   gw->id = gh__strdup(g->id);
   gw->scfg = g;
-  rt->gws = realloc(rt->gws, (rt->n_gws + 1) * sizeof(*rt->gws));
+  rt->gws = gh__xrealloc(rt->gws, (rt->n_gws + 1) * sizeof(*rt->gws));
   rt->gws[rt->n_gws++] = gw;
   return gw;
 }
@@ -169,7 +169,7 @@ static int add_dest(gh__rt *rt, gh__dest *c, int reloading, char *err,
     free(c);
     return r;
   }
-  gw->dests = realloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
+  gw->dests = gh__xrealloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
   gw->dests[gw->n_dests++] = d;
   if (side != GH_SIDE_LISTEN)
     return 0;

@@ -229,10 +229,7 @@ void gh__stream_open_on_tunnel(gh__stream *s) {
   }
   uint32_t id = t->next_id;
   t->next_id += 2;
-  if (gh__mux_attach(t, s, id) < 0) {
-    teardown(s, GH_ENOMEM);
-    return;
-  }
+  gh__mux_attach(t, s, id);
   uint8_t buf[512];
   gh__open o = {{s->d->cfg->name, (uint32_t)strlen(s->d->cfg->name)}, s->peer};
   int n = gh__open_encode(buf, sizeof(buf), &o);
@@ -484,10 +481,7 @@ static void resolved(gh__stream *s, const gh_addr *addrs, size_t n) {
 void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
                               const gh_addr *peer, int queue) {
   gh__stream *s = stream_new(d, GH_SIDE_RESOURCE, peer, NULL);
-  if (gh__mux_attach(t, s, id) < 0) {
-    stream_free(s);
-    return;
-  }
+  gh__mux_attach(t, s, id);
   s->peer_opened = 1;
   t->peer_streams++;
   /* Started at arrival: connect_timeout covers the wait in the queue. */

@@ -132,9 +132,7 @@ static int wbio_flush(gh__tunnel *t) {
     }
   }
   if (off < len) {
-    wreq *w = malloc(sizeof(*w) + len - off);
-    if (!w)
-      return UV_ENOMEM;
+    wreq *w = gh__xmalloc(sizeof(*w) + len - off);
     w->t = t;
     w->len = len - off;
     memcpy(w->data, p + off, w->len);
@@ -205,10 +203,7 @@ int gh__tunnel_send(gh__tunnel *t, uint8_t type, uint8_t flags, uint32_t stream,
     size_t cap = t->stage_cap ? t->stage_cap : 32768;
     while (cap < need)
       cap *= 2;
-    uint8_t *p = realloc(t->stage, cap);
-    if (!p)
-      return GH_ENOMEM;
-    t->stage = p;
+    t->stage = gh__xrealloc(t->stage, cap);
     t->stage_cap = cap;
   }
   gh__frame_header(t->stage + t->stage_len, type, flags, stream, (uint32_t)len);
@@ -475,12 +470,7 @@ static void read_plaintext(gh__tunnel *t) {
       size_t cap = t->state == GH__T_UP ? GH__RX_INIT : GH__RX_PREAUTH;
       while (cap < t->rx_len + room)
         cap *= 2;
-      uint8_t *p = realloc(t->rx, cap);
-      if (!p) {
-        gh__tunnel_close(t, "out of memory");
-        return;
-      }
-      t->rx = p;
+      t->rx = gh__xrealloc(t->rx, cap);
       t->rx_cap = cap;
     }
     int n = SSL_read(t->ssl, t->rx + t->rx_len, (int)(t->rx_cap - t->rx_len));

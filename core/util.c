@@ -188,13 +188,30 @@ int gh__ct_equal(const void *a, size_t alen, const void *b, size_t blen) {
   return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
+void gh__oom(void) {
+  fputs("gatehouse: out of memory\n", stderr);
+  abort();
+}
+
 void *gh__xcalloc(size_t n, size_t size) {
   void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) {
-    fputs("gatehouse: out of memory\n", stderr);
-    abort();
-  }
+  if (!p)
+    gh__oom();
   return p;
+}
+
+void *gh__xmalloc(size_t size) {
+  void *p = malloc(size ? size : 1);
+  if (!p)
+    gh__oom();
+  return p;
+}
+
+void *gh__xrealloc(void *p, size_t size) {
+  void *q = realloc(p, size ? size : 1);
+  if (!q)
+    gh__oom();
+  return q;
 }
 
 char *gh__strdup(const char *s) {

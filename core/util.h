@@ -80,6 +80,11 @@ int gh__ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 char *gh__strdup(const char *s);
 char *gh__strndup(const char *s, size_t n);
-void *gh__xcalloc(size_t n, size_t size); /* aborts when out of memory */
+/* The core's allocations abort when out of memory (docs/architecture.md,
+ * "Out of memory"): gh__oom() says so on stderr and aborts. */
+void gh__oom(void) __attribute__((noreturn));
+void *gh__xcalloc(size_t n, size_t size);
+void *gh__xmalloc(size_t size);
+void *gh__xrealloc(void *p, size_t size);
 
 #endif
