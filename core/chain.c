@@ -46,46 +46,45 @@ void gh__chain_eof_up(gh_link *l) {
 
 /* ---- down: from the tunnel toward the socket ---- */
 
-int gh__chain_down(gh__stream *s, const uint8_t *data, uint32_t len) {
-  size_t top = s->n_links - 1;
-  if (top == 0)
+/* Bytes for link i: its down(), or the transport's write() for link 0. */
+static int down_to(gh__stream *s, size_t i, const uint8_t *data,
+                   uint32_t len) {
+  if (i == 0)
     return gh__chain_transport_write(s, data, len);
-  int r = H(s, top)->down(&s->links[top], data, len);
+  int r = H(s, i)->down(&s->links[i], data, len);
   if (r < 0)
     gh__stream_abort(s, r, 1);
   return r;
 }
 
-void gh__chain_down_eof(gh__stream *s) {
-  size_t top = s->n_links - 1;
-  if (top == 0)
+/* EOF for link i: its down_eof(), or the transport's shutdown(). */
+static void eof_down_to(gh__stream *s, size_t i) {
+  if (i == 0)
     H(s, 0)->shutdown(&s->links[0]);
   else
-    H(s, top)->down_eof(&s->links[top]);
+    H(s, i)->down_eof(&s->links[i]);
+}
+
+int gh__chain_down(gh__stream *s, const uint8_t *data, uint32_t len) {
+  return down_to(s, (size_t)s->n_links - 1, data, len);
+}
+
+void gh__chain_down_eof(gh__stream *s) {
+  eof_down_to(s, (size_t)s->n_links - 1);
 }
 
 int32_t gh__chain_send_down(gh_link *l, const uint8_t *data, uint32_t len) {
   gh__stream *s = l->s;
   if (s->state == GH__S_CLOSING || l->idx == 0)
     return l->idx == 0 ? GH_EINVAL : GH_ECANCELED;
-  size_t prev = (size_t)l->idx - 1;
-  if (prev == 0)
-    return gh__chain_transport_write(s, data, len);
-  int r = H(s, prev)->down(&s->links[prev], data, len);
-  if (r < 0)
-    gh__stream_abort(s, r, 1);
-  return r;
+  return down_to(s, (size_t)l->idx - 1, data, len);
 }
 
 void gh__chain_eof_down(gh_link *l) {
   gh__stream *s = l->s;
   if (s->state == GH__S_CLOSING || l->idx == 0)
     return;
-  size_t prev = (size_t)l->idx - 1;
-  if (prev == 0)
-    H(s, 0)->shutdown(&s->links[0]);
-  else
-    H(s, prev)->down_eof(&s->links[prev]);
+  eof_down_to(s, (size_t)l->idx - 1);
 }
 
 int gh__chain_transport_write(gh__stream *s, const uint8_t *data,
