@@ -71,5 +71,65 @@ def test_goaway_floods_client_log(t):
     assert lines <= 5, f"{lines} log lines for {N} GOAWAY frames"
 
 
+
+def test_preauth_read_buffer_grows_to_128k(t):
+    """docs/security.md: "a 2 KiB read buffer until the tunnel is up" and
+    "about 20 KB per idle unauthenticated connection". But the frame header
+    is checked against the type's maximum only (frame.c:168), and before
+    HELLO a DGRAM header may claim 65,535 bytes: read_plaintext
+    (tunnel.c:493-507) doubles the buffer until the partial frame fits, so
+    an unauthenticated peer makes each connection hold a 128 KiB buffer
+    (plus OpenSSL's) for handshake_timeout. 256 such connections from 8
+    loopback addresses (within unauth_per_source): measure the server."""
+    import socket
+    import ssl
+    from test_flood import _server, metric, rss_kb
+    from ghtest import onprem
+    res = t.proto_server()
+    p_on = t.port()
+    srv = _server(t, [onprem("on", p_on, res.port)], {"gw1": t.token()},
+                  handshake_timeout="60")
+    ghtest.wait_until(lambda: metric(srv.admin_port, "gatehouse_unauth_connections") == 0, 10)
+    ctx = ssl.create_default_context(cafile=t.pki.ca_cert)
+    ctx.check_hostname = False
+
+    def held(n, payload):
+        socks = []
+        for i in range(n):
+            s = socket.socket()
+            s.bind((f"127.0.{10 + i // 32}.{1 + i % 32}", 0))
+            s.settimeout(20)
+            s.connect((HOST, srv.tunnel_port))
+            s = ctx.wrap_socket(s)
+            if payload:
+                s.sendall(payload)
+            socks.append(s)
+        return socks
+
+    n = 256
+    r0 = rss_kb(srv.pid())
+    idle = held(n, b"")
+    time.sleep(1)
+    r1 = rss_kb(srv.pid())
+    for s in idle:
+        s.close()
+    ghtest.wait_until(lambda: metric(srv.admin_port, "gatehouse_unauth_connections") == 0, 30)
+    r2 = rss_kb(srv.pid())
+    # a DGRAM header claiming 65,535 bytes, and all of them but one
+    part = hs.frame(hs.DGRAM, 1, b"\0" * 65535)[:-1]
+    big = held(n, part)
+    time.sleep(2)
+    r3 = rss_kb(srv.pid())
+    assert metric(srv.admin_port, "gatehouse_unauth_connections") == n
+    per_idle = (r1 - r0) / n
+    per_big = (r3 - r2) / n
+    ghtest.log(f"  {n} TLS-idle pre-auth connections: +{r1 - r0} kB ({per_idle:.1f} kB each); "
+               f"{n} with a partial DGRAM frame: +{r3 - r2} kB ({per_big:.1f} kB each)")
+    for s in big:
+        s.close()
+    assert per_big < 40, (f"an unauthenticated connection holds {per_big:.0f} kB "
+                          f"(unauth_max 1024 of them: {per_big * 1024 / 1024:.0f} MB)")
+
+
 if __name__ == "__main__":
     ghtest.main(globals())
