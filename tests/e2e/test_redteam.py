@@ -131,5 +131,44 @@ def test_preauth_read_buffer_grows_to_128k(t):
                           f"(unauth_max 1024 of them: {per_big * 1024 / 1024:.0f} MB)")
 
 
+def test_pushed_set_memory_amplification(t):
+    """A pushed set is bounded at 16 MiB (config.h:64), but its decode
+    (config.c:2790-2830) turns every 10-byte record into a gh__kv with two
+    heap strings: 1,024 options "a.b" = "" per destination, as many
+    destinations as fit in 16 MiB. Measure the client's RSS after one push."""
+    from test_flood import rss_kb
+    _, cli, tuns = _start(t)
+    tun = tuns["gw1"]
+    tun.idle(0.5)
+    r0 = rss_kb(cli.pid())
+    opts = [("a.b%d" % (i % 10), "") for i in range(1000)]
+    # one destination's encoding, its name patched (hs.encode_dests is
+    # quadratic at this size)
+    one = hs.encode_dests([hs.onprem("d0000", "127.0.0.1:9", extra=opts)])[8:]
+    n = min(4096, (16 * 1024 * 1024 - 8) // len(one))
+    blob = b"GHD\x01" + struct.pack("!I", n) + b"".join(
+        one[:2] + b"d%04d" % i + one[7:] for i in range(n))
+    assert len(blob) <= 16 * 1024 * 1024, len(blob)
+    for off in range(0, len(blob), 16384):
+        chunk = blob[off:off + 16384]
+        more = 1 if off + 16384 < len(blob) else 0
+        tun.s.sendall(hs.frame(hs.CONFIG, 0, chunk, more))
+    peak = [0]
+
+    def watch():
+        peak[0] = max(peak[0], rss_kb(cli.pid()))
+        return False
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        watch()
+        try:
+            tun._handle(*tun._read_frame(0.05))
+        except Exception:
+            pass
+    ghtest.log(f"  push of {len(blob)} bytes ({n} destinations x 1000 options): client RSS "
+               f"{r0} -> peak {peak[0]} kB (+{(peak[0] - r0) / 1024:.0f} MB)")
+    assert peak[0] - r0 < 64 * 1024, f"one push grew the client by {(peak[0] - r0) // 1024} MB"
+
+
 if __name__ == "__main__":
     ghtest.main(globals())
