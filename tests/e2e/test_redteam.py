@@ -170,5 +170,78 @@ def test_pushed_set_memory_amplification(t):
     assert peak[0] - r0 < 64 * 1024, f"one push grew the client by {(peak[0] - r0) // 1024} MB"
 
 
+def test_crl_reload_misses_a_handshake_in_flight(t):
+    """docs/security.md: "a reload whose re-read client_crl revokes the
+    tunnel's client certificate closes it". A connection whose TLS
+    handshake began before the reload keeps the SSL of the old context
+    (tunnel.c, on_read: tunnel_tls_new(t, rt->ctx) at the first byte), so
+    its certificate is verified against the old CRL; revoke_tunnels
+    (server.c:510-527) skips tunnels still in the TLS state, and nothing
+    checks them when their handshake ends. A client whose certificate was
+    just revoked starts a handshake, waits for the reload (within
+    handshake_timeout), finishes it and authenticates."""
+    import signal
+    import socket
+    import ssl
+    from test_hostile import hello
+    from ghtest import onprem
+    pki = t.pki
+    cert_a, key_a = ghtest.issue_cert(pki, "rt-a-" + t.name, "client a")
+    crl = ghtest.make_crl(pki, os.path.join(t.dir, "clients.crl"))
+    res = t.proto_server()
+    p1 = t.port()
+    tok = t.token()
+    srv = t.server([onprem("on1", p1, res.port)], {"gw1": tok},
+                   server={"client_ca": pki.ca_cert, "client_crl": crl})
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki.ca_cert)
+    ctx.check_hostname = False
+    ctx.load_cert_chain(cert_a, key_a)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the client's certificate in its 2nd flight
+    raw = socket.create_connection((HOST, srv.tunnel_port), 10)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    raw.sendall(out.read())
+    # the server's flight, up to ServerHelloDone
+    deadline = time.monotonic() + 10
+    second = b""
+    while not second and time.monotonic() < deadline:
+        inc.write(raw.recv(65536))
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        second = out.read()
+    assert second, "no client second flight"
+    # now the certificate is revoked, and the server reloads
+    mark = srv.log_size()
+    ghtest.make_crl(pki, crl, revoked=[cert_a])
+    srv.write_config()
+    srv.send_signal(signal.SIGHUP)
+    srv.wait_log(r"configuration reloaded", since=mark)
+    # the held flight: Certificate, ClientKeyExchange, CertificateVerify, Finished
+    raw.sendall(second)
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            data = raw.recv(65536)
+            assert data, "the server closed the connection (the revocation held)"
+            inc.write(data)
+    obj.write(hello("gw1", tok))
+    raw.sendall(out.read())
+    time.sleep(1)
+    log = srv.log_text(since=mark)
+    up = re.search(r"tunnel up: client hostile", log)
+    ghtest.log("  " + (up.group(0) if up else "refused") + " after the CRL revoked its certificate")
+    raw.close()
+    assert not up, "a client whose certificate the reloaded CRL revokes got its tunnel up"
+
+
 if __name__ == "__main__":
     ghtest.main(globals())
