@@ -471,8 +471,28 @@ static void log_handshake_failure(gh__tunnel *t) {
   gh__tunnel_close(t, why);
 }
 
+/* A handshake begun before a reload ran on the context of its start, so
+ * its peer's certificate was checked against the CRL read then: check it
+ * against the CRL of now (the context a reload made). */
+static int handshake_revoked(gh__tunnel *t) {
+  SSL_CTX *now = NULL;
+  if (t->rt->role == GH__ROLE_SERVER && t->rt->scfg && t->rt->scfg->client_crl)
+    now = t->rt->ctx;
+  else if (t->rt->role == GH__ROLE_CLIENT && t->slot && t->slot->gw &&
+           t->slot->gw->ccfg && t->slot->gw->ccfg->crl)
+    now = t->slot->gw->ctx;
+  return now && SSL_get_SSL_CTX(t->ssl) != now &&
+         gh__tls_peer_revoked(t->ssl, now);
+}
+
 static int do_handshake(gh__tunnel *t) {
   int r = SSL_do_handshake(t->ssl);
+  if (r == 1 && handshake_revoked(t)) {
+    t->rt->hs_failures[GH__HSF_CERT]++;
+    gh__tunnel_close(t, "TLS handshake failed: certificate: certificate "
+                        "revoked (by a CRL reloaded during the handshake)");
+    return -1;
+  }
   if (r == 1) {
     gh__debug(t->subject, "TLS up: %s %s", SSL_get_version(t->ssl),
               SSL_get_cipher_name(t->ssl));

@@ -225,16 +225,20 @@ def test_crl_reload_misses_a_handshake_in_flight(t):
     srv.wait_log(r"configuration reloaded", since=mark)
     # the held flight: Certificate, ClientKeyExchange, CertificateVerify, Finished
     raw.sendall(second)
-    while True:
-        try:
-            obj.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            data = raw.recv(65536)
-            assert data, "the server closed the connection (the revocation held)"
-            inc.write(data)
-    obj.write(hello("gw1", tok))
-    raw.sendall(out.read())
+    try:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                data = raw.recv(65536)
+                if not data:
+                    raise ConnectionResetError("closed")
+                inc.write(data)
+        obj.write(hello("gw1", tok))
+        raw.sendall(out.read())
+    except (ssl.SSLError, OSError) as e:
+        ghtest.log(f"  the server ended the handshake: {e!r}")
     time.sleep(1)
     log = srv.log_text(since=mark)
     up = re.search(r"tunnel up: client hostile", log)
