@@ -546,6 +546,14 @@ static void read_plaintext(gh__tunnel *t) {
     process_rx(t);
     if (t->state == GH__T_CLOSING)
       return;
+    /* Before the tunnel is up only a HELLO, WELCOME or REFUSE may come,
+     * each well under GH__RX_PREAUTH: a frame still partial past it is
+     * none of them (else a DGRAM header grows the buffer to 128 KiB). */
+    if (t->state != GH__T_UP && t->rx_len > GH__RX_PREAUTH) {
+      gh__tunnel_close(t, "protocol error: frame larger than allowed before "
+                          "hello");
+      return;
+    }
     /* Bound what a peer can make us hold: a frame never exceeds its max. */
     if (t->rx_len > GH__RX_INIT + GH__DGRAM_MAX) {
       gh__tunnel_close(t, "protocol error: frame larger than allowed");
