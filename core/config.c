@@ -2526,6 +2526,7 @@ int gh__dest_apply_local(gh__dest *d, const gh__local_dest *l, char *err,
 typedef struct gh__enc {
   gh__buf b;
   int rc;
+  uint32_t records; /* in the whole set: GH__PUSH_RECORDS_MAX at most */
 } gh__enc;
 
 static void enc_bytes(gh__enc *e, const void *p, size_t n) {
@@ -2556,11 +2557,13 @@ static void enc_rec(gh__enc *e, size_t *n, const char *key, const char *value,
                     const uint8_t *blob, size_t blob_len) {
   size_t kl = strlen(key), vl = value ? strlen(value) : 0;
   if (!value || kl > GH__NAME_MAX || vl > GH__VALUE_MAX ||
-      blob_len > GH__DESTS_BYTES_MAX || *n >= 65535) {
+      blob_len > GH__DESTS_BYTES_MAX || *n >= 65535 ||
+      e->records >= GH__PUSH_RECORDS_MAX) {
     if (!e->rc)
       e->rc = GH_EMSGSIZE;
     return;
   }
+  e->records++;
   enc_u8(e, blob ? GH__REC_BLOB : GH__REC_KV);
   enc_u16(e, (uint16_t)kl);
   enc_bytes(e, key, kl);
@@ -2721,6 +2724,7 @@ int gh__dests_encode(const gh__server_cfg *cfg, const char *gateway,
 typedef struct gh__rd {
   const uint8_t *p;
   size_t len, off;
+  uint32_t records; /* read so far, in the whole set */
 } gh__rd;
 
 static int rd_take(gh__rd *r, size_t n, const uint8_t **out) {
@@ -2819,6 +2823,10 @@ static int rd_dest(gh__rd *r, gh__dest *v, size_t i, char *err, size_t errlen) {
                    d->name);
   if (rd_uint(r, 2, &nrec) < 0)
     return dfail(err, errlen, GH_EPROTO, "truncated");
+  if (nrec > GH__PUSH_RECORDS_MAX - r->records)
+    return dfail(err, errlen, GH_EPROTO, "more than %u keys in the set",
+                 GH__PUSH_RECORDS_MAX);
+  r->records += nrec;
   for (uint32_t k = 0; k < nrec; k++) {
     int rc = rd_record(r, d, err, errlen);
     if (rc < 0)
@@ -2831,7 +2839,7 @@ static int rd_dest(gh__rd *r, gh__dest *v, size_t i, char *err, size_t errlen) {
 
 int gh__dests_decode(const uint8_t *p, size_t len, gh__dest **out, size_t *n,
                      char *err, size_t errlen) {
-  gh__rd r = {p, len, 0};
+  gh__rd r = {p, len, 0, 0};
   const uint8_t *magic;
   uint32_t version, count;
   *out = NULL;

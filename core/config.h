@@ -62,6 +62,10 @@ enum {
 /* Bounds of a pushed destination set (gh__dests_decode refuses more). */
 #define GH__DESTS_MAX 4096
 #define GH__DESTS_BYTES_MAX (16u * 1024u * 1024u)
+/* Keys in one pushed set, all destinations together: each becomes a kv
+ * with two strings on the client, so the bytes alone do not bound what a
+ * set costs it (16 MiB of tiny records would hold ~180 MB). */
+#define GH__PUSH_RECORDS_MAX 65536u
 
 typedef struct gh__dest {
   char *name;

@@ -399,6 +399,7 @@ struct gh__tunnel {
   uint8_t gw_counted;   /* server: counted in gw->n_tunnels */
   uint8_t token_hash[32]; /* server: SHA-256 of the token it gave */
   int closed_handle;
+  uint8_t peer_goaway; /* the peer said GOAWAY (logged once) */
   int open_handles; /* tcp and timer: freed when both closes finished */
 };
 

@@ -234,7 +234,11 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
     if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)
       return r;
   if ((r = build_gateways(rt, cfg)) < 0) {
-    snprintf(err, errlen, "cannot encode the destinations: %s", gh_strerror(r));
+    snprintf(err, errlen,
+             "cannot encode the destinations: %s (a gateway's set holds at "
+             "most %u destinations, %u keys and %u bytes)",
+             gh_strerror(r), GH__DESTS_MAX, GH__PUSH_RECORDS_MAX,
+             GH__DESTS_BYTES_MAX);
     return r;
   }
   if ((r = build_dests(rt, cfg, 0, err, errlen)) < 0)

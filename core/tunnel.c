@@ -377,7 +377,9 @@ static void dispatch(gh__tunnel *t, const gh__frame *f) {
       on_pong(t, f);
     return;
   case GH__FT_GOAWAY:
-    gh__info(t->subject, "peer is going away: no new streams on this tunnel");
+    if (!t->peer_goaway) /* once: a peer may send any number of them */
+      gh__info(t->subject, "peer is going away: no new streams on this tunnel");
+    t->peer_goaway = 1;
     if (t->gw)
       gh__gw_del_live(t->gw, t);
     return;

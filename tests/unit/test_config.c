@@ -1452,6 +1452,88 @@ static void decode_fails(const uint8_t *p, size_t len, int want,
 #define DECODE_FAILS(w, want, what)                                            \
   decode_fails((w)->b, (w)->n, want, what, __LINE__)
 
+/* A pushed set holds at most GH__PUSH_RECORDS_MAX keys in all: 16 MiB of
+ * tiny records would otherwise cost the client ~180 MB of kvs. Both ends
+ * refuse a larger set. */
+static void put16(uint8_t *b, size_t *n, uint16_t v) {
+  b[(*n)++] = (uint8_t)(v >> 8);
+  b[(*n)++] = (uint8_t)v;
+}
+static size_t records_set(uint8_t *b, uint32_t dests, uint16_t opts) {
+  size_t n = 0;
+  memcpy(b, "GHD\x01", 4);
+  n = 4;
+  put16(b, &n, (uint16_t)(dests >> 16));
+  put16(b, &n, (uint16_t)dests);
+  static const char *const base[][2] = {
+      {"gateway", "dc1"}, {"type", "cloud"}, {"client_port", "9"},
+      {"resource", "r:1"}};
+  for (uint32_t d = 0; d < dests; d++) {
+    char name[16];
+    int nl = snprintf(name, sizeof(name), "d%u", d);
+    put16(b, &n, (uint16_t)nl);
+    memcpy(b + n, name, (size_t)nl);
+    n += (size_t)nl;
+    put16(b, &n, (uint16_t)(4 + opts));
+    for (uint32_t k = 0; k < 4u + opts; k++) {
+      const char *key = k < 4 ? base[k][0] : "a.b", *val = k < 4 ? base[k][1] : "";
+      b[n++] = 1;
+      put16(b, &n, (uint16_t)strlen(key));
+      memcpy(b + n, key, strlen(key));
+      n += strlen(key);
+      put16(b, &n, 0);
+      put16(b, &n, (uint16_t)strlen(val));
+      memcpy(b + n, val, strlen(val));
+      n += strlen(val);
+    }
+  }
+  return n;
+}
+
+static void test_push_records_bounded(void **state) {
+  (void)state;
+  /* 64 destinations of 1,024 keys: exactly the most a set may hold */
+  size_t cap = 70u * 1028u * 16u;
+  uint8_t *b = malloc(cap);
+  gh__dest *v;
+  size_t n;
+  char err[512] = "";
+  size_t len = records_set(b, 64, 1020);
+  assert_int_equal(gh__dests_decode(b, len, &v, &n, err, sizeof(err)), 0);
+  assert_int_equal(n, 64);
+  for (size_t i = 0; i < n; i++)
+    gh__dest_free(&v[i]);
+  free(v);
+  /* one destination more: refused before its keys are read */
+  len = records_set(b, 65, 1020);
+  assert_int_equal(gh__dests_decode(b, len, &v, &n, err, sizeof(err)),
+                   GH_EPROTO);
+  assert_non_null(strstr(err, "more than 65536 keys in the set"));
+  free(b);
+
+  /* and the server does not build one */
+  gh__server_cfg c;
+  load_s_ok(&c, SBASE);
+  c.dests = gh__xcalloc(65, sizeof(*c.dests));
+  for (size_t i = 0; i < 65; i++) {
+    gh__dest *d = &c.dests[c.n_dests++];
+    char name[16], e2[256];
+    snprintf(name, sizeof(name), "d%zu", i);
+    d->name = gh__strdup(name);
+    assert_int_equal(gh__dest_set(d, "gateway", "dc1", 1, e2, sizeof(e2)), 0);
+    assert_int_equal(gh__dest_set(d, "type", "cloud", 1, e2, sizeof(e2)), 0);
+    assert_int_equal(gh__dest_set(d, "client_port", "9", 1, e2, sizeof(e2)), 0);
+    assert_int_equal(gh__dest_set(d, "resource", "r:1", 1, e2, sizeof(e2)), 0);
+    for (size_t k = 0; k < 1020; k++)
+      assert_int_equal(gh__dest_set(d, "a.b", "", 1, e2, sizeof(e2)), 0);
+  }
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  assert_int_equal(gh__dests_encode(&c, "dc1", &out, &out_len), GH_EMSGSIZE);
+  assert_null(out);
+  gh__server_cfg_free(&c);
+}
+
 static void test_push_decode_bad(void **state) {
   (void)state;
   wbuf w;
@@ -2161,6 +2243,7 @@ int main(void) {
       cmocka_unit_test(test_validate_errors),
       cmocka_unit_test(test_push_round_trip),
       cmocka_unit_test(test_push_decode_bad),
+      cmocka_unit_test(test_push_records_bounded),
       cmocka_unit_test(test_client_gateway_acl),
       cmocka_unit_test(test_client_gateway_acl_errors),
       cmocka_unit_test(test_server_unspecified_resource),
