@@ -17,49 +17,57 @@
 #include "conf.h"
 
 /* ---------------------------------------------------- destination keys */
-static int ds_gateway(gh__dest *d, const char *v, char *err, size_t errlen) {
+int gh__cf_ds_gateway(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
   if (!gh__cf_name_valid(v))
     return gh__cf_why(
-        err, errlen,
+        c->err, c->errlen,
         "gateway: bad id '%.100s' (letters, digits, '.', '_', '-')", v);
   d->gateway = gh__strdup(v);
   return 0;
 }
 
-static int ds_type(gh__dest *d, const char *v, char *err, size_t errlen) {
+int gh__cf_ds_type(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
   if (strcmp(v, "onprem") == 0)
     d->type = GH__DEST_ONPREM;
   else if (strcmp(v, "cloud") == 0)
     d->type = GH__DEST_CLOUD;
   else
-    return gh__cf_why(err, errlen, "type must be onprem or cloud, not '%.100s'",
-                      v);
+    return gh__cf_why(c->err, c->errlen,
+                      "type must be onprem or cloud, not '%.100s'", v);
   return 0;
 }
 
-static int ds_listen(gh__dest *d, const char *v, char *err, size_t errlen) {
+int gh__cf_ds_listen(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
   if (gh__hostport_parse(v, &d->listen_host, &d->listen_port) < 0)
     return gh__cf_why(
-        err, errlen,
+        c->err, c->errlen,
         "listen: expected host:port, [v6]:port or :port, not '%.100s'", v);
   return 0;
 }
 
-static int ds_client_port(gh__dest *d, const char *v, char *err,
-                          size_t errlen) {
+int gh__cf_ds_client_port(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
   uint32_t port;
   if (gh__cf_parse_u32(v, 1, 65535, &port) < 0)
-    return gh__cf_why(err, errlen,
+    return gh__cf_why(c->err, c->errlen,
                       "client_port must be a port from 1 to 65535");
   d->client_port = (uint16_t)port;
   return 0;
 }
 
-static int ds_client_bind(gh__dest *d, const char *v, char *err,
-                          size_t errlen) {
+int gh__cf_ds_client_bind(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
   gh_addr a;
   if (gh__addr_parse(v, &a) < 0 && !gh__hostname_valid(v))
-    return gh__cf_why(err, errlen,
+    return gh__cf_why(c->err, c->errlen,
                       "client_bind: expected an address or a host name, not "
                       "'%.100s'",
                       v);
@@ -67,13 +75,15 @@ static int ds_client_bind(gh__dest *d, const char *v, char *err,
   return 0;
 }
 
-static int ds_resource(gh__dest *d, const char *v, char *err, size_t errlen) {
+int gh__cf_ds_resource(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
   if (gh__hostport_parse(v, &d->resource_host, &d->resource_port) < 0 ||
       !d->resource_host) {
     free(d->resource_host);
     d->resource_host = NULL;
     d->resource_port = 0;
-    return gh__cf_why(err, errlen,
+    return gh__cf_why(c->err, c->errlen,
                       "resource: expected host:port or [v6]:port, not '%.100s'",
                       v);
   }
@@ -92,61 +102,41 @@ static int ds_proto(char **dst, const char *key, const char *v, char *err,
   return 0;
 }
 
-static int ds_listen_proto(gh__dest *d, const char *v, char *err,
-                           size_t errlen) {
-  return ds_proto(&d->listen_proto, "listen.protocol", v, err, errlen);
+/* listen.protocol, resource.protocol: the row's offset says which. */
+int gh__cf_ds_side_proto(const gh__key *k, gh__kctx *c, const char *v) {
+  return ds_proto((char **)(void *)((char *)c->obj + k->offset), k->name, v,
+                  c->err, c->errlen);
 }
 
-static int ds_resource_proto(gh__dest *d, const char *v, char *err,
-                             size_t errlen) {
-  return ds_proto(&d->resource_proto, "resource.protocol", v, err, errlen);
-}
-
-static int ds_protocol(gh__dest *d, const char *v, char *err, size_t errlen) {
-  if (ds_proto(&d->listen_proto, "protocol", v, err, errlen) < 0)
+int gh__cf_ds_protocol(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
+  if (ds_proto(&d->listen_proto, "protocol", v, c->err, c->errlen) < 0)
     return GH_EINVAL;
   d->resource_proto = gh__strdup(v);
   return 0;
 }
 
-static int ds_allow(gh__dest *d, const char *v, char *err, size_t errlen) {
+int gh__cf_ds_allow(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
   char reason[256];
   if (gh__iplist_add(&d->allow, v, reason, sizeof(reason)) < 0)
-    return gh__cf_why(err, errlen, "allow: %s", reason);
+    return gh__cf_why(c->err, c->errlen, "allow: %s", reason);
   return 0;
 }
 
-static int ds_connect_timeout(gh__dest *d, const char *v, char *err,
-                              size_t errlen) {
+int gh__cf_ds_connect_timeout(const gh__key *k, gh__kctx *c, const char *v) {
+  gh__dest *d = c->obj;
+  (void)k;
   uint32_t s;
   if (gh__cf_parse_u32(v, 1, 3600, &s) < 0)
     return gh__cf_why(
-        err, errlen,
+        c->err, c->errlen,
         "connect_timeout must be a number of seconds from 1 to 3600");
   d->connect_timeout_ms = s * 1000u;
   return 0;
 }
-
-typedef int (*gh__dset_fn)(gh__dest *d, const char *v, char *err,
-                           size_t errlen);
-
-static const struct {
-  const char *key;
-  int idx; /* GH__DK_*; -1: protocol, which sets both sides */
-  gh__dset_fn fn;
-} dest_keys[] = {
-    {"gateway", GH__DK_GATEWAY, ds_gateway},
-    {"type", GH__DK_TYPE, ds_type},
-    {"listen", GH__DK_LISTEN, ds_listen},
-    {"client_port", GH__DK_CLIENT_PORT, ds_client_port},
-    {"client_bind", GH__DK_CLIENT_BIND, ds_client_bind},
-    {"resource", GH__DK_RESOURCE, ds_resource},
-    {"protocol", -1, ds_protocol},
-    {"listen.protocol", GH__DK_LISTEN_PROTO, ds_listen_proto},
-    {"resource.protocol", GH__DK_RESOURCE_PROTO, ds_resource_proto},
-    {"allow", GH__DK_ALLOW, ds_allow},
-    {"connect_timeout", GH__DK_CONNECT_TIMEOUT, ds_connect_timeout},
-};
 
 static int dest_given(const gh__dest *d, int idx) {
   switch (idx) {
@@ -288,10 +278,9 @@ int gh__dest_set(gh__dest *d, const char *key, const char *value, int line,
                  char *err, size_t errlen) {
   if (!key || !value)
     return gh__cf_why(err, errlen, "missing key or value");
-  for (size_t i = 0; i < GH__ARRAY_LEN(dest_keys); i++) {
-    if (strcmp(dest_keys[i].key, key) != 0)
-      continue;
-    int idx = dest_keys[i].idx;
+  const gh__key *k = gh__cf_key_find(GH__K_DEST, key);
+  if (k) {
+    int idx = k->slot;
     if (idx < 0 && dest_given(d, GH__DK_LISTEN_PROTO))
       return twice(d, "the listen side's protocol", GH__DK_LISTEN_PROTO, err,
                    errlen);
@@ -302,7 +291,8 @@ int gh__dest_set(gh__dest *d, const char *key, const char *value, int line,
       return twice(d, key, idx, err, errlen);
     if (!*value)
       return gh__cf_why(err, errlen, "%s has no value", key);
-    int rc = dest_keys[i].fn(d, value, err, errlen);
+    gh__kctx c = {NULL, d, line, err, errlen};
+    int rc = k->set(k, &c, value);
     if (rc < 0)
       return rc;
     if (idx < 0) {

@@ -100,8 +100,10 @@ static int section_begin(gh__parse *p, const char *line) {
   p->sec = SEC_NONE;
   p->sec_line = p->line;
   p->sec_name[0] = '\0';
-  memset(p->seen, 0, sizeof(p->seen));
-  return gh__cf_section_open(p, kind, name);
+  if (gh__cf_section_open(p, kind, name) < 0)
+    return GH_EINVAL;
+  gh__cf_keys_open(p);
+  return 0;
 }
 
 /* Sees each line before inih does: sections are opened here (inih has no

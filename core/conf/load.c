@@ -21,6 +21,7 @@ static void parse_init(gh__parse *p, const char *file, const char *text,
   memset(p, 0, sizeof(*p));
   p->file = file;
   p->dir = gh__cf_path_dir(file);
+  p->seen = gh__xcalloc(gh__n_keys, sizeof(*p->seen));
   p->text = text;
   p->len = len;
   p->err = err;
@@ -29,36 +30,15 @@ static void parse_init(gh__parse *p, const char *file, const char *text,
     err[0] = '\0';
 }
 
-/* What [server] and [client] share: the defaults, and where the keys of
- * both go. */
-typedef struct common_keys {
-  char **admin_host;
-  uint16_t *admin_port;
-  char **plugin_dir;
-  char **user, **group;
-  int *log_level;
-  uint32_t *drain_s, *ka_s, *kat_s;
-  uint32_t *connecting_max, *open_queue_max;
-} common_keys;
-
-static void parse_common(gh__parse *p, const common_keys *k) {
-  *k->log_level = GH_LOG_INFO;
-  *k->drain_s = 30;
-  *k->ka_s = 10;
-  *k->kat_s = 30;
-  *k->connecting_max = GH__CONNECTING_MAX_DEFAULT;
-  *k->open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
-  p->connecting_max = k->connecting_max;
-  p->open_queue_max = k->open_queue_max;
-  p->admin_host = k->admin_host;
-  p->admin_port = k->admin_port;
-  p->plugin_dir = k->plugin_dir;
-  p->user = k->user;
-  p->group = k->group;
-  p->log_level = k->log_level;
-  p->drain_s = k->drain_s;
-  p->ka_s = k->ka_s;
-  p->kat_s = k->kat_s;
+/* The defaults of what [server] and [client] share. */
+static void common_init(gh__parse *p, gh__cfg_common *cm) {
+  cm->log_level = GH_LOG_INFO;
+  cm->drain_timeout_s = 30;
+  cm->keepalive_s = 10;
+  cm->keepalive_timeout_s = 30;
+  cm->connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  cm->open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
+  p->common = cm;
 }
 
 int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
@@ -73,18 +53,7 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
   cfg->unauth_max = GH__UNAUTH_MAX;
   cfg->unauth_per_source = GH__UNAUTH_PER_SOURCE;
   cfg->handshake_timeout_s = GH__HANDSHAKE_S;
-  common_keys k = {&cfg->admin_host,
-                   &cfg->admin_port,
-                   &cfg->plugin_dir,
-                   &cfg->user,
-                   &cfg->group,
-                   &cfg->log_level,
-                   &cfg->drain_timeout_s,
-                   &cfg->keepalive_s,
-                   &cfg->keepalive_timeout_s,
-                   &cfg->connecting_max,
-                   &cfg->open_queue_max};
-  parse_common(&p, &k);
+  common_init(&p, &cfg->common);
   int rc = gh__cf_parse_text(&p);
   if (rc == 0)
     rc = gh__cf_server_finish(&p);
@@ -92,6 +61,7 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
     gh__cf_secrets_check(&p);
   gh__cf_secrets_free(&p);
   free(p.dir);
+  free(p.seen);
   if (rc < 0)
     gh__server_cfg_free(cfg);
   return rc;
@@ -107,18 +77,7 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
   parse_init(&p, cfg->file, text ? text : "", text ? len : 0, err, errlen);
   p.role = ROLE_CLIENT;
   p.c = cfg;
-  common_keys k = {&cfg->admin_host,
-                   &cfg->admin_port,
-                   &cfg->plugin_dir,
-                   &cfg->user,
-                   &cfg->group,
-                   &cfg->log_level,
-                   &cfg->drain_timeout_s,
-                   &cfg->keepalive_s,
-                   &cfg->keepalive_timeout_s,
-                   &cfg->connecting_max,
-                   &cfg->open_queue_max};
-  parse_common(&p, &k);
+  common_init(&p, &cfg->common);
   int rc = gh__cf_parse_text(&p);
   if (rc == 0)
     rc = gh__cf_client_finish(&p);
@@ -126,6 +85,7 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
     gh__cf_secrets_check(&p);
   gh__cf_secrets_free(&p);
   free(p.dir);
+  free(p.seen);
   if (rc < 0)
     gh__client_cfg_free(cfg);
   return rc;
@@ -171,6 +131,13 @@ int gh__client_cfg_load(gh__client_cfg *cfg, const char *path, char *err,
   return load_file(path, err, errlen, load_client, cfg);
 }
 
+static void common_free(gh__cfg_common *cm) {
+  free(cm->admin_host);
+  free(cm->plugin_dir);
+  free(cm->user);
+  free(cm->group);
+}
+
 void gh__server_cfg_free(gh__server_cfg *cfg) {
   if (!cfg)
     return;
@@ -180,10 +147,7 @@ void gh__server_cfg_free(gh__server_cfg *cfg) {
   free(cfg->key);
   free(cfg->client_ca);
   free(cfg->client_crl);
-  free(cfg->admin_host);
-  free(cfg->plugin_dir);
-  free(cfg->user);
-  free(cfg->group);
+  common_free(&cfg->common);
   for (size_t i = 0; i < cfg->n_gateways; i++) {
     gh__server_gw *g = &cfg->gateways[i];
     free(g->id);
@@ -202,10 +166,7 @@ void gh__client_cfg_free(gh__client_cfg *cfg) {
   if (!cfg)
     return;
   free(cfg->file);
-  free(cfg->admin_host);
-  free(cfg->plugin_dir);
-  free(cfg->user);
-  free(cfg->group);
+  common_free(&cfg->common);
   for (size_t i = 0; i < cfg->n_gateways; i++) {
     gh__client_gw *g = &cfg->gateways[i];
     free(g->id);

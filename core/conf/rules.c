@@ -19,14 +19,16 @@
 /* ---- rules between sections */
 
 static int keepalive_check(gh__parse *p) {
-  if (*p->kat_s > *p->ka_s)
+  if (p->common->keepalive_timeout_s > p->common->keepalive_s)
     return 0;
-  int line = p->kat_line ? p->kat_line : p->ka_line ? p->ka_line : p->main_line;
+  int kat_line = gh__cf_key_line(p, "keepalive_timeout");
+  int ka_line = gh__cf_key_line(p, "keepalive");
+  int line = kat_line ? kat_line : ka_line ? ka_line : p->main_line;
   return gh__cf_fail(
       p, line,
       "keepalive_timeout (%u s) must be greater than keepalive (%u "
       "s)",
-      *p->kat_s, *p->ka_s);
+      p->common->keepalive_timeout_s, p->common->keepalive_s);
 }
 
 /* Whether two listeners on one port take the same address: the same host,
@@ -77,13 +79,13 @@ static int listen_check(gh__parse *p, size_t i) {
     return gh__cf_fail(p, line,
                        "destination '%s': listen %s clashes with tunnel_listen "
                        "(line %d)",
-                       d->name, hp, p->tunnel_line);
-  if (s->admin_port == d->listen_port &&
-      hosts_clash(s->admin_host, d->listen_host))
+                       d->name, hp, gh__cf_key_line(p, "tunnel_listen"));
+  if (s->common.admin_port == d->listen_port &&
+      hosts_clash(s->common.admin_host, d->listen_host))
     return gh__cf_fail(p, line,
                        "destination '%s': listen %s clashes with admin_listen "
                        "(line %d)",
-                       d->name, hp, p->admin_line);
+                       d->name, hp, gh__cf_key_line(p, "admin_listen"));
   return 0;
 }
 
@@ -126,12 +128,12 @@ int gh__cf_server_finish(gh__parse *p) {
         p, s->client_crl_line,
         "client_crl needs client_ca (the CA whose certificates it "
         "revokes)");
-  if (s->admin_host || s->admin_port)
-    if (s->admin_port == s->tunnel_port &&
-        hosts_clash(s->admin_host, s->tunnel_host))
-      return gh__cf_fail(p, p->admin_line,
+  if (s->common.admin_host || s->common.admin_port)
+    if (s->common.admin_port == s->tunnel_port &&
+        hosts_clash(s->common.admin_host, s->tunnel_host))
+      return gh__cf_fail(p, gh__cf_key_line(p, "admin_listen"),
                          "admin_listen clashes with tunnel_listen (line %d)",
-                         p->tunnel_line);
+                         gh__cf_key_line(p, "tunnel_listen"));
   for (size_t i = 0; i < s->n_dests; i++) {
     const gh__dest *d = &s->dests[i];
     if (!server_gw_find(s, d->gateway))

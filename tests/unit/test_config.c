@@ -263,15 +263,15 @@ static void test_server_valid(void **state) {
   assert_string_equal(c.cert, P("server.crt"));
   assert_string_equal(c.key, P("server.key"));
   assert_string_equal(c.client_ca, P("sub/clients-ca.crt"));
-  assert_string_equal(c.admin_host, "127.0.0.1");
-  assert_int_equal(c.admin_port, 9100);
-  assert_string_equal(c.plugin_dir, P("plugins"));
-  assert_null(c.user);
-  assert_null(c.group);
-  assert_int_equal(c.log_level, GH_LOG_DEBUG);
-  assert_int_equal(c.drain_timeout_s, 5);
-  assert_int_equal(c.keepalive_s, 7);
-  assert_int_equal(c.keepalive_timeout_s, 21);
+  assert_string_equal(c.common.admin_host, "127.0.0.1");
+  assert_int_equal(c.common.admin_port, 9100);
+  assert_string_equal(c.common.plugin_dir, P("plugins"));
+  assert_null(c.common.user);
+  assert_null(c.common.group);
+  assert_int_equal(c.common.log_level, GH_LOG_DEBUG);
+  assert_int_equal(c.common.drain_timeout_s, 5);
+  assert_int_equal(c.common.keepalive_s, 7);
+  assert_int_equal(c.common.keepalive_timeout_s, 21);
 
   assert_int_equal(c.n_gateways, 2);
   assert_string_equal(c.gateways[0].id, "dc1");
@@ -355,13 +355,13 @@ static void test_server_defaults(void **state) {
   gh__server_cfg c;
   load_s_ok(&c, SBASE);
   assert_null(c.client_ca);
-  assert_null(c.admin_host);
-  assert_int_equal(c.admin_port, 0);
-  assert_null(c.plugin_dir);
-  assert_int_equal(c.log_level, GH_LOG_INFO);
-  assert_int_equal(c.drain_timeout_s, 30);
-  assert_int_equal(c.keepalive_s, 10);
-  assert_int_equal(c.keepalive_timeout_s, 30);
+  assert_null(c.common.admin_host);
+  assert_int_equal(c.common.admin_port, 0);
+  assert_null(c.common.plugin_dir);
+  assert_int_equal(c.common.log_level, GH_LOG_INFO);
+  assert_int_equal(c.common.drain_timeout_s, 30);
+  assert_int_equal(c.common.keepalive_s, 10);
+  assert_int_equal(c.common.keepalive_timeout_s, 30);
   assert_int_equal(c.n_dests, 0);
   gh__server_cfg_free(&c);
 
@@ -802,14 +802,14 @@ static void test_client_valid(void **state) {
   gh__client_cfg c;
   load_c_ok(&c, ini);
   assert_string_equal(c.file, P("t.ini"));
-  assert_int_equal(c.log_level, GH_LOG_WARN);
-  assert_string_equal(c.admin_host, "127.0.0.1");
-  assert_int_equal(c.admin_port, 9101);
-  assert_string_equal(c.plugin_dir, "/usr/lib/gatehouse/plugins");
+  assert_int_equal(c.common.log_level, GH_LOG_WARN);
+  assert_string_equal(c.common.admin_host, "127.0.0.1");
+  assert_int_equal(c.common.admin_port, 9101);
+  assert_string_equal(c.common.plugin_dir, "/usr/lib/gatehouse/plugins");
   assert_int_equal(c.reconnect_max_s, 60);
-  assert_int_equal(c.drain_timeout_s, 0);
-  assert_int_equal(c.keepalive_s, 10);
-  assert_int_equal(c.keepalive_timeout_s, 30);
+  assert_int_equal(c.common.drain_timeout_s, 0);
+  assert_int_equal(c.common.keepalive_s, 10);
+  assert_int_equal(c.common.keepalive_timeout_s, 30);
   assert_int_equal(c.n_gateways, 2);
   const gh__client_gw *g = &c.gateways[0];
   assert_string_equal(g->id, "dc1");
@@ -2104,25 +2104,25 @@ static void test_open_limits(void **state) {
   (void)state;
   gh__server_cfg s;
   load_s_ok(&s, SBASE);
-  assert_int_equal(s.connecting_max, 1024);
-  assert_int_equal(s.open_queue_max, 16384);
+  assert_int_equal(s.common.connecting_max, 1024);
+  assert_int_equal(s.common.open_queue_max, 16384);
   gh__server_cfg_free(&s);
   load_s_ok(&s, "[server]\nconnecting_max = 4\nopen_queue_max = 0\n"
                 "tunnel_listen = 0.0.0.0:9000\ncert = server.crt\n"
                 "key = server.key\n[gateway dc1]\ntoken = " TOKEN "\n");
-  assert_int_equal(s.connecting_max, 4);
-  assert_int_equal(s.open_queue_max, 0);
+  assert_int_equal(s.common.connecting_max, 4);
+  assert_int_equal(s.common.open_queue_max, 0);
   gh__server_cfg_free(&s);
   gh__client_cfg c;
   load_c_ok(&c, CBASE);
-  assert_int_equal(c.connecting_max, 1024);
-  assert_int_equal(c.open_queue_max, 16384);
+  assert_int_equal(c.common.connecting_max, 1024);
+  assert_int_equal(c.common.open_queue_max, 16384);
   gh__client_cfg_free(&c);
   load_c_ok(&c,
             "[client]\nconnecting_max = 65536\nopen_queue_max = 65536\n"
             "[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\nca = ca.crt\n");
-  assert_int_equal(c.connecting_max, 65536);
-  assert_int_equal(c.open_queue_max, 65536);
+  assert_int_equal(c.common.connecting_max, 65536);
+  assert_int_equal(c.common.open_queue_max, 65536);
   gh__client_cfg_free(&c);
   SERVER_ERR("[server]\nconnecting_max = 0\n", 2,
              "connecting_max must be a number from 1 to 65536");
