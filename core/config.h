@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "acl.h"
 #include "plugin.h"
@@ -284,5 +285,10 @@ const gh__kv *gh__kvs_find(const gh__kvs *kvs, const char *key);
  * Hands each to fn (NULL: drops them) and forgets them. */
 void gh__cfg_warnings_flush(void (*fn)(const char *line, void *arg),
                             void *arg);
+
+/* Prints the configuration reference (Markdown): every key of the key
+ * table, and the options the handlers of `reg` declare (conf/reference.c).
+ * docs/configuration.md is its output with the shipped plugins. */
+void gh__conf_reference(FILE *out, const gh__registry *reg);
 
 #endif

@@ -23,6 +23,7 @@
 
 int gh__demo_main(int argc, char **argv);
 int gh__plugins_main(int argc, char **argv);
+int gh__reference_main(int argc, char **argv);
 
 static const char usage[] =
     "usage:\n"
@@ -32,6 +33,7 @@ static const char usage[] =
     "[-v]\n"
     "  gatehouse check  -c FILE.ini\n"
     "  gatehouse plugins [--plugin-dir DIR]\n"
+    "  gatehouse reference [--plugin-dir DIR]  (the configuration reference)\n"
     "  gatehouse demo\n"
     "  gatehouse --version | --help\n"
     "\n"
@@ -606,6 +608,8 @@ int main(int argc, char **argv) {
     return cmd_check(argc - 1, argv + 1);
   if (strcmp(cmd, "plugins") == 0)
     return gh__plugins_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "reference") == 0)
+    return gh__reference_main(argc - 1, argv + 1);
   if (strcmp(cmd, "demo") == 0)
     return gh__demo_main(argc - 1, argv + 1);
   fprintf(stderr, "gatehouse: unknown command '%s'\n\n%s", cmd, usage);

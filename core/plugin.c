@@ -554,7 +554,7 @@ static int load(gh__registry *r, const char *path, void **dlp,
     open_path = local;
   }
   /* RTLD_LOCAL: a plugin's symbols never resolve another's, and the core
-   * exports none (DESIGN.md, "The SDK's rules"). */
+   * exports none (sdk/README.md, "Building with pkg-config"). */
   void *dl = dlopen(open_path, RTLD_NOW | RTLD_LOCAL);
   if (!dl) {
     const char *e = dlerror();
