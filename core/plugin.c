@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "words.h"
 
 #define SUBJECT "plugin"
 
@@ -247,31 +248,14 @@ static int option_name_ok(const char *s) {
 }
 
 /* A decimal integer, as the configuration accepts it for GH_OPT_INT. */
-static int parse_int(const char *s, int64_t *out) {
-  const char *p = s;
-  if (*p == '-')
-    p++;
-  if (*p < '0' || *p > '9')
-    return 0;
-  for (const char *q = p; *q; q++)
-    if (*q < '0' || *q > '9')
+/* A declared default is written as the configuration would be, the
+ * boolean words in lower case. */
+static int default_bool_ok(const char *s) {
+  int b;
+  for (const char *p = s; *p; p++)
+    if (*p >= 'A' && *p <= 'Z')
       return 0;
-  errno = 0;
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  if (errno != 0 || *end != '\0')
-    return 0;
-  *out = (int64_t)v;
-  return 1;
-}
-
-static int parse_bool(const char *s) {
-  static const char *const words[] = {"yes", "no",  "true", "false",
-                                      "on",  "off", "1",    "0"};
-  for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-    if (strcmp(s, words[i]) == 0)
-      return 1;
-  return 0;
+  return gh__word_bool(s, &b) == 0;
 }
 
 static int check_option(const char *path, const gh_handler *h,
@@ -312,7 +296,7 @@ static int check_option(const char *path, const gh_handler *h,
       return GH_EINVAL;
     }
     int64_t v;
-    if (o->def && (!parse_int(o->def, &v) || v < o->min || v > o->max)) {
+    if (o->def && (gh__word_int(o->def, &v) < 0 || v < o->min || v > o->max)) {
       why_set(w,
               "%s: handler \"%s\": option \"%s\": default \"%.64s\" is not "
               "an integer in [%lld, %lld]",
@@ -321,7 +305,7 @@ static int check_option(const char *path, const gh_handler *h,
       return GH_EINVAL;
     }
   }
-  if (o->type == GH_OPT_BOOL && o->def && !parse_bool(o->def)) {
+  if (o->type == GH_OPT_BOOL && o->def && !default_bool_ok(o->def)) {
     why_set(w,
             "%s: handler \"%s\": option \"%s\": default \"%.64s\" is not "
             "a boolean",

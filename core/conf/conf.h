@@ -100,7 +100,6 @@ int gh__cf_name_valid(const char *s);
 int gh__cf_key_showable(const char *k);
 void gh__cf_fmt_hostport(const char *host, uint16_t port, char *out,
                          size_t len);
-int gh__cf_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 char *gh__cf_path_dir(const char *file);
 char *gh__cf_path_resolve(const char *dir, const char *value);
 int gh__cf_file_check(const char *path);

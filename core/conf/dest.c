@@ -14,6 +14,7 @@
 
 #include "../log.h"
 #include "../util.h"
+#include "../words.h"
 #include "conf.h"
 
 /* ---------------------------------------------------- destination keys */
@@ -55,7 +56,7 @@ int gh__cf_ds_client_port(const gh__key *k, gh__kctx *c, const char *v) {
   gh__dest *d = c->obj;
   (void)k;
   uint32_t port;
-  if (gh__cf_parse_u32(v, 1, 65535, &port) < 0)
+  if (gh__word_u32(v, 1, 65535, &port) < 0)
     return gh__cf_why(c->err, c->errlen,
                       "client_port must be a port from 1 to 65535");
   d->client_port = (uint16_t)port;
@@ -130,7 +131,7 @@ int gh__cf_ds_connect_timeout(const gh__key *k, gh__kctx *c, const char *v) {
   gh__dest *d = c->obj;
   (void)k;
   uint32_t s;
-  if (gh__cf_parse_u32(v, 1, 3600, &s) < 0)
+  if (gh__word_u32(v, 1, 3600, &s) < 0)
     return gh__cf_why(
         c->err, c->errlen,
         "connect_timeout must be a number of seconds from 1 to 3600");

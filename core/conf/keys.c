@@ -7,6 +7,7 @@
 
 #include "../log.h"
 #include "../util.h"
+#include "../words.h"
 #include "conf.h"
 
 #define CM(f) offsetof(gh__cfg_common, f)
@@ -205,7 +206,7 @@ static void *slot(const gh__key *k, gh__kctx *c) {
 
 int gh__cf_set_u32(const gh__key *k, gh__kctx *c, const char *v) {
   uint32_t min = (uint32_t)k->min, max = (uint32_t)k->max;
-  if (gh__cf_parse_u32(v, min, max, slot(k, c)) < 0)
+  if (gh__word_u32(v, min, max, slot(k, c)) < 0)
     return gh__cf_why(c->err, c->errlen,
                       k->type == GH__KT_SECONDS
                           ? "%s must be a number of seconds from %u to %u"

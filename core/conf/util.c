@@ -15,6 +15,7 @@
 #include "../log.h"
 #include "../util.h"
 #include "conf.h"
+#include "../words.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -77,23 +78,6 @@ void gh__cf_fmt_hostport(const char *host, uint16_t port, char *out,
     snprintf(out, len, "%s:%u", host, port);
 }
 
-int gh__cf_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out) {
-  uint64_t v = 0;
-  if (!*s)
-    return GH_EINVAL;
-  for (; *s; s++) {
-    if (!isdigit((unsigned char)*s))
-      return GH_EINVAL;
-    v = v * 10 + (uint64_t)(*s - '0');
-    if (v > max)
-      return GH_ERANGE;
-  }
-  if (v < min)
-    return GH_ERANGE;
-  *out = (uint32_t)v;
-  return 0;
-}
-
 static int port_parse(const char *s, size_t n, uint16_t *port) {
   char buf[8];
   uint32_t v;
@@ -101,7 +85,7 @@ static int port_parse(const char *s, size_t n, uint16_t *port) {
     return GH_EINVAL;
   memcpy(buf, s, n);
   buf[n] = '\0';
-  if (gh__cf_parse_u32(buf, 1, 65535, &v) < 0)
+  if (gh__word_u32(buf, 1, 65535, &v) < 0)
     return GH_EINVAL;
   *port = (uint16_t)v;
   return 0;

@@ -14,6 +14,7 @@
 
 #include "../log.h"
 #include "../util.h"
+#include "../words.h"
 #include "conf.h"
 
 /* ----------------------------------------------------------- validation */
@@ -104,28 +105,6 @@ static int is_dgram(const gh__chain *c) {
   return c->n > 0 && (c->h[0]->flags & GH_HANDLER_DGRAM);
 }
 
-static int opt_int_parse(const char *v, int64_t *out) {
-  char *end;
-  if (!(isdigit((unsigned char)v[0]) ||
-        (v[0] == '-' && isdigit((unsigned char)v[1]))))
-    return GH_EINVAL;
-  errno = 0;
-  long long x = strtoll(v, &end, 10);
-  if (errno || *end)
-    return GH_EINVAL;
-  *out = x;
-  return 0;
-}
-
-static int opt_bool_ok(const char *v) {
-  static const char *const words[] = {"yes", "no",  "true", "false",
-                                      "on",  "off", "1",    "0"};
-  for (size_t i = 0; i < GH__ARRAY_LEN(words); i++)
-    if (strcasecmp(v, words[i]) == 0)
-      return 1;
-  return 0;
-}
-
 static int opt_file_read(const gh__dest *d, gh__kv *kv, char *err,
                          size_t errlen) {
   char *dir = gh__cf_path_dir(kv->file ? kv->file : d->file);
@@ -151,19 +130,20 @@ static int opt_file_read(const gh__dest *d, gh__kv *kv, char *err,
 static int opt_value_check(const gh__dest *d, gh__kv *kv, const gh_option *o,
                            char *err, size_t errlen) {
   int64_t x;
+  int b;
   switch (o->type) {
   case GH_OPT_STRING:
     return 0;
   case GH_OPT_INT:
     /* min == max == 0: the plugin set no bounds */
-    if (opt_int_parse(kv->value, &x) < 0 ||
+    if (gh__word_int(kv->value, &x) < 0 ||
         ((o->min || o->max) && (x < o->min || x > o->max)))
       return kvfail(d, kv, err, errlen,
                     "%s must be a whole number from %lld to %lld", kv->key,
                     (long long)o->min, (long long)o->max);
     return 0;
   case GH_OPT_BOOL:
-    if (!opt_bool_ok(kv->value))
+    if (gh__word_bool(kv->value, &b) < 0)
       return kvfail(d, kv, err, errlen,
                     "%s must be yes, no, true, false, on, off, 1 or 0",
                     kv->key);
