@@ -14,6 +14,7 @@
 
 #include "../log.h"
 #include "../util.h"
+#include "../wire.h"
 #include "conf.h"
 
 /* ------------------------------------------------- the pushed set: encode
@@ -26,18 +27,19 @@
  * Big-endian. Records are INI keys and values, replayed through
  * gh__dest_set on the client; tag 2 adds a file option's content. */
 
+/* Encoding runs twice over the same cursor code: once to measure (a
+ * writer without a buffer), once to write. */
 typedef struct gh__enc {
-  gh__buf b;
+  gh__wr w;
   int rc;
 } gh__enc;
 
 static void enc_bytes(gh__enc *e, const void *p, size_t n) {
   if (e->rc)
     return;
-  if (e->b.len + n > GH__DESTS_BYTES_MAX)
-    e->rc = GH_EMSGSIZE;
-  else if (gh__buf_append(&e->b, p, n) < 0)
-    e->rc = GH_ENOMEM;
+  gh__wr_bytes(&e->w, p, n);
+  if (e->w.bad)
+    e->rc = GH_EMSGSIZE; /* past GH__DESTS_BYTES_MAX */
 }
 
 static void enc_u8(gh__enc *e, uint8_t v) {
@@ -45,13 +47,14 @@ static void enc_u8(gh__enc *e, uint8_t v) {
 }
 
 static void enc_u16(gh__enc *e, uint16_t v) {
-  uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+  uint8_t b[2];
+  gh__put_u16(b, v);
   enc_bytes(e, b, 2);
 }
 
 static void enc_u32(gh__enc *e, uint32_t v) {
-  uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
-                  (uint8_t)v};
+  uint8_t b[4];
+  gh__put_u32(b, v);
   enc_bytes(e, b, 4);
 }
 
@@ -111,7 +114,8 @@ static void enc_allow(gh__enc *e, size_t *n, const gh__iplist *l) {
 
 static void enc_dest(gh__enc *e, const gh__dest *d) {
   char v[300];
-  size_t n = 0, at;
+  size_t n = 0;
+  uint8_t *at;
   size_t nl = strlen(d->name);
   if (nl == 0 || nl > GH__NAME_MAX || !d->gateway || !d->resource_host) {
     e->rc = e->rc ? e->rc : GH_EINVAL;
@@ -119,8 +123,8 @@ static void enc_dest(gh__enc *e, const gh__dest *d) {
   }
   enc_u16(e, (uint16_t)nl);
   enc_bytes(e, d->name, nl);
-  at = e->b.len;
-  enc_u16(e, 0); /* n_records, patched below */
+  at = e->w.p; /* n_records, written below */
+  enc_u16(e, 0);
   enc_rec(e, &n, "gateway", d->gateway, NULL, 0);
   enc_rec(e, &n, "type", gh__cf_type_name(d->type), NULL, 0);
   if (d->type == GH__DEST_ONPREM) {
@@ -144,74 +148,52 @@ static void enc_dest(gh__enc *e, const gh__dest *d) {
     if (opt_for_client(d, kv))
       enc_rec(e, &n, kv->key, kv->value, kv->blob, kv->blob_len);
   }
-  if (!e->rc) {
-    e->b.data[e->b.off + at] = (uint8_t)(n >> 8);
-    e->b.data[e->b.off + at + 1] = (uint8_t)n;
-  }
+  if (!e->rc && at)
+    gh__put_u16(at, (uint16_t)n);
+}
+
+static void enc_set(gh__enc *e, const gh__server_cfg *cfg,
+                    const char *gateway, uint32_t count) {
+  enc_bytes(e, GH__PUSH_MAGIC, 3);
+  enc_u8(e, GH__PUSH_VERSION);
+  enc_u32(e, count);
+  for (size_t i = 0; i < cfg->n_dests && !e->rc; i++)
+    if (cfg->dests[i].gateway && strcmp(cfg->dests[i].gateway, gateway) == 0)
+      enc_dest(e, &cfg->dests[i]);
 }
 
 int gh__dests_encode(const gh__server_cfg *cfg, const char *gateway,
                      uint8_t **out, size_t *len) {
-  gh__enc e;
   uint32_t count = 0;
   *out = NULL;
   *len = 0;
   if (!cfg || !gateway)
     return GH_EINVAL;
-  memset(&e, 0, sizeof(e));
   for (size_t i = 0; i < cfg->n_dests; i++)
     if (cfg->dests[i].gateway && strcmp(cfg->dests[i].gateway, gateway) == 0)
       count++;
   if (count > GH__DESTS_MAX)
     return GH_EMSGSIZE;
-  enc_bytes(&e, GH__PUSH_MAGIC, 3);
-  enc_u8(&e, GH__PUSH_VERSION);
-  enc_u32(&e, count);
-  for (size_t i = 0; i < cfg->n_dests && !e.rc; i++)
-    if (cfg->dests[i].gateway && strcmp(cfg->dests[i].gateway, gateway) == 0)
-      enc_dest(&e, &cfg->dests[i]);
-  if (e.rc) {
-    if (e.b.data)
-      explicit_bzero(e.b.data, e.b.cap);
-    gh__buf_free(&e.b);
+  gh__enc e = {{NULL, GH__DESTS_BYTES_MAX, 0, 0}, 0};
+  enc_set(&e, cfg, gateway, count);
+  if (e.rc)
     return e.rc;
-  }
-  *out = e.b.data; /* nothing was consumed: off is 0 */
-  *len = e.b.len;
+  size_t n = e.w.n;
+  uint8_t *buf = gh__xcalloc(1, n ? n : 1);
+  e = (gh__enc){{buf, n, 0, 0}, 0};
+  enc_set(&e, cfg, gateway, count);
+  *out = buf;
+  *len = n;
   return 0;
 }
 
 /* ------------------------------------------------- the pushed set: decode */
 
-typedef struct gh__rd {
-  const uint8_t *p;
-  size_t len, off;
-} gh__rd;
-
-static int rd_take(gh__rd *r, size_t n, const uint8_t **out) {
-  if (r->len - r->off < n)
-    return GH_EPROTO;
-  *out = r->p + r->off;
-  r->off += n;
-  return 0;
-}
-
-static int rd_uint(gh__rd *r, size_t n, uint32_t *v) {
-  const uint8_t *b;
-  if (rd_take(r, n, &b) < 0)
-    return GH_EPROTO;
-  *v = 0;
-  for (size_t i = 0; i < n; i++)
-    *v = (*v << 8) | b[i];
-  return 0;
-}
-
 /* A length-prefixed string without NUL bytes, copied into a new string. */
 static int rd_str(gh__rd *r, size_t lsize, size_t max, char **out) {
-  uint32_t n;
-  const uint8_t *b;
-  if (rd_uint(r, lsize, &n) < 0 || n > max || rd_take(r, n, &b) < 0 ||
-      memchr(b, 0, n))
+  size_t n;
+  const uint8_t *b = gh__rd_lp(r, lsize, max, &n);
+  if (!b || memchr(b, 0, n))
     return GH_EPROTO;
   *out = gh__strndup((const char *)b, n);
   return 0;
@@ -232,9 +214,9 @@ static int dfail(char *err, size_t errlen, int rc, const char *fmt, ...) {
 
 static int rd_blob(gh__rd *r, gh__dest *d, size_t before, const char *key,
                    char *err, size_t errlen) {
-  uint32_t n;
-  const uint8_t *b;
-  if (rd_uint(r, 4, &n) < 0 || rd_take(r, n, &b) < 0)
+  size_t n;
+  const uint8_t *b = gh__rd_lp(r, 4, SIZE_MAX, &n);
+  if (!b)
     return dfail(err, errlen, GH_EPROTO, "truncated");
   if (d->opts.n != before + 1)
     return dfail(err, errlen, GH_EPROTO,
@@ -249,10 +231,10 @@ static int rd_blob(gh__rd *r, gh__dest *d, size_t before, const char *key,
 }
 
 static int rd_record(gh__rd *r, gh__dest *d, char *err, size_t errlen) {
-  uint32_t tag;
   char *key = NULL, *value = NULL, reason[512];
   int rc;
-  if (rd_uint(r, 1, &tag) < 0 || (tag != GH__REC_KV && tag != GH__REC_BLOB) ||
+  uint8_t tag = gh__rd_u8(r);
+  if (r->bad || (tag != GH__REC_KV && tag != GH__REC_BLOB) ||
       rd_str(r, 2, GH__NAME_MAX, &key) < 0 ||
       rd_str(r, 4, GH__VALUE_MAX, &value) < 0) {
     free(key);
@@ -271,7 +253,6 @@ static int rd_record(gh__rd *r, gh__dest *d, char *err, size_t errlen) {
 
 static int rd_dest(gh__rd *r, gh__dest *v, size_t i, char *err, size_t errlen) {
   gh__dest *d = &v[i];
-  uint32_t nrec;
   char reason[512];
   int idx;
   if (rd_str(r, 2, GH__NAME_MAX, &d->name) < 0 || !gh__cf_name_valid(d->name))
@@ -282,7 +263,8 @@ static int rd_dest(gh__rd *r, gh__dest *v, size_t i, char *err, size_t errlen) {
     if (strcmp(v[j].name, d->name) == 0)
       return dfail(err, errlen, GH_EINVAL, "destination '%s' given twice",
                    d->name);
-  if (rd_uint(r, 2, &nrec) < 0)
+  uint16_t nrec = gh__rd_u16(r);
+  if (r->bad)
     return dfail(err, errlen, GH_EPROTO, "truncated");
   for (uint32_t k = 0; k < nrec; k++) {
     int rc = rd_record(r, d, err, errlen);
@@ -298,30 +280,31 @@ int gh__dests_decode(const uint8_t *p, size_t len, gh__dest **out, size_t *n,
                      char *err, size_t errlen) {
   gh__rd r = {p, len, 0};
   const uint8_t *magic;
-  uint32_t version, count;
   *out = NULL;
   *n = 0;
   if (!p || len > GH__DESTS_BYTES_MAX)
     return dfail(err, errlen, GH_EPROTO, "too large or missing");
-  if (rd_take(&r, 3, &magic) < 0 || memcmp(magic, GH__PUSH_MAGIC, 3) != 0 ||
-      rd_uint(&r, 1, &version) < 0)
+  magic = gh__rd_take(&r, 3);
+  uint8_t version = gh__rd_u8(&r);
+  if (r.bad || memcmp(magic, GH__PUSH_MAGIC, 3) != 0)
     return dfail(err, errlen, GH_EPROTO, "not a destination set");
   if (version != GH__PUSH_VERSION)
     return dfail(err, errlen, GH_EPROTO, "unsupported version %u", version);
-  if (rd_uint(&r, 4, &count) < 0 || count > GH__DESTS_MAX)
+  uint32_t count = gh__rd_u32(&r);
+  if (r.bad || count > GH__DESTS_MAX)
     return dfail(err, errlen, GH_EPROTO, "bad count of destinations");
   /* Each destination takes 4 bytes at least: allocate nothing more than
    * the input can justify. */
-  if ((size_t)count * 4 > len - r.off)
+  if ((size_t)count * 4 > r.left)
     return dfail(err, errlen, GH_EPROTO, "truncated");
   gh__dest *v = gh__xcalloc(count ? count : 1, sizeof(*v));
   size_t i = 0;
   int rc = 0;
   while (i < count && rc == 0)
     rc = rd_dest(&r, v, i++, err, errlen);
-  if (rc == 0 && r.off != r.len)
+  if (rc == 0 && r.left)
     rc = dfail(err, errlen, GH_EPROTO, "%zu bytes after the last destination",
-               r.len - r.off);
+               r.left);
   if (rc < 0) {
     for (size_t j = 0; j < i; j++)
       gh__dest_free(&v[j]);
