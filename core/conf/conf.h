@@ -150,9 +150,10 @@ int gh__cf_parse_text(gh__parse *p);
 #define GH__KT_ENUM 23      /* one of the words the help lists */
 
 /* Flags of a row */
-#define GH__K_MULTI 0x1u  /* may be given several times */
-#define GH__K_SECRET 0x2u /* a secret (never logged; its file's mode warned)   \
-                           */
+#define GH__K_MULTI 0x1u /* may be given several times */
+#define GH__K_SECRET                                                           \
+  0x2u /* a secret (never logged; its file's mode warned)                      \
+        */
 #define GH__K_REQUIRED 0x4u
 /* ...and the sections it is read in */
 #define GH__K_SERVER 0x100u /* [server]; with GH__K_CLIENT: gh__cfg_common */

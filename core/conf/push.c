@@ -152,8 +152,8 @@ static void enc_dest(gh__enc *e, const gh__dest *d) {
     gh__put_u16(at, (uint16_t)n);
 }
 
-static void enc_set(gh__enc *e, const gh__server_cfg *cfg,
-                    const char *gateway, uint32_t count) {
+static void enc_set(gh__enc *e, const gh__server_cfg *cfg, const char *gateway,
+                    uint32_t count) {
   enc_bytes(e, GH__PUSH_MAGIC, 3);
   enc_u8(e, GH__PUSH_VERSION);
   enc_u32(e, count);

@@ -14,8 +14,8 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "conf.h"
 #include "../words.h"
+#include "conf.h"
 
 /* ------------------------------------------------------------ helpers */
 
