@@ -581,11 +581,10 @@ int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
       gw_stop(rt->gws[rt->n_gws - 1], why);
     }
   }
-  /* The ACL applies to new streams from now on. The new configuration
-   * replaces the old in place (rt->ccfg is the caller's); the gateways'
-   * ccfg pointers into its gateway array stay valid. */
+  /* The ACL applies to new streams from now on. The runtime's
+   * configuration is now the new one (kept gateways point into it). */
+  rt->ccfg = ncfg;
   gh__client_cfg_free(old);
-  *old = *ncfg;
-  free(ncfg);
+  free(old);
   return 0;
 }

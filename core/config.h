@@ -84,7 +84,7 @@ typedef struct gh__dest {
   gh__kvs opts;
   gh__iplist allow;            /* allow = ...; absent: everyone */
   uint32_t connect_timeout_ms; /* default 10 s */
-  const char *file;            /* borrowed from the cfg that holds it */
+  char *file;                  /* its configuration file, for messages */
   int line;                    /* of the [destination NAME] header */
   /* filled by gh__dest_validate */
   gh__chain listen_chain;

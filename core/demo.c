@@ -152,7 +152,7 @@ static int dest_add(gh__server_cfg *c, const char *name, const char *const *kv,
   gh__dest *d = &c->dests[c->n_dests++];
   memset(d, 0, sizeof(*d));
   d->name = gh__strdup(name);
-  d->file = "<demo>";
+  d->file = gh__strdup("<demo>");
   d->connect_timeout_ms = 10000;
   for (; kv[0]; kv += 2)
     if (gh__dest_set(d, kv[0], kv[1], 0, err, errlen) < 0)
@@ -321,8 +321,16 @@ int gh__demo_main(int argc, char **argv) {
   }
   srv.tls_mem = &stls;
   cli.tls_mem = &ctls;
-  if (gh__server_start(&srv, &scfg, err, sizeof(err)) < 0 ||
-      gh__client_start(&cli, &ccfg, err, sizeof(err)) < 0) {
+  /* The runtimes own their configurations (heap objects a reload would
+   * replace): hand them over. */
+  gh__server_cfg *s = gh__xcalloc(1, sizeof(*s));
+  gh__client_cfg *c = gh__xcalloc(1, sizeof(*c));
+  *s = scfg;
+  *c = ccfg;
+  memset(&scfg, 0, sizeof(scfg));
+  memset(&ccfg, 0, sizeof(ccfg));
+  if (gh__server_start(&srv, s, err, sizeof(err)) < 0 ||
+      gh__client_start(&cli, c, err, sizeof(err)) < 0) {
     fprintf(stderr, "gatehouse demo: %s\n", err);
     return 1;
   }

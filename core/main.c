@@ -512,17 +512,28 @@ static int cmd_run(int argc, char **argv, int role) {
     return 2;
   }
   char err[1024] = "";
-  static gh__server_cfg scfg;
-  static gh__client_cfg ccfg;
+  /* The runtime owns its configuration from gh__*_start() on; a reload
+   * replaces it and frees this one. */
+  gh__server_cfg *scfg = gh__xcalloc(1, sizeof(*scfg));
+  gh__client_cfg *ccfg = gh__xcalloc(1, sizeof(*ccfg));
   int r = role == GH__ROLE_SERVER
-              ? gh__server_cfg_load(&scfg, o.config, err, sizeof(err))
-              : gh__client_cfg_load(&ccfg, o.config, err, sizeof(err));
+              ? gh__server_cfg_load(scfg, o.config, err, sizeof(err))
+              : gh__client_cfg_load(ccfg, o.config, err, sizeof(err));
   if (r < 0) {
     fprintf(stderr, "%s\n", err);
+    free(scfg);
+    free(ccfg);
     return 2;
   }
-  const gh__cfg_common *common =
-      role == GH__ROLE_SERVER ? &scfg.common : &ccfg.common;
+  if (role == GH__ROLE_SERVER) {
+    free(ccfg);
+    ccfg = NULL;
+  } else {
+    free(scfg);
+    scfg = NULL;
+  }
+  /* Read before the loop runs, so before any reload. */
+  const gh__cfg_common *common = scfg ? &scfg->common : &ccfg->common;
   gh__log_level = o.verbose
                       ? GH__MIN(GH_LOG_DEBUG + o.verbose - 1, GH_LOG_TRACE)
                       : common->log_level;
@@ -558,8 +569,8 @@ static int cmd_run(int argc, char **argv, int role) {
   }
   signals_start();
   r = role == GH__ROLE_SERVER
-          ? gh__server_start(&the_rt, &scfg, err, sizeof(err))
-          : gh__client_start(&the_rt, &ccfg, err, sizeof(err));
+          ? gh__server_start(&the_rt, scfg, err, sizeof(err))
+          : gh__client_start(&the_rt, ccfg, err, sizeof(err));
   gh__cfg_warnings_flush(warn_to_log,
                          role == GH__ROLE_SERVER ? "server" : "client");
   if (r < 0)

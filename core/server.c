@@ -443,7 +443,8 @@ static void sort_dests(gh__gw *gw, gh__server_cfg *ncfg) {
           gh__dest_equal(&ncfg->dests[j], d->cfg))
         same = &ncfg->dests[j];
     if (same) {
-      d->cfg->file = ncfg->file; /* the old configuration is freed */
+      free(d->cfg->file); /* its own copy: the name as read now */
+      d->cfg->file = gh__strdup(ncfg->file);
       d->cfg->line = same->line;
       memcpy(d->cfg->key_line, same->key_line, sizeof(d->cfg->key_line));
       gh__dest_free(same);
@@ -605,11 +606,11 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
     if (!rt->gws[i]->removed)
       sort_dests(rt->gws[i], ncfg);
   int failed = build_dests(rt, ncfg, 1, err, errlen);
-  /* The new configuration replaces the old in place (rt->scfg is the
-   * caller's); what it owned and nothing kept still uses is freed. */
+  /* The runtime's configuration is now the new one; nothing borrows from
+   * the old (kept gateways point into the new, destinations own theirs). */
+  rt->scfg = ncfg;
   gh__server_cfg_free(old);
-  *old = *ncfg;
-  free(ncfg);
+  free(old);
   revoke_tunnels(rt);
   return failed;
 }

@@ -369,6 +369,7 @@ int gh__cf_dest_finish(gh__dest *d, int *idx, char *err, size_t errlen) {
 void gh__dest_free(gh__dest *d) {
   if (!d)
     return;
+  free(d->file);
   free(d->name);
   free(d->gateway);
   free(d->listen_host);

@@ -257,7 +257,7 @@ static int rd_dest(gh__rd *r, gh__dest *v, size_t i, char *err, size_t errlen) {
   int idx;
   if (rd_str(r, 2, GH__NAME_MAX, &d->name) < 0 || !gh__cf_name_valid(d->name))
     return dfail(err, errlen, GH_EPROTO, "bad destination name");
-  d->file = GH__PUSHED;
+  d->file = gh__strdup(GH__PUSHED);
   d->pushed = 1;
   for (size_t j = 0; j < i; j++)
     if (strcmp(v[j].name, d->name) == 0)

@@ -174,7 +174,7 @@ static int open_dest(gh__parse *p, const char *name) {
   gh__dest *d = sec_append(p, &k, (void **)&p->s->dests, &p->s->n_dests, name);
   if (!d)
     return GH_EINVAL;
-  d->file = p->s->file;
+  d->file = gh__strdup(p->s->file);
   p->sec = SEC_DEST;
   return 0;
 }

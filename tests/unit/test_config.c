@@ -1272,6 +1272,24 @@ static void assert_kv_blob(const gh__dest *d, const char *key,
   assert_memory_equal(kv->blob, content, kv->blob_len);
 }
 
+/* A destination owns its file name: the server takes destinations out of
+ * a configuration and frees the rest at a reload. */
+static void test_dest_owns_its_file(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  load_s_ok(&c, "[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+                "key = server.key\n[gateway g1]\ntoken = "
+                "0123456789abcdef0123\n[destination b]\ngateway = g1\n"
+                "type = onprem\nlisten = :15000\nresource = db:5432\n");
+  gh__dest d = c.dests[0];
+  memset(&c.dests[0], 0, sizeof(c.dests[0]));
+  char *file = gh__strdup(c.file);
+  gh__server_cfg_free(&c);
+  assert_string_equal(d.file, file);
+  gh__dest_free(&d);
+  free(file);
+}
+
 /* The pushed set's bytes, version 1, as the encoder before core/wire.c
  * wrote them: a change of the codec must not change the wire. */
 static void test_push_bytes_unchanged(void **state) {
@@ -2200,6 +2218,7 @@ int main(void) {
       cmocka_unit_test(test_validate_errors),
       cmocka_unit_test(test_push_round_trip),
       cmocka_unit_test(test_push_bytes_unchanged),
+      cmocka_unit_test(test_dest_owns_its_file),
       cmocka_unit_test(test_push_decode_bad),
       cmocka_unit_test(test_client_gateway_acl),
       cmocka_unit_test(test_client_gateway_acl_errors),
