@@ -41,6 +41,20 @@ static void common_init(gh__parse *p, gh__cfg_common *cm) {
   p->common = cm;
 }
 
+/* Reads the text, checks the rules between sections (finish) and who may
+ * read the secrets; frees what only the load needed. */
+static int parse_run(gh__parse *p, int (*finish)(gh__parse *)) {
+  int rc = gh__cf_parse_text(p);
+  if (rc == 0)
+    rc = finish(p);
+  if (rc == 0)
+    gh__cf_secrets_check(p);
+  gh__cf_secrets_free(p);
+  free(p->dir);
+  free(p->seen);
+  return rc;
+}
+
 int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
                                size_t len, const char *name, char *err,
                                size_t errlen) {
@@ -54,14 +68,7 @@ int gh__server_cfg_load_string(gh__server_cfg *cfg, const char *text,
   cfg->unauth_per_source = GH__UNAUTH_PER_SOURCE;
   cfg->handshake_timeout_s = GH__HANDSHAKE_S;
   common_init(&p, &cfg->common);
-  int rc = gh__cf_parse_text(&p);
-  if (rc == 0)
-    rc = gh__cf_server_finish(&p);
-  if (rc == 0)
-    gh__cf_secrets_check(&p);
-  gh__cf_secrets_free(&p);
-  free(p.dir);
-  free(p.seen);
+  int rc = parse_run(&p, gh__cf_server_finish);
   if (rc < 0)
     gh__server_cfg_free(cfg);
   return rc;
@@ -78,14 +85,7 @@ int gh__client_cfg_load_string(gh__client_cfg *cfg, const char *text,
   p.role = ROLE_CLIENT;
   p.c = cfg;
   common_init(&p, &cfg->common);
-  int rc = gh__cf_parse_text(&p);
-  if (rc == 0)
-    rc = gh__cf_client_finish(&p);
-  if (rc == 0)
-    gh__cf_secrets_check(&p);
-  gh__cf_secrets_free(&p);
-  free(p.dir);
-  free(p.seen);
+  int rc = parse_run(&p, gh__cf_client_finish);
   if (rc < 0)
     gh__client_cfg_free(cfg);
   return rc;
