@@ -15,7 +15,7 @@
 #include "../log.h"
 #include "../util.h"
 #include "../words.h"
-#include "conf.h"
+#include "keys.h"
 
 /* ---------------------------------------------------- destination keys */
 int gh__cf_ds_gateway(const gh__key *k, gh__kctx *c, const char *v) {

@@ -14,7 +14,7 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "conf.h"
+#include "keys.h"
 
 int gh__cf_fail(gh__parse *p, int line, const char *fmt, ...) GH_PRINTF(3, 4);
 int gh__cf_fail(gh__parse *p, int line, const char *fmt, ...) {

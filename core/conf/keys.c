@@ -8,7 +8,7 @@
 #include "../log.h"
 #include "../util.h"
 #include "../words.h"
-#include "conf.h"
+#include "keys.h"
 
 #define CM(f) offsetof(gh__cfg_common, f)
 #define SV(f) offsetof(gh__server_cfg, f)

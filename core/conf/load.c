@@ -14,7 +14,7 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "conf.h"
+#include "keys.h"
 
 static void parse_init(gh__parse *p, const char *file, const char *text,
                        size_t len, char *err, size_t errlen) {

@@ -14,7 +14,8 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "conf.h"
+#include "parse.h"
+#include "validate.h"
 
 /* ------------------------------------------ a client's own values */
 

@@ -15,7 +15,7 @@
 #include "../log.h"
 #include "../util.h"
 #include "../wire.h"
-#include "conf.h"
+#include "validate.h"
 
 /* ------------------------------------------------- the pushed set: encode
  *

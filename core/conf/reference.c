@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../util.h"
-#include "conf.h"
+#include "keys.h"
 
 static const char *type_word(uint32_t t) {
   switch (t) {

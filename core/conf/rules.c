@@ -14,7 +14,7 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "conf.h"
+#include "keys.h"
 
 /* ---- rules between sections */
 

@@ -15,7 +15,7 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "conf.h"
+#include "parse.h"
 
 /* ---- sections */
 

@@ -12,7 +12,7 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "conf.h"
+#include "keys.h"
 
 /* ---- secrets: who may read them (see secret_mode_check) */
 

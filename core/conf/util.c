@@ -15,7 +15,7 @@
 #include "../log.h"
 #include "../util.h"
 #include "../words.h"
-#include "conf.h"
+#include "common.h"
 
 /* ------------------------------------------------------------ helpers */
 
