@@ -2,14 +2,9 @@
  * ("tcp+tls+http"), and their declared options. */
 #include "plugin.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "plugin_int.h"

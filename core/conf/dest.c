@@ -1,16 +1,9 @@
+/* The destination model: the keys of a [destination] (the setters the
+ * key table names), its handler options, what it needs whatever its source
+ * (a file, a push), and free and equal. */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <ini.h>
-#include <pwd.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../log.h"
 #include "../util.h"

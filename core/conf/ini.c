@@ -1,16 +1,11 @@
+/* The INI reader: inih reads key = value; this file feeds it one line at
+ * a time, opens sections itself (inih truncates their names), and words
+ * every error as FILE:LINE. */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <ini.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../log.h"
 #include "../util.h"

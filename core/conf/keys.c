@@ -1,7 +1,6 @@
 /* The one key table: every key of every section as a row of data, the
  * generic setters by type, and reading one "key = value" of a file. */
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,16 +1,9 @@
+/* Loading a server's or a client's file: defaults, the parse, the rules
+ * between sections, freeing; and telling which kind a file is. */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <ini.h>
-#include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../log.h"
 #include "../util.h"

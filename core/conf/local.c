@@ -1,16 +1,7 @@
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <ini.h>
-#include <pwd.h>
-#include <stdarg.h>
+/* A client's own [destination NAME] sections: handler options that
+ * replace what its server pushes for that destination. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../log.h"
 #include "../util.h"

@@ -1,16 +1,9 @@
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <ini.h>
-#include <pwd.h>
+/* The destination set a server pushes to a client: its wire codec, on
+ * the big-endian cursors of wire.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../log.h"
 #include "../util.h"

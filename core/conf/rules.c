@@ -1,16 +1,8 @@
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <ini.h>
-#include <pwd.h>
-#include <stdarg.h>
+/* The rules between sections, checked once the whole file is read:
+ * keepalives, listeners that clash, references to gateways. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../log.h"
 #include "../util.h"

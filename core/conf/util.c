@@ -1,14 +1,13 @@
+/* Helpers every file of the configuration uses: growing arrays, names,
+ * host:port, paths relative to the file, and warnings about secrets that
+ * others can read. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <ini.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -1,16 +1,10 @@
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <ini.h>
-#include <pwd.h>
+/* Checks of a destination against the plugin registry: its chains, its
+ * handler options (names, types, bounds, required ones) and file
+ * options read into their blobs. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../log.h"
 #include "../util.h"
