@@ -7,21 +7,6 @@
 
 #include "internal.h"
 
-static const char *opt_type(uint32_t t) {
-  switch (t) {
-  case GH_OPT_STRING:
-    return "string";
-  case GH_OPT_INT:
-    return "int";
-  case GH_OPT_BOOL:
-    return "bool";
-  case GH_OPT_FILE:
-    return "file";
-  default:
-    return "?";
-  }
-}
-
 static void print_handler(const gh_handler *h) {
   printf("    %s (%s%s): %s\n", h->name,
          h->kind == GH_KIND_TRANSPORT ? "transport" : "layer",
@@ -29,7 +14,7 @@ static void print_handler(const gh_handler *h) {
          h->help ? h->help : "");
   for (uint32_t i = 0; i < h->n_options; i++) {
     const gh_option *o = &h->options[i];
-    printf("      %s.%s  %s", h->name, o->name, opt_type(o->type));
+    printf("      %s.%s  %s", h->name, o->name, gh__opt_type_name(o->type));
     if (o->type == GH_OPT_INT)
       printf(" %lld..%lld", (long long)o->min, (long long)o->max);
     if (o->def)

@@ -180,3 +180,18 @@ const gh_option *gh__handler_option(const gh_handler *h, const char *name) {
       return &h->options[i];
   return NULL;
 }
+
+const char *gh__opt_type_name(uint32_t type) {
+  switch (type) {
+  case GH_OPT_STRING:
+    return "string";
+  case GH_OPT_INT:
+    return "int";
+  case GH_OPT_BOOL:
+    return "bool";
+  case GH_OPT_FILE:
+    return "file";
+  default:
+    return "?";
+  }
+}

@@ -11,14 +11,6 @@
 
 static const char *type_word(uint32_t t) {
   switch (t) {
-  case GH_OPT_STRING:
-    return "string";
-  case GH_OPT_INT:
-    return "number";
-  case GH_OPT_BOOL:
-    return "bool";
-  case GH_OPT_FILE:
-    return "file";
   case GH__KT_SECONDS:
     return "seconds";
   case GH__KT_LOG_LEVEL:
@@ -36,7 +28,7 @@ static const char *type_word(uint32_t t) {
   case GH__KT_ENUM:
     return "word";
   default:
-    return "?";
+    return gh__opt_type_name(t); /* the SDK's GH_OPT_* */
   }
 }
 
@@ -158,7 +150,7 @@ void gh__conf_reference(FILE *out, const gh__registry *reg) {
         "`FILE:LINE`.\n"
         "Relative paths are relative to the file's directory. A key given "
         "twice is an\n"
-        "error unless it is repeatable. Types: *seconds* and *number* are "
+        "error unless it is repeatable. Types: *seconds* and *int* are "
         "decimal\n"
         "integers within their bounds; *host:port* is `host:port`, "
         "`[v6]:port` or `:port`;\n"

@@ -28,7 +28,7 @@ def test_docs_configuration_is_the_generated_reference(t):
 def test_reference_lists_every_key_and_option(t):
     text = _generated()
     for row in ("| `tunnel_listen` | host:port |", "| `reconnect_max` | seconds | 30 | 1 to 86400 |",
-                "| `streams_max` | number | 65536 | 1 to 16777216 |", "| `connect_timeout` | seconds | 10 |",
+                "| `streams_max` | int | 65536 | 1 to 16777216 |", "| `connect_timeout` | seconds | 10 |",
                 "| `listen` | rule | loopback, ports 1024-65535 |", "| `tcp.nodelay` | bool | yes |",
                 "| `tls.key` | file |  |  | secret |"):
         assert row in text, "%s missing:\n%s" % (row, text)
