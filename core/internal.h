@@ -312,7 +312,8 @@ struct gh__rt {
   uint64_t open_queue_full;     /* refused: the queue was full */
 };
 
-/* The caller zeroes rt (and may set tls_mem) first. */
+/* The caller zeroes rt (and may set tls_mem) first. cfg is heap-allocated
+ * and the runtime's from now on: a reload replaces and frees it. */
 int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err, size_t errlen);
 int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err, size_t errlen);
 void gh__rt_init(gh__rt *rt, int role, uint32_t keepalive_s,

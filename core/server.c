@@ -207,12 +207,12 @@ static int build_dests(gh__rt *rt, gh__server_cfg *cfg, int reloading,
 
 int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
                      size_t errlen) {
-  gh__rt_init(rt, GH__ROLE_SERVER, cfg->keepalive_s, cfg->keepalive_timeout_s,
-              cfg->drain_timeout_s);
+  gh__rt_init(rt, GH__ROLE_SERVER, cfg->common.keepalive_s,
+              cfg->common.keepalive_timeout_s, cfg->common.drain_timeout_s);
   rt->scfg = cfg;
   rt->handshake_ms = cfg->handshake_timeout_s * 1000u;
-  rt->connecting_max = cfg->connecting_max;
-  rt->open_queue_max = cfg->open_queue_max;
+  rt->connecting_max = cfg->common.connecting_max;
+  rt->open_queue_max = cfg->common.open_queue_max;
   int r = 0;
   if (rt->tls_mem) {
     char why[256];
@@ -447,7 +447,8 @@ static void sort_dests(gh__gw *gw, gh__server_cfg *ncfg) {
           gh__dest_equal(&ncfg->dests[j], d->cfg))
         same = &ncfg->dests[j];
     if (same) {
-      d->cfg->file = ncfg->file; /* the old configuration is freed */
+      free(d->cfg->file); /* its own copy: the name as read now */
+      d->cfg->file = gh__strdup(ncfg->file);
       d->cfg->line = same->line;
       memcpy(d->cfg->key_line, same->key_line, sizeof(d->cfg->key_line));
       gh__dest_free(same);
@@ -557,21 +558,22 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
       old->tunnel_port != ncfg->tunnel_port)
     gh__warn(rt->subject, "tunnel_listen: a change takes a restart; still "
                           "listening on the old address");
-  if (!same_str(old->admin_host, ncfg->admin_host) ||
-      old->admin_port != ncfg->admin_port)
+  if (!same_str(old->common.admin_host, ncfg->common.admin_host) ||
+      old->common.admin_port != ncfg->common.admin_port)
     gh__warn(rt->subject, "admin_listen: a change takes a restart");
-  if (!same_str(old->user, ncfg->user) || !same_str(old->group, ncfg->group))
+  if (!same_str(old->common.user, ncfg->common.user) ||
+      !same_str(old->common.group, ncfg->common.group))
     gh__warn(rt->subject, "user/group: a change takes a restart");
   if (ctx) {
     SSL_CTX_free(rt->ctx); /* tunnels up hold their own reference */
     rt->ctx = ctx;
   }
-  rt->keepalive_ms = ncfg->keepalive_s * 1000u;
-  rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
-  rt->drain_ms = ncfg->drain_timeout_s * 1000u;
+  rt->keepalive_ms = ncfg->common.keepalive_s * 1000u;
+  rt->keepalive_timeout_ms = ncfg->common.keepalive_timeout_s * 1000u;
+  rt->drain_ms = ncfg->common.drain_timeout_s * 1000u;
   rt->handshake_ms = ncfg->handshake_timeout_s * 1000u;
-  rt->connecting_max = ncfg->connecting_max;
-  rt->open_queue_max = ncfg->open_queue_max;
+  rt->connecting_max = ncfg->common.connecting_max;
+  rt->open_queue_max = ncfg->common.open_queue_max;
   gh__mux_limits_changed(rt);
 
   /* Gateways: kept ones take their new tokens (for new tunnels), removed
@@ -608,11 +610,11 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
     if (!rt->gws[i]->removed)
       sort_dests(rt->gws[i], ncfg);
   int failed = build_dests(rt, ncfg, 1, err, errlen);
-  /* The new configuration replaces the old in place (rt->scfg is the
-   * caller's); what it owned and nothing kept still uses is freed. */
+  /* The runtime's configuration is now the new one; nothing borrows from
+   * the old (kept gateways point into the new, destinations own theirs). */
+  rt->scfg = ncfg;
   gh__server_cfg_free(old);
-  *old = *ncfg;
-  free(ncfg);
+  free(old);
   revoke_tunnels(rt);
   return failed;
 }

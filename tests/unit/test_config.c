@@ -263,15 +263,15 @@ static void test_server_valid(void **state) {
   assert_string_equal(c.cert, P("server.crt"));
   assert_string_equal(c.key, P("server.key"));
   assert_string_equal(c.client_ca, P("sub/clients-ca.crt"));
-  assert_string_equal(c.admin_host, "127.0.0.1");
-  assert_int_equal(c.admin_port, 9100);
-  assert_string_equal(c.plugin_dir, P("plugins"));
-  assert_null(c.user);
-  assert_null(c.group);
-  assert_int_equal(c.log_level, GH_LOG_DEBUG);
-  assert_int_equal(c.drain_timeout_s, 5);
-  assert_int_equal(c.keepalive_s, 7);
-  assert_int_equal(c.keepalive_timeout_s, 21);
+  assert_string_equal(c.common.admin_host, "127.0.0.1");
+  assert_int_equal(c.common.admin_port, 9100);
+  assert_string_equal(c.common.plugin_dir, P("plugins"));
+  assert_null(c.common.user);
+  assert_null(c.common.group);
+  assert_int_equal(c.common.log_level, GH_LOG_DEBUG);
+  assert_int_equal(c.common.drain_timeout_s, 5);
+  assert_int_equal(c.common.keepalive_s, 7);
+  assert_int_equal(c.common.keepalive_timeout_s, 21);
 
   assert_int_equal(c.n_gateways, 2);
   assert_string_equal(c.gateways[0].id, "dc1");
@@ -355,13 +355,13 @@ static void test_server_defaults(void **state) {
   gh__server_cfg c;
   load_s_ok(&c, SBASE);
   assert_null(c.client_ca);
-  assert_null(c.admin_host);
-  assert_int_equal(c.admin_port, 0);
-  assert_null(c.plugin_dir);
-  assert_int_equal(c.log_level, GH_LOG_INFO);
-  assert_int_equal(c.drain_timeout_s, 30);
-  assert_int_equal(c.keepalive_s, 10);
-  assert_int_equal(c.keepalive_timeout_s, 30);
+  assert_null(c.common.admin_host);
+  assert_int_equal(c.common.admin_port, 0);
+  assert_null(c.common.plugin_dir);
+  assert_int_equal(c.common.log_level, GH_LOG_INFO);
+  assert_int_equal(c.common.drain_timeout_s, 30);
+  assert_int_equal(c.common.keepalive_s, 10);
+  assert_int_equal(c.common.keepalive_timeout_s, 30);
   assert_int_equal(c.n_dests, 0);
   gh__server_cfg_free(&c);
 
@@ -802,14 +802,14 @@ static void test_client_valid(void **state) {
   gh__client_cfg c;
   load_c_ok(&c, ini);
   assert_string_equal(c.file, P("t.ini"));
-  assert_int_equal(c.log_level, GH_LOG_WARN);
-  assert_string_equal(c.admin_host, "127.0.0.1");
-  assert_int_equal(c.admin_port, 9101);
-  assert_string_equal(c.plugin_dir, "/usr/lib/gatehouse/plugins");
+  assert_int_equal(c.common.log_level, GH_LOG_WARN);
+  assert_string_equal(c.common.admin_host, "127.0.0.1");
+  assert_int_equal(c.common.admin_port, 9101);
+  assert_string_equal(c.common.plugin_dir, "/usr/lib/gatehouse/plugins");
   assert_int_equal(c.reconnect_max_s, 60);
-  assert_int_equal(c.drain_timeout_s, 0);
-  assert_int_equal(c.keepalive_s, 10);
-  assert_int_equal(c.keepalive_timeout_s, 30);
+  assert_int_equal(c.common.drain_timeout_s, 0);
+  assert_int_equal(c.common.keepalive_s, 10);
+  assert_int_equal(c.common.keepalive_timeout_s, 30);
   assert_int_equal(c.n_gateways, 2);
   const gh__client_gw *g = &c.gateways[0];
   assert_string_equal(g->id, "dc1");
@@ -1270,6 +1270,63 @@ static void assert_kv_blob(const gh__dest *d, const char *key,
   assert_non_null(kv->blob);
   assert_int_equal(kv->blob_len, strlen(content));
   assert_memory_equal(kv->blob, content, kv->blob_len);
+}
+
+/* A destination owns its file name: the server takes destinations out of
+ * a configuration and frees the rest at a reload. */
+static void test_dest_owns_its_file(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  load_s_ok(&c, "[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+                "key = server.key\n[gateway g1]\ntoken = "
+                "0123456789abcdef0123\n[destination b]\ngateway = g1\n"
+                "type = onprem\nlisten = :15000\nresource = db:5432\n");
+  gh__dest d = c.dests[0];
+  memset(&c.dests[0], 0, sizeof(c.dests[0]));
+  char *file = gh__strdup(c.file);
+  gh__server_cfg_free(&c);
+  assert_string_equal(d.file, file);
+  gh__dest_free(&d);
+  free(file);
+}
+
+/* The pushed set's bytes, version 1, as the encoder before core/wire.c
+ * wrote them: a change of the codec must not change the wire. */
+static void test_push_bytes_unchanged(void **state) {
+  (void)state;
+  static const uint8_t want[] = {
+      0x47, 0x48, 0x44, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x62, 0x00,
+      0x09, 0x01, 0x00, 0x07, 0x67, 0x61, 0x74, 0x65, 0x77, 0x61, 0x79, 0x00,
+      0x00, 0x00, 0x02, 0x67, 0x31, 0x01, 0x00, 0x04, 0x74, 0x79, 0x70, 0x65,
+      0x00, 0x00, 0x00, 0x05, 0x63, 0x6c, 0x6f, 0x75, 0x64, 0x01, 0x00, 0x0b,
+      0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0x5f, 0x70, 0x6f, 0x72, 0x74, 0x00,
+      0x00, 0x00, 0x05, 0x31, 0x32, 0x30, 0x30, 0x30, 0x01, 0x00, 0x0b, 0x63,
+      0x6c, 0x69, 0x65, 0x6e, 0x74, 0x5f, 0x62, 0x69, 0x6e, 0x64, 0x00, 0x00,
+      0x00, 0x07, 0x30, 0x2e, 0x30, 0x2e, 0x30, 0x2e, 0x30, 0x01, 0x00, 0x05,
+      0x61, 0x6c, 0x6c, 0x6f, 0x77, 0x00, 0x00, 0x00, 0x03, 0x3a, 0x3a, 0x31,
+      0x01, 0x00, 0x08, 0x72, 0x65, 0x73, 0x6f, 0x75, 0x72, 0x63, 0x65, 0x00,
+      0x00, 0x00, 0x09, 0x5b, 0x3a, 0x3a, 0x31, 0x5d, 0x3a, 0x34, 0x34, 0x33,
+      0x01, 0x00, 0x0f, 0x6c, 0x69, 0x73, 0x74, 0x65, 0x6e, 0x2e, 0x70, 0x72,
+      0x6f, 0x74, 0x6f, 0x63, 0x6f, 0x6c, 0x00, 0x00, 0x00, 0x03, 0x74, 0x63,
+      0x70, 0x01, 0x00, 0x11, 0x72, 0x65, 0x73, 0x6f, 0x75, 0x72, 0x63, 0x65,
+      0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x63, 0x6f, 0x6c, 0x00, 0x00, 0x00,
+      0x03, 0x74, 0x63, 0x70, 0x01, 0x00, 0x0f, 0x63, 0x6f, 0x6e, 0x6e, 0x65,
+      0x63, 0x74, 0x5f, 0x74, 0x69, 0x6d, 0x65, 0x6f, 0x75, 0x74, 0x00, 0x00,
+      0x00, 0x02, 0x31, 0x30};
+  gh__server_cfg c;
+  load_s_ok(&c, "[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+                "key = server.key\n[gateway g1]\ntoken = "
+                "0123456789abcdef0123\n[destination b]\ngateway = g1\n"
+                "type = cloud\nclient_port = 12000\nclient_bind = 0.0.0.0\n"
+                "resource = [::1]:443\nresource.protocol = tcp\n"
+                "allow = ::1\n");
+  uint8_t *blob;
+  size_t len;
+  assert_int_equal(gh__dests_encode(&c, "g1", &blob, &len), 0);
+  assert_int_equal(len, sizeof(want));
+  assert_memory_equal(blob, want, len);
+  free(blob);
+  gh__server_cfg_free(&c);
 }
 
 static void test_push_round_trip(void **state) {
@@ -2186,25 +2243,25 @@ static void test_open_limits(void **state) {
   (void)state;
   gh__server_cfg s;
   load_s_ok(&s, SBASE);
-  assert_int_equal(s.connecting_max, 1024);
-  assert_int_equal(s.open_queue_max, 16384);
+  assert_int_equal(s.common.connecting_max, 1024);
+  assert_int_equal(s.common.open_queue_max, 16384);
   gh__server_cfg_free(&s);
   load_s_ok(&s, "[server]\nconnecting_max = 4\nopen_queue_max = 0\n"
                 "tunnel_listen = 0.0.0.0:9000\ncert = server.crt\n"
                 "key = server.key\n[gateway dc1]\ntoken = " TOKEN "\n");
-  assert_int_equal(s.connecting_max, 4);
-  assert_int_equal(s.open_queue_max, 0);
+  assert_int_equal(s.common.connecting_max, 4);
+  assert_int_equal(s.common.open_queue_max, 0);
   gh__server_cfg_free(&s);
   gh__client_cfg c;
   load_c_ok(&c, CBASE);
-  assert_int_equal(c.connecting_max, 1024);
-  assert_int_equal(c.open_queue_max, 16384);
+  assert_int_equal(c.common.connecting_max, 1024);
+  assert_int_equal(c.common.open_queue_max, 16384);
   gh__client_cfg_free(&c);
   load_c_ok(&c,
             "[client]\nconnecting_max = 65536\nopen_queue_max = 65536\n"
             "[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\nca = ca.crt\n");
-  assert_int_equal(c.connecting_max, 65536);
-  assert_int_equal(c.open_queue_max, 65536);
+  assert_int_equal(c.common.connecting_max, 65536);
+  assert_int_equal(c.common.open_queue_max, 65536);
   gh__client_cfg_free(&c);
   SERVER_ERR("[server]\nconnecting_max = 0\n", 2,
              "connecting_max must be a number from 1 to 65536");
@@ -2242,6 +2299,8 @@ int main(void) {
       cmocka_unit_test(test_validate_ok),
       cmocka_unit_test(test_validate_errors),
       cmocka_unit_test(test_push_round_trip),
+      cmocka_unit_test(test_push_bytes_unchanged),
+      cmocka_unit_test(test_dest_owns_its_file),
       cmocka_unit_test(test_push_decode_bad),
       cmocka_unit_test(test_push_records_bounded),
       cmocka_unit_test(test_client_gateway_acl),
