@@ -399,24 +399,42 @@ void gh__server_on_notice(gh__tunnel *t, const gh__frame *f) {
     gh__tunnel_close(t, "protocol error: malformed NOTICE");
     return;
   }
-  if (n.code < 0)
-    gh__warn(t->subject, "client reports destination %.*s: %.*s",
-             (int)n.destination.len, n.destination.ptr, (int)n.message.len,
-             n.message.ptr);
-  else
-    gh__info(t->subject, "client reports destination %.*s: %.*s",
-             (int)n.destination.len, n.destination.ptr, (int)n.message.len,
-             n.message.ptr);
+  /* A client sends NOTICEs at will: each is logged at most once a second,
+   * per cloud destination (so that a client reporting all of its
+   * destinations at once is heard), per tunnel for anything else. */
+  gh__drt *d = gh__gw_find_dest(t->gw, n.destination.ptr, n.destination.len);
+  int per_dest = d && d->cfg->type == GH__DEST_CLOUD;
+  uint64_t *next = per_dest ? &d->notice_log_ms : &t->notice_log_ms;
+  uint32_t *quiet = per_dest ? &d->notice_quiet : &t->notice_quiet;
+  uint64_t now = uv_now(gh__g.loop);
+  int logged = now >= *next;
+  if (!logged) {
+    (*quiet)++;
+  } else {
+    char more[64] = "";
+    if (*quiet)
+      snprintf(more, sizeof(more), " (and %u more notices not logged)", *quiet);
+    *next = now + 1000;
+    *quiet = 0;
+    if (n.code < 0)
+      gh__warn(t->subject, "client reports destination %.*s: %.*s%s",
+               (int)n.destination.len, n.destination.ptr, (int)n.message.len,
+               n.message.ptr, more);
+    else
+      gh__info(t->subject, "client reports destination %.*s: %.*s%s",
+               (int)n.destination.len, n.destination.ptr, (int)n.message.len,
+               n.message.ptr, more);
+  }
   /* The client's word counts only for what runs on the client: the listen
    * side of a cloud destination. An on-prem destination's state is this
    * server's own listener; a client that cannot run its resource side is
    * only logged (its opens fail, other clients of the gateway may serve). */
-  gh__drt *d = gh__gw_find_dest(t->gw, n.destination.ptr, n.destination.len);
   if (d && d->cfg->type != GH__DEST_CLOUD) {
-    gh__debug(t->subject,
-              "destination %s is on-prem: its state is this server's own, "
-              "the client's notice does not change it",
-              d->cfg->name);
+    if (logged)
+      gh__debug(t->subject,
+                "destination %s is on-prem: its state is this server's own, "
+                "the client's notice does not change it",
+                d->cfg->name);
     return;
   }
   if (d) {
