@@ -141,5 +141,133 @@ def test_zero_window_streams_pin_server_memory(t):
     assert grown < 64, f"server RSS grew {grown:.0f} MiB for {n} unread streams of one client"
 
 
+def _push_big(tun, blob):
+    import hostile_server as hs
+    for off in range(0, len(blob), 16384):
+        chunk = blob[off:off + 16384]
+        more = 1 if off + 16384 < len(blob) else 0
+        tun.s.sendall(hs.frame(hs.CONFIG, 0, chunk, more))
+
+
+def _watch_peak(cli, tun, secs):
+    from test_flood import rss_kb
+    peak = 0
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        peak = max(peak, rss_kb(cli.pid()))
+        try:
+            tun._handle(*tun._read_frame(0.05))
+        except Exception:
+            pass
+    return peak
+
+
+def test_pushed_ca_blobs_amplify_client_memory(t):
+    """A compromised server pushes 16 MiB of CA certificates as content
+    (resource.tls.ca), spread over as many tcp+tls destinations as fit. The
+    client parses each into its own store: its memory must stay within a
+    small multiple of the push (here: under 64 MB more)."""
+    import hostile_server as hs
+    from test_flood import rss_kb
+    from test_hostile_server import _start
+    _, cli, tuns = _start(t)
+    tun = tuns["gw1"]
+    tun.idle(0.5)
+    r0 = rss_kb(cli.pid())
+    pem = open(t.pki.ca_cert, "rb").read()
+    per = 8  # certificates per destination's bundle
+    ca = pem * per
+    one = hs.encode_dests([hs.onprem("d0000", "127.0.0.1:9", protocol="tcp+tls",
+                                     extra=[("resource.tls.ca", "ca.pem", ca)])])[8:]
+    n = min(4096, (16 * 1024 * 1024 - 8) // len(one))
+    blob = b"GHD\x01" + struct.pack("!I", n) + b"".join(
+        one[:2] + b"d%04d" % i + one[7:] for i in range(n))
+    _push_big(tun, blob)
+    peak = _watch_peak(cli, tun, 15)
+    cli.check_alive()
+    grown = (peak - r0) / 1024
+    ghtest.log(f"  push of {len(blob)} bytes ({n} destinations x {per} CA certs): client "
+               f"RSS +{grown:.0f} MB")
+    assert grown < 64, f"one push of CA blobs grew the client by {grown:.0f} MB"
+
+
+def test_repush_loop_log_and_memory(t):
+    """A compromised server re-pushes its set in a loop, renaming every
+    destination each time (4,096 destinations): each push retires and starts
+    every one, and each start and removal is a log line on the client. The
+    client's log must not grow by more than a bounded amount per second
+    however often the server pushes, and retired destinations must not
+    accumulate memory."""
+    import hostile_server as hs
+    from test_flood import rss_kb
+    from test_hostile_server import _start
+    _, cli, tuns = _start(t)
+    tun = tuns["gw1"]
+    tun.idle(0.5)
+    one = hs.encode_dests([hs.onprem("d0000", "127.0.0.1:9")])[8:]
+    n = 4096
+    sets = []
+    for k in range(2):
+        sets.append(b"GHD\x01" + struct.pack("!I", n) + b"".join(
+            one[:2] + (b"%s%04d" % (b"ab"[k:k + 1], i)) + one[7:] for i in range(n)))
+    r0 = rss_kb(cli.pid())
+    mark = cli.log_size()
+    t0 = time.monotonic()
+    pushes = 0
+    rss = []
+    while time.monotonic() - t0 < 8:
+        _push_big(tun, sets[pushes % 2])
+        pushes += 1
+        tun.idle(0.05)
+        rss.append(rss_kb(cli.pid()))
+    tun.idle(2)
+    cli.check_alive()
+    secs = time.monotonic() - t0
+    grown = cli.log_size() - mark
+    lines = cli.log_text(since=mark).count("\n")
+    ghtest.log(f"  {pushes} pushes of {len(sets[0])} bytes in {secs:.0f}s: client log "
+               f"+{grown / 1e6:.1f} MB ({lines} lines), RSS {r0} -> {rss[len(rss) // 2]} -> "
+               f"{rss[-1]} kB")
+    assert grown < 1_000_000, f"{grown} bytes of client log ({lines} lines) from {pushes} pushes"
+
+
+def test_udp_sessions_queue_before_open_ok(t):
+    """Anyone on the internet sends datagrams to an on-prem udp destination
+    from many source ports (no spoofing needed: each source address:port is a
+    session). Until the client answers a session's OPEN, the server queues up
+    to 256 KiB of its datagrams (GH__DGRAM_QUEUE), for every session, up to
+    udp.max_sessions (100,000) / streams_max (65,536): 16 GiB while the client
+    is slow to answer (here a client that has not answered yet). The queue
+    before OPEN_OK must be bounded per destination or tunnel, not per session:
+    here 1,000 sessions may not cost 64 MiB."""
+    p_on = t.port()
+    token = t.token()
+    srv = t.server([onprem("u", p_on, 9, protocol="udp")], {"gw1": token})
+    peer = Peer(t, srv, token)  # reads nothing, answers no OPEN
+    time.sleep(0.5)
+    base = _rss_kb(srv)
+    n, per = 1000, 4
+    socks = []
+    dg = b"q" * 60000
+    for i in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        s.bind((HOST, 0))
+        for _ in range(per):
+            s.sendto(dg, (HOST, p_on))
+        socks.append(s)
+        if i % 50 == 49:
+            time.sleep(0.02)  # let the server drain its socket
+    time.sleep(2)
+    srv.check_alive()
+    grown = (_rss_kb(srv) - base) / 1024
+    for s in socks:
+        s.close()
+    ghtest.log(f"  {n} udp sources x {per} datagrams of {len(dg)} before OPEN_OK: server "
+               f"RSS +{grown:.0f} MiB ({grown * 1024 / n:.0f} KiB a session)")
+    peer.close()
+    assert grown < 64, f"server RSS grew {grown:.0f} MiB for {n} udp sessions not yet answered"
+
+
 if __name__ == "__main__":
     ghtest.main(globals())
