@@ -191,13 +191,19 @@ static char *path_resolve(const char *dir, const char *value) {
 }
 
 /* 0 if path can be opened for reading; -errno otherwise. O_NONBLOCK so
- * that a FIFO does not hang the check. */
+ * that a FIFO does not hang the check (it is refused: not a regular file). */
 static int file_check(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return -errno;
   struct stat st;
-  int rc = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+  /* As gh__file_read() will take it at the start: a regular file of at most
+   * 16 MiB (a FIFO or /dev/zero passed `check`, then failed the start). */
+  int rc = fstat(fd, &st) < 0        ? -errno
+           : S_ISDIR(st.st_mode)     ? -EISDIR
+           : !S_ISREG(st.st_mode)    ? -EINVAL
+           : st.st_size > 16 * 1024 * 1024 ? -EFBIG
+                                          : 0;
   close(fd);
   return rc;
 }

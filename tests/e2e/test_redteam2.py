@@ -269,5 +269,30 @@ def test_udp_sessions_queue_before_open_ok(t):
     assert grown < 64, f"server RSS grew {grown:.0f} MiB for {n} udp sessions not yet answered"
 
 
+def test_check_refuses_what_the_start_refuses(t):
+    """`gatehouse check` said "configuration ok" for key = /dev/zero, cert =
+    /dev/zero or a FIFO, which the start then refuses (gh__file_read takes
+    regular files of at most 16 MiB only): check must refuse them too, with
+    FILE:LINE, and without hanging on the FIFO."""
+    import subprocess
+    fifo = os.path.join(t.dir, "fifo")
+    os.mkfifo(fifo)
+    for key, bad in (("key", "/dev/zero"), ("cert", "/dev/zero"), ("key", fifo)):
+        tok = os.path.join(t.dir, "tok")
+        with open(tok, "w") as f:
+            f.write(t.token() + "\n")
+        os.chmod(tok, 0o600)
+        srv = {"cert": t.pki.server_cert, "key": t.pki.server_key, key: bad}
+        text = ghtest.ini_text([
+            ("server", [("tunnel_listen", f"{HOST}:1"), *srv.items()]),
+            ("gateway gw1", [("token_file", tok)])])
+        path = os.path.join(t.dir, "s.ini")
+        with open(path, "w") as f:
+            f.write(text)
+        r = subprocess.run([ghtest.GH_BIN, "check", "-c", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        assert r.returncode != 0 and f"{key}: cannot read" in r.stdout, (key, bad, r.stdout)
+
+
 if __name__ == "__main__":
     ghtest.main(globals())
