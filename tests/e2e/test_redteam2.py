@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
 """End-to-end: a second red-team pass on the trust boundary (docs/security.md),
 from an authenticated but malicious peer. Each test asserts the secure
-behaviour, so it fails while the finding is open."""
+behaviour, so it fails while the finding is open.
+
+Fixed (pass): NOTICE lines rate-limited; `check` refuses a non-regular
+key/cert file. Held (pass, a guard): pushed CA blobs cost a bounded ~19 KB a
+tls destination. Open (fail until fixed): zero-window streams pin ~68 KiB
+each of the server's memory (4.3 GiB at streams_max); a re-push loop writes
+the client's log at ~1 byte per pushed byte; udp sessions each queue up to
+256 KiB before OPEN_OK."""
 import os
 import re
 import socket
