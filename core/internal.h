@@ -137,6 +137,9 @@ struct gh__drt {
   int refs;       /* the configuration's own + one per stream */
   uint64_t quiet_until_ms; /* refusals are logged once a second... */
   uint32_t quiet_refusals; /* ...with a count of those not logged */
+  uint64_t notice_log_ms;  /* a client's NOTICEs for it: a few a second */
+  uint32_t notice_quiet;
+  uint32_t notice_n;
   int retired;    /* removed from the configuration */
   int32_t status; /* 0 fine, or the error that stops it */
   char *error;    /* its text, for logs and /status */
@@ -379,6 +382,9 @@ struct gh__tunnel {
   gh__list openq;        /* resource side: opens waiting, oldest first */
   uint64_t limit_log_ms; /* refusals for limits: logged once a second */
   uint32_t limit_quiet;
+  uint64_t notice_log_ms; /* NOTICEs a peer sends at will: a few a second */
+  uint32_t notice_quiet;
+  uint32_t notice_n;
   gh__list sendq;        /* streams with bytes waiting for credit or room */
   gh__list credq;        /* streams owing a WINDOW */
   gh__list dirty_node;

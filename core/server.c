@@ -393,30 +393,56 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
   return 0;
 }
 
+#define GH__NOTICE_BURST 4u
+
 void gh__server_on_notice(gh__tunnel *t, const gh__frame *f) {
   gh__notice n;
   if (gh__notice_decode(f->payload, f->len, &n) < 0) {
     gh__tunnel_close(t, "protocol error: malformed NOTICE");
     return;
   }
-  if (n.code < 0)
-    gh__warn(t->subject, "client reports destination %.*s: %.*s",
-             (int)n.destination.len, n.destination.ptr, (int)n.message.len,
-             n.message.ptr);
-  else
-    gh__info(t->subject, "client reports destination %.*s: %.*s",
-             (int)n.destination.len, n.destination.ptr, (int)n.message.len,
-             n.message.ptr);
+  /* A client sends NOTICEs at will: at most GH__NOTICE_BURST lines a
+   * second per cloud destination (a client that reports all of them at
+   * once, or a quick change such as a port freed, is heard), as many per
+   * tunnel for anything else; the next line says how many went unlogged. */
+  gh__drt *d = gh__gw_find_dest(t->gw, n.destination.ptr, n.destination.len);
+  int per_dest = d && d->cfg->type == GH__DEST_CLOUD;
+  uint64_t *since = per_dest ? &d->notice_log_ms : &t->notice_log_ms;
+  uint32_t *quiet = per_dest ? &d->notice_quiet : &t->notice_quiet;
+  uint32_t *count = per_dest ? &d->notice_n : &t->notice_n;
+  uint64_t now = uv_now(gh__g.loop);
+  if (now >= *since + 1000) {
+    *since = now;
+    *count = 0;
+  }
+  int logged = *count < GH__NOTICE_BURST;
+  if (!logged) {
+    (*quiet)++;
+  } else {
+    char more[64] = "";
+    if (*quiet)
+      snprintf(more, sizeof(more), " (and %u more notices not logged)", *quiet);
+    (*count)++;
+    *quiet = 0;
+    if (n.code < 0)
+      gh__warn(t->subject, "client reports destination %.*s: %.*s%s",
+               (int)n.destination.len, n.destination.ptr, (int)n.message.len,
+               n.message.ptr, more);
+    else
+      gh__info(t->subject, "client reports destination %.*s: %.*s%s",
+               (int)n.destination.len, n.destination.ptr, (int)n.message.len,
+               n.message.ptr, more);
+  }
   /* The client's word counts only for what runs on the client: the listen
    * side of a cloud destination. An on-prem destination's state is this
    * server's own listener; a client that cannot run its resource side is
    * only logged (its opens fail, other clients of the gateway may serve). */
-  gh__drt *d = gh__gw_find_dest(t->gw, n.destination.ptr, n.destination.len);
   if (d && d->cfg->type != GH__DEST_CLOUD) {
-    gh__debug(t->subject,
-              "destination %s is on-prem: its state is this server's own, "
-              "the client's notice does not change it",
-              d->cfg->name);
+    if (logged)
+      gh__debug(t->subject,
+                "destination %s is on-prem: its state is this server's own, "
+                "the client's notice does not change it",
+                d->cfg->name);
     return;
   }
   if (d) {

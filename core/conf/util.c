@@ -158,14 +158,19 @@ char *gh__cf_path_resolve(const char *dir, const char *value) {
   return out;
 }
 
-/* 0 if path can be opened for reading; -errno otherwise. O_NONBLOCK so
- * that a FIFO does not hang the check. */
+/* 0 if path can be read as gh__file_read() will take it at the start (a
+ * regular file of at most GH__FILE_MAX); -errno otherwise. O_NONBLOCK so
+ * that a FIFO does not hang the check (it is refused). */
 int gh__cf_file_check(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return -errno;
   struct stat st;
-  int rc = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+  int rc = fstat(fd, &st) < 0             ? -errno
+           : S_ISDIR(st.st_mode)          ? -EISDIR
+           : !S_ISREG(st.st_mode)         ? -EINVAL
+           : st.st_size > GH__FILE_MAX    ? -EFBIG
+                                          : 0;
   close(fd);
   return rc;
 }
