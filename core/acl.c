@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "words.h"
+
 /* Bounds that keep a hostile or fuzzed list from growing without end. */
 #define GH__IPLIST_MAX 65536
 #define GH__ACL_MAX 65536
@@ -112,15 +114,8 @@ int gh__hostname_valid(const char *name) {
 /* ---- ranges */
 
 static int prefix_parse(const char *s, unsigned max, unsigned *out) {
-  if (!*s || strlen(s) > 3)
-    return GH_EINVAL;
-  unsigned v = 0;
-  for (; *s; s++) {
-    if (!isdigit((unsigned char)*s))
-      return GH_EINVAL;
-    v = v * 10 + (unsigned)(*s - '0');
-  }
-  if (v > max)
+  uint32_t v;
+  if (strlen(s) > 3 || gh__word_u32(s, 0, max, &v) < 0)
     return GH_EINVAL;
   *out = v;
   return 0;

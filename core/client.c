@@ -449,11 +449,17 @@ static int client_control(gh__tunnel *t, const gh__frame *f) {
   return 0;
 }
 
+static SSL_CTX *client_crl_ctx(gh__tunnel *t) {
+  const gh__gw *gw = t->slot ? t->slot->gw : NULL;
+  return gw && gw->ccfg && gw->ccfg->crl ? gw->ctx : NULL;
+}
+
 static const gh__tunnel_cbs client_tunnel_cbs = {
     .on_tls_up = client_send_hello,
     .on_first_frame = client_first_frame,
     .on_control = client_control,
     .on_gone = client_tunnel_gone,
+    .crl_ctx = client_crl_ctx,
 };
 
 /* ---- starting ---- */
@@ -500,13 +506,13 @@ static int gw_start(gh__rt *rt, const gh__client_gw *g, char *err,
 
 int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
                      size_t errlen) {
-  gh__rt_init(rt, GH__ROLE_CLIENT, cfg->keepalive_s, cfg->keepalive_timeout_s,
-              cfg->drain_timeout_s);
+  gh__rt_init(rt, GH__ROLE_CLIENT, cfg->common.keepalive_s,
+              cfg->common.keepalive_timeout_s, cfg->common.drain_timeout_s);
   rt->tunnel_cbs = &client_tunnel_cbs;
   rt->admit = client_admit;
   rt->ccfg = cfg;
-  rt->connecting_max = cfg->connecting_max;
-  rt->open_queue_max = cfg->open_queue_max;
+  rt->connecting_max = cfg->common.connecting_max;
+  rt->open_queue_max = cfg->common.open_queue_max;
   for (size_t i = 0; i < cfg->n_gateways; i++) {
     int r = gw_start(rt, &cfg->gateways[i], err, errlen);
     if (r < 0)
@@ -606,16 +612,17 @@ int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
     return GH_EINVAL;
   }
   gh__client_cfg *old = rt->ccfg;
-  if (!same_str(old->admin_host, ncfg->admin_host) ||
-      old->admin_port != ncfg->admin_port)
+  if (!same_str(old->common.admin_host, ncfg->common.admin_host) ||
+      old->common.admin_port != ncfg->common.admin_port)
     gh__warn(rt->subject, "admin_listen: a change takes a restart");
-  if (!same_str(old->user, ncfg->user) || !same_str(old->group, ncfg->group))
+  if (!same_str(old->common.user, ncfg->common.user) ||
+      !same_str(old->common.group, ncfg->common.group))
     gh__warn(rt->subject, "user/group: a change takes a restart");
-  rt->keepalive_ms = ncfg->keepalive_s * 1000u;
-  rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
-  rt->drain_ms = ncfg->drain_timeout_s * 1000u;
-  rt->connecting_max = ncfg->connecting_max;
-  rt->open_queue_max = ncfg->open_queue_max;
+  rt->keepalive_ms = ncfg->common.keepalive_s * 1000u;
+  rt->keepalive_timeout_ms = ncfg->common.keepalive_timeout_s * 1000u;
+  rt->drain_ms = ncfg->common.drain_timeout_s * 1000u;
+  rt->connecting_max = ncfg->common.connecting_max;
+  rt->open_queue_max = ncfg->common.open_queue_max;
   gh__mux_limits_changed(rt);
   /* A gateway whose settings (or own destination files) are unchanged
    * keeps its tunnels and streams; any other is restarted. */
@@ -655,11 +662,10 @@ int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
       gw_stop(rt->gws[rt->n_gws - 1], why);
     }
   }
-  /* The ACL applies to new streams from now on. The new configuration
-   * replaces the old in place (rt->ccfg is the caller's); the gateways'
-   * ccfg pointers into its gateway array stay valid. */
+  /* The ACL applies to new streams from now on. The runtime's
+   * configuration is now the new one (kept gateways point into it). */
+  rt->ccfg = ncfg;
   gh__client_cfg_free(old);
-  *old = *ncfg;
-  free(ncfg);
+  free(old);
   return 0;
 }

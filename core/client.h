@@ -23,7 +23,8 @@ struct gh__slot {
 };
 
 
-/* The caller zeroes rt (and may set tls_mem) first. */
+/* The caller zeroes rt (and may set tls_mem) first. cfg is heap-allocated
+ * and the runtime's from now on: a reload replaces and frees it. */
 int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err, size_t errlen);
 /* SIGHUP: as gh__server_reload. */
 int gh__client_reload(gh__rt *rt, const char *path, char *err, size_t errlen);

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "acl.h"
 #include "plugin.h"
@@ -62,6 +63,10 @@ enum {
 /* Bounds of a pushed destination set (gh__dests_decode refuses more). */
 #define GH__DESTS_MAX 4096
 #define GH__DESTS_BYTES_MAX (16u * 1024u * 1024u)
+/* Keys in one pushed set, all destinations together: each becomes a kv
+ * with two strings on the client, so the bytes alone do not bound what a
+ * set costs it (16 MiB of tiny records would hold ~180 MB). */
+#define GH__PUSH_RECORDS_MAX 65536u
 
 typedef struct gh__dest {
   char *name;
@@ -83,7 +88,7 @@ typedef struct gh__dest {
   gh__kvs opts;
   gh__iplist allow;            /* allow = ...; absent: everyone */
   uint32_t connect_timeout_ms; /* default 10 s */
-  const char *file;            /* borrowed from the cfg that holds it */
+  char *file;                  /* its configuration file, for messages */
   int line;                    /* of the [destination NAME] header */
   /* filled by gh__dest_validate */
   gh__chain listen_chain;
@@ -112,14 +117,8 @@ typedef struct gh__server_gw {
   int line;
 } gh__server_gw;
 
-typedef struct gh__server_cfg {
-  char *file;
-  char *tunnel_host; /* tunnel_listen, required */
-  uint16_t tunnel_port;
-  char *cert, *key; /* required */
-  char *client_ca;  /* optional */
-  char *client_crl; /* optional, with client_ca: PEM CRL(s) */
-  int client_crl_line;
+/* What [server] and [client] share: the keys of both, in one place. */
+typedef struct gh__cfg_common {
   char *admin_host; /* NULL when admin_listen is absent */
   uint16_t admin_port;
   char *plugin_dir;             /* NULL: the built-in default */
@@ -128,12 +127,23 @@ typedef struct gh__server_cfg {
   uint32_t drain_timeout_s;     /* default 30 */
   uint32_t keepalive_s;         /* ping interval, default 10 */
   uint32_t keepalive_timeout_s; /* silence before a tunnel is dropped: 30 */
+  uint32_t connecting_max;      /* opens connecting at once per tunnel: 1024 */
+  uint32_t open_queue_max;      /* more that wait their turn: 16384 */
+} gh__cfg_common;
+
+typedef struct gh__server_cfg {
+  char *file;
+  gh__cfg_common common;
+  char *tunnel_host; /* tunnel_listen, required */
+  uint16_t tunnel_port;
+  char *cert, *key; /* required */
+  char *client_ca;  /* optional */
+  char *client_crl; /* optional, with client_ca: PEM CRL(s) */
+  int client_crl_line;
   /* Before a tunnel is authenticated (its HELLO accepted): how many such
    * connections at once, overall (1024) and per source address (32; an
    * IPv6 source counts by its /64), and for how long (10 s). */
   uint32_t unauth_max, unauth_per_source, handshake_timeout_s;
-  uint32_t connecting_max;      /* opens connecting at once per tunnel: 1024 */
-  uint32_t open_queue_max;      /* more that wait their turn: 16384 */
   gh__server_gw *gateways;
   size_t n_gateways;
   gh__dest *dests;
@@ -177,17 +187,8 @@ typedef struct gh__gw_acl {
 
 typedef struct gh__client_cfg {
   char *file;
-  char *admin_host;
-  uint16_t admin_port;
-  char *plugin_dir;
-  char *user, *group; /* identity after start-up, or NULL */
-  int log_level;
-  uint32_t drain_timeout_s;
-  uint32_t keepalive_s;
-  uint32_t keepalive_timeout_s;
+  gh__cfg_common common;
   uint32_t reconnect_max_s; /* backoff cap, default 30 */
-  uint32_t connecting_max;  /* as in gh__server_cfg */
-  uint32_t open_queue_max;
   gh__client_gw *gateways;
   size_t n_gateways;
   gh__acl acl;            /* [acl]; absent: nothing is allowed */
@@ -288,5 +289,10 @@ const gh__kv *gh__kvs_find(const gh__kvs *kvs, const char *key);
  * Hands each to fn (NULL: drops them) and forgets them. */
 void gh__cfg_warnings_flush(void (*fn)(const char *line, void *arg),
                             void *arg);
+
+/* Prints the configuration reference (Markdown): every key of the key
+ * table, and the options the handlers of `reg` declare (conf/reference.c).
+ * docs/configuration.md is its output with the shipped plugins. */
+void gh__conf_reference(FILE *out, const gh__registry *reg);
 
 #endif

@@ -158,7 +158,7 @@ static int dest_add(gh__server_cfg *c, const char *name, const char *const *kv,
   gh__dest *d = &c->dests[c->n_dests++];
   memset(d, 0, sizeof(*d));
   d->name = gh__strdup(name);
-  d->file = "<demo>";
+  d->file = gh__strdup("<demo>");
   d->connect_timeout_ms = 10000;
   for (; kv[0]; kv += 2)
     if (gh__dest_set(d, kv[0], kv[1], 0, err, errlen) < 0)
@@ -175,15 +175,15 @@ static int build_configs(const char *token, char *err, size_t errlen) {
   scfg.file = gh__strdup("<demo>");
   scfg.tunnel_host = gh__strdup("127.0.0.1");
   scfg.tunnel_port = p_tunnel;
-  scfg.log_level = GH_LOG_INFO;
-  scfg.drain_timeout_s = 2;
-  scfg.keepalive_s = 10;
-  scfg.keepalive_timeout_s = 30;
+  scfg.common.log_level = GH_LOG_INFO;
+  scfg.common.drain_timeout_s = 2;
+  scfg.common.keepalive_s = 10;
+  scfg.common.keepalive_timeout_s = 30;
   scfg.unauth_max = GH__UNAUTH_MAX;
   scfg.unauth_per_source = GH__UNAUTH_PER_SOURCE;
   scfg.handshake_timeout_s = GH__HANDSHAKE_S;
-  scfg.connecting_max = GH__CONNECTING_MAX_DEFAULT;
-  scfg.open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
+  scfg.common.connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  scfg.common.open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
   scfg.gateways = gh__xcalloc(1, sizeof(*scfg.gateways));
   scfg.n_gateways = 1;
   scfg.gateways[0].id = gh__strdup("demo");
@@ -204,13 +204,13 @@ static int build_configs(const char *token, char *err, size_t errlen) {
     return -1;
 
   ccfg.file = gh__strdup("<demo>");
-  ccfg.log_level = GH_LOG_INFO;
-  ccfg.drain_timeout_s = 2;
-  ccfg.keepalive_s = 10;
-  ccfg.keepalive_timeout_s = 30;
+  ccfg.common.log_level = GH_LOG_INFO;
+  ccfg.common.drain_timeout_s = 2;
+  ccfg.common.keepalive_s = 10;
+  ccfg.common.keepalive_timeout_s = 30;
   ccfg.reconnect_max_s = 5;
-  ccfg.connecting_max = GH__CONNECTING_MAX_DEFAULT;
-  ccfg.open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
+  ccfg.common.connecting_max = GH__CONNECTING_MAX_DEFAULT;
+  ccfg.common.open_queue_max = GH__OPEN_QUEUE_MAX_DEFAULT;
   ccfg.gateways = gh__xcalloc(1, sizeof(*ccfg.gateways));
   ccfg.n_gateways = 1;
   gh__client_gw *g = &ccfg.gateways[0];
@@ -327,8 +327,16 @@ int gh__demo_main(int argc, char **argv) {
   }
   srv.tls_mem = &stls;
   cli.tls_mem = &ctls;
-  if (gh__server_start(&srv, &scfg, err, sizeof(err)) < 0 ||
-      gh__client_start(&cli, &ccfg, err, sizeof(err)) < 0) {
+  /* The runtimes own their configurations (heap objects a reload would
+   * replace): hand them over. */
+  gh__server_cfg *s = gh__xcalloc(1, sizeof(*s));
+  gh__client_cfg *c = gh__xcalloc(1, sizeof(*c));
+  *s = scfg;
+  *c = ccfg;
+  memset(&scfg, 0, sizeof(scfg));
+  memset(&ccfg, 0, sizeof(ccfg));
+  if (gh__server_start(&srv, s, err, sizeof(err)) < 0 ||
+      gh__client_start(&cli, c, err, sizeof(err)) < 0) {
     fprintf(stderr, "gatehouse demo: %s\n", err);
     return 1;
   }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "gatehouse/gatehouse.h"
+#include "wire.h" /* gh__put_u32, gh__get_u32 */
 
 #define GH__PROTO_VERSION 1
 #define GH__FRAME_HDR 9
@@ -181,7 +182,5 @@ int gh__notice_encode(uint8_t *out, size_t cap, const gh__notice *n);
 int gh__notice_decode(const uint8_t *p, size_t len, gh__notice *n);
 /* WINDOW: exactly 4 bytes, increment 1..2^31-1. */
 int gh__window_decode(const uint8_t *p, size_t len, uint32_t *increment);
-void gh__put_u32(uint8_t *p, uint32_t v);
-uint32_t gh__get_u32(const uint8_t *p);
 
 #endif

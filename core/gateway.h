@@ -51,6 +51,9 @@ struct gh__drt {
   int refs;       /* the configuration's own + one per stream */
   uint64_t quiet_until_ms; /* refusals are logged once a second... */
   uint32_t quiet_refusals; /* ...with a count of those not logged */
+  uint64_t notice_log_ms;  /* a client's NOTICEs for it: a few a second */
+  uint32_t notice_quiet;
+  uint32_t notice_n;
   int retired;    /* removed from the configuration */
   int32_t status; /* 0 fine, or the error that stops it */
   char *error;    /* its text, for logs and /status */

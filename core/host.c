@@ -16,6 +16,7 @@
 #include "log.h"
 #include "loop.h"
 #include "stream.h"
+#include "words.h"
 
 /* ---- host functions ---- */
 
@@ -161,15 +162,14 @@ static uint32_t h_opt_count(const gh_inst *i, const char *name) {
 
 static int64_t h_opt_int(const gh_inst *i, const char *name) {
   const char *v = h_opt_get(i, name, 0);
-  return v ? strtoll(v, NULL, 10) : 0;
+  int64_t x = 0;
+  return v && gh__word_int(v, &x) == 0 ? x : 0;
 }
 
 static int32_t h_opt_bool(const gh_inst *i, const char *name) {
   const char *v = h_opt_get(i, name, 0);
-  if (!v)
-    return 0;
-  return strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
-         strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0;
+  int b = 0;
+  return v && gh__word_bool(v, &b) == 0 ? b : 0;
 }
 
 static int32_t h_opt_blob(const gh_inst *i, const char *name,

@@ -29,6 +29,7 @@
 
 int gh__demo_main(int argc, char **argv);
 int gh__plugins_main(int argc, char **argv);
+int gh__reference_main(int argc, char **argv);
 
 static const char usage[] =
     "usage:\n"
@@ -38,6 +39,7 @@ static const char usage[] =
     "[-v]\n"
     "  gatehouse check  -c FILE.ini\n"
     "  gatehouse plugins [--plugin-dir DIR]\n"
+    "  gatehouse reference [--plugin-dir DIR]  (the configuration reference)\n"
     "  gatehouse demo\n"
     "  gatehouse --version | --help\n"
     "\n"
@@ -141,7 +143,7 @@ static int check_server(const char *path, gh__server_cfg *cfg, char *err,
   int r = gh__server_cfg_load(cfg, path, err, errlen);
   if (r < 0)
     return r;
-  if ((r = check_plugins(path, cfg->plugin_dir, err, errlen)) < 0)
+  if ((r = check_plugins(path, cfg->common.plugin_dir, err, errlen)) < 0)
     return r;
   for (size_t i = 0; i < cfg->n_dests; i++)
     if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)
@@ -187,7 +189,7 @@ static int cmd_check(int argc, char **argv) {
     gh__client_cfg cfg = {0};
     r = gh__client_cfg_load(&cfg, o.config, err, sizeof(err));
     if (r == 0)
-      r = check_plugins(o.config, cfg.plugin_dir, err, sizeof(err));
+      r = check_plugins(o.config, cfg.common.plugin_dir, err, sizeof(err));
     gh__cfg_warnings_flush(warn_to_stderr, NULL);
     size_t rules = cfg.acl.n; /* [acl] and every [acl GATEWAY] */
     for (size_t i = 0; i < cfg.n_gw_acls; i++)
@@ -247,8 +249,9 @@ static void reload(void) {
     return;
   }
   if (!verbose_flag)
-    gh__log_level = the_rt.role == GH__ROLE_SERVER ? the_rt.scfg->log_level
-                                                   : the_rt.ccfg->log_level;
+    gh__log_level = the_rt.role == GH__ROLE_SERVER
+                        ? the_rt.scfg->common.log_level
+                        : the_rt.ccfg->common.log_level;
   if (r > 0)
     gh__warn(the_rt.subject,
              "configuration reloaded from %s, but %d new destination(s) "
@@ -515,18 +518,31 @@ static int cmd_run(int argc, char **argv, int role) {
     return 2;
   }
   char err[1024] = "";
-  static gh__server_cfg scfg;
-  static gh__client_cfg ccfg;
+  /* The runtime owns its configuration from gh__*_start() on; a reload
+   * replaces it and frees this one. */
+  gh__server_cfg *scfg = gh__xcalloc(1, sizeof(*scfg));
+  gh__client_cfg *ccfg = gh__xcalloc(1, sizeof(*ccfg));
   int r = role == GH__ROLE_SERVER
-              ? gh__server_cfg_load(&scfg, o.config, err, sizeof(err))
-              : gh__client_cfg_load(&ccfg, o.config, err, sizeof(err));
+              ? gh__server_cfg_load(scfg, o.config, err, sizeof(err))
+              : gh__client_cfg_load(ccfg, o.config, err, sizeof(err));
   if (r < 0) {
     fprintf(stderr, "%s\n", err);
+    free(scfg);
+    free(ccfg);
     return 2;
   }
-  int level = role == GH__ROLE_SERVER ? scfg.log_level : ccfg.log_level;
-  gh__log_level =
-      o.verbose ? GH__MIN(GH_LOG_DEBUG + o.verbose - 1, GH_LOG_TRACE) : level;
+  if (role == GH__ROLE_SERVER) {
+    free(ccfg);
+    ccfg = NULL;
+  } else {
+    free(scfg);
+    scfg = NULL;
+  }
+  /* Read before the loop runs, so before any reload. */
+  const gh__cfg_common *common = scfg ? &scfg->common : &ccfg->common;
+  gh__log_level = o.verbose
+                      ? GH__MIN(GH_LOG_DEBUG + o.verbose - 1, GH_LOG_TRACE)
+                      : common->log_level;
   if (o.log_file && (r = gh__log_to_file(o.log_file)) < 0) {
     fprintf(stderr, "%s: %s\n", o.log_file, strerror(-r));
     return 2;
@@ -549,9 +565,7 @@ static int cmd_run(int argc, char **argv, int role) {
   pidfile_write();
   raise_fd_limit();
   verbose_flag = o.verbose;
-  const char *pdir =
-      role == GH__ROLE_SERVER ? scfg.plugin_dir : ccfg.plugin_dir;
-  if (gh__core_init(uv_default_loop(), pdir) < 0) {
+  if (gh__core_init(uv_default_loop(), common->plugin_dir) < 0) {
     if (gh__g.reg.dir_refused)
       snprintf(err, sizeof(err), "%s: %s", o.config, gh__g.reg.dir_refused);
     else
@@ -561,23 +575,19 @@ static int cmd_run(int argc, char **argv, int role) {
   }
   signals_start();
   r = role == GH__ROLE_SERVER
-          ? gh__server_start(&the_rt, &scfg, err, sizeof(err))
-          : gh__client_start(&the_rt, &ccfg, err, sizeof(err));
+          ? gh__server_start(&the_rt, scfg, err, sizeof(err))
+          : gh__client_start(&the_rt, ccfg, err, sizeof(err));
   gh__cfg_warnings_flush(warn_to_log,
                          role == GH__ROLE_SERVER ? "server" : "client");
   if (r < 0)
     return fail_start(r == GH_EINVAL ? 2 : 1, err);
   gh__info(the_rt.subject, "gatehouse %s started (pid %ld)", GH_VERSION_STRING,
            (long)getpid());
-  uint16_t aport = role == GH__ROLE_SERVER ? scfg.admin_port : ccfg.admin_port;
-  const char *ahost =
-      role == GH__ROLE_SERVER ? scfg.admin_host : ccfg.admin_host;
-  if (aport && gh__admin_start(&the_rt.admin, &the_rt, ahost, aport, err,
-                               sizeof(err)) < 0)
+  if (common->admin_port &&
+      gh__admin_start(&the_rt.admin, &the_rt, common->admin_host,
+                      common->admin_port, err, sizeof(err)) < 0)
     return fail_start(1, err);
-  if (drop_privileges(role == GH__ROLE_SERVER ? scfg.user : ccfg.user,
-                      role == GH__ROLE_SERVER ? scfg.group : ccfg.group, err,
-                      sizeof(err)) < 0)
+  if (drop_privileges(common->user, common->group, err, sizeof(err)) < 0)
     return fail_start(1, err);
   report_start(0, NULL);
   char ready[64];
@@ -615,6 +625,8 @@ int main(int argc, char **argv) {
     return cmd_check(argc - 1, argv + 1);
   if (strcmp(cmd, "plugins") == 0)
     return gh__plugins_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "reference") == 0)
+    return gh__reference_main(argc - 1, argv + 1);
   if (strcmp(cmd, "demo") == 0)
     return gh__demo_main(argc - 1, argv + 1);
   fprintf(stderr, "gatehouse: unknown command '%s'\n\n%s", cmd, usage);

@@ -237,6 +237,21 @@ static void on_fail(gh__tunnel *t, gh__stream *s, const gh__frame *f) {
   gh__stream_abort(s, code, 0);
 }
 
+/* Refusals a peer causes at will are logged at most once a second per
+ * tunnel: NULL to stay quiet, else a note for the line (that more were
+ * refused since the last one). */
+static const char *refusal_note(gh__tunnel *t) {
+  uint64_t now = uv_now(gh__g.loop);
+  if (now < t->limit_log_ms) {
+    t->limit_quiet++;
+    return NULL;
+  }
+  const char *note = t->limit_quiet ? "; more refused since the last line" : "";
+  t->limit_log_ms = now + 1000;
+  t->limit_quiet = 0;
+  return note;
+}
+
 static void on_open(gh__tunnel *t, const gh__frame *f) {
   /* The peer's streams have the other parity than ours (t->next_id). */
   uint32_t parity = (t->next_id & 1u) ^ 1u;
@@ -253,8 +268,10 @@ static void on_open(gh__tunnel *t, const gh__frame *f) {
   }
   gh__drt *d = gh__gw_find_dest(t->gw, o.destination.ptr, o.destination.len);
   if (!d || d->side != GH_SIDE_RESOURCE || d->retired) {
-    gh__warn(t->subject, "open of unknown destination '%.*s' refused",
-             (int)o.destination.len, o.destination.ptr);
+    const char *note = refusal_note(t);
+    if (note)
+      gh__warn(t->subject, "open of unknown destination '%.*s' refused%s",
+               (int)o.destination.len, o.destination.ptr, note);
     uint8_t buf[256];
     gh__fail fl = {GH_ENODEST, {"no such destination", 19}};
     int n = gh__fail_encode(buf, sizeof(buf), &fl);
@@ -270,8 +287,8 @@ static void on_open(gh__tunnel *t, const gh__frame *f) {
   int full = wait && t->peer_queued >= rt->open_queue_max;
   if (t->peer_streams >= GH__PEER_STREAMS_MAX || full ||
       gh__gw_streams_full(t->gw)) {
-    uint64_t now = uv_now(gh__g.loop);
-    if (now >= t->limit_log_ms) {
+    const char *note = refusal_note(t);
+    if (note)
       gh__warn(t->subject,
                "open of %.*s refused: %u streams open, %u connecting, %u "
                "queued (limits %u, connecting_max %u, open_queue_max %u; "
@@ -279,13 +296,7 @@ static void on_open(gh__tunnel *t, const gh__frame *f) {
                (int)o.destination.len, o.destination.ptr, t->peer_streams,
                t->peer_opening, t->peer_queued, GH__PEER_STREAMS_MAX,
                rt->connecting_max, rt->open_queue_max, t->gw->st.active,
-               t->gw->scfg ? t->gw->scfg->streams_max : 0,
-               t->limit_quiet ? "; more refused since the last line" : "");
-      t->limit_log_ms = now + 1000;
-      t->limit_quiet = 0;
-    } else {
-      t->limit_quiet++;
-    }
+               t->gw->scfg ? t->gw->scfg->streams_max : 0, note);
     d->st.refused++;
     if (full)
       rt->open_queue_full++;

@@ -121,4 +121,8 @@ const char *gh__chain_canonical(const char *spec, char *buf, size_t len);
 /* Finds an option declaration of handler h; NULL if it has none by name. */
 const gh_option *gh__handler_option(const gh_handler *h, const char *name);
 
+/* "string", "int", "bool" or "file": an option type (GH_OPT_*) in words,
+ * as `gatehouse plugins` and the reference print it. */
+const char *gh__opt_type_name(uint32_t type);
+
 #endif

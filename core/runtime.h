@@ -59,6 +59,9 @@ typedef struct gh__tunnel_cbs {
   void (*on_closing)(gh__tunnel *t);
   /* The tunnel closed: its streams are already gone. */
   void (*on_gone)(gh__tunnel *t);
+  /* The TLS context of now for t when it checks a CRL (a reload may have
+   * replaced the one t's handshake began with), or NULL. */
+  SSL_CTX *(*crl_ctx)(gh__tunnel *t);
   /* Logs why a tunnel failed before it was up (else a warning). */
   void (*log_failure)(gh__tunnel *t, const char *why);
 } gh__tunnel_cbs;

@@ -211,13 +211,13 @@ static int build_dests(gh__rt *rt, gh__server_cfg *cfg, int reloading,
 
 int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
                      size_t errlen) {
-  gh__rt_init(rt, GH__ROLE_SERVER, cfg->keepalive_s, cfg->keepalive_timeout_s,
-              cfg->drain_timeout_s);
+  gh__rt_init(rt, GH__ROLE_SERVER, cfg->common.keepalive_s,
+              cfg->common.keepalive_timeout_s, cfg->common.drain_timeout_s);
   rt->tunnel_cbs = &server_tunnel_cbs;
   rt->scfg = cfg;
   rt->handshake_ms = cfg->handshake_timeout_s * 1000u;
-  rt->connecting_max = cfg->connecting_max;
-  rt->open_queue_max = cfg->open_queue_max;
+  rt->connecting_max = cfg->common.connecting_max;
+  rt->open_queue_max = cfg->common.open_queue_max;
   int r = 0;
   if (rt->tls_mem) {
     char why[256];
@@ -239,7 +239,11 @@ int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err,
     if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)
       return r;
   if ((r = build_gateways(rt, cfg)) < 0) {
-    snprintf(err, errlen, "cannot encode the destinations: %s", gh_strerror(r));
+    snprintf(err, errlen,
+             "cannot encode the destinations: %s (a gateway's set holds at "
+             "most %u destinations, %u keys and %u bytes)",
+             gh_strerror(r), GH__DESTS_MAX, GH__PUSH_RECORDS_MAX,
+             GH__DESTS_BYTES_MAX);
     return r;
   }
   if ((r = build_dests(rt, cfg, 0, err, errlen)) < 0)
@@ -395,30 +399,56 @@ static int server_on_hello(gh__tunnel *t, const gh__frame *f) {
   return 0;
 }
 
+#define GH__NOTICE_BURST 4u
+
 static void server_on_notice(gh__tunnel *t, const gh__frame *f) {
   gh__notice n;
   if (gh__notice_decode(f->payload, f->len, &n) < 0) {
     gh__tunnel_close(t, "protocol error: malformed NOTICE");
     return;
   }
-  if (n.code < 0)
-    gh__warn(t->subject, "client reports destination %.*s: %.*s",
-             (int)n.destination.len, n.destination.ptr, (int)n.message.len,
-             n.message.ptr);
-  else
-    gh__info(t->subject, "client reports destination %.*s: %.*s",
-             (int)n.destination.len, n.destination.ptr, (int)n.message.len,
-             n.message.ptr);
+  /* A client sends NOTICEs at will: at most GH__NOTICE_BURST lines a
+   * second per cloud destination (a client that reports all of them at
+   * once, or a quick change such as a port freed, is heard), as many per
+   * tunnel for anything else; the next line says how many went unlogged. */
+  gh__drt *d = gh__gw_find_dest(t->gw, n.destination.ptr, n.destination.len);
+  int per_dest = d && d->cfg->type == GH__DEST_CLOUD;
+  uint64_t *since = per_dest ? &d->notice_log_ms : &t->notice_log_ms;
+  uint32_t *quiet = per_dest ? &d->notice_quiet : &t->notice_quiet;
+  uint32_t *count = per_dest ? &d->notice_n : &t->notice_n;
+  uint64_t now = uv_now(gh__g.loop);
+  if (now >= *since + 1000) {
+    *since = now;
+    *count = 0;
+  }
+  int logged = *count < GH__NOTICE_BURST;
+  if (!logged) {
+    (*quiet)++;
+  } else {
+    char more[64] = "";
+    if (*quiet)
+      snprintf(more, sizeof(more), " (and %u more notices not logged)", *quiet);
+    (*count)++;
+    *quiet = 0;
+    if (n.code < 0)
+      gh__warn(t->subject, "client reports destination %.*s: %.*s%s",
+               (int)n.destination.len, n.destination.ptr, (int)n.message.len,
+               n.message.ptr, more);
+    else
+      gh__info(t->subject, "client reports destination %.*s: %.*s%s",
+               (int)n.destination.len, n.destination.ptr, (int)n.message.len,
+               n.message.ptr, more);
+  }
   /* The client's word counts only for what runs on the client: the listen
    * side of a cloud destination. An on-prem destination's state is this
    * server's own listener; a client that cannot run its resource side is
    * only logged (its opens fail, other clients of the gateway may serve). */
-  gh__drt *d = gh__gw_find_dest(t->gw, n.destination.ptr, n.destination.len);
   if (d && d->cfg->type != GH__DEST_CLOUD) {
-    gh__debug(t->subject,
-              "destination %s is on-prem: its state is this server's own, "
-              "the client's notice does not change it",
-              d->cfg->name);
+    if (logged)
+      gh__debug(t->subject,
+                "destination %s is on-prem: its state is this server's own, "
+                "the client's notice does not change it",
+                d->cfg->name);
     return;
   }
   if (d) {
@@ -454,10 +484,15 @@ static void server_tunnel_closing(gh__tunnel *t) {
   }
 }
 
+static SSL_CTX *server_crl_ctx(gh__tunnel *t) {
+  return t->rt->scfg && t->rt->scfg->client_crl ? t->rt->ctx : NULL;
+}
+
 static const gh__tunnel_cbs server_tunnel_cbs = {
     .on_first_frame = server_first_frame,
     .on_control = server_control,
     .on_closing = server_tunnel_closing,
+    .crl_ctx = server_crl_ctx,
     .log_failure = server_log_failure,
 };
 
@@ -481,7 +516,8 @@ static void sort_dests(gh__gw *gw, gh__server_cfg *ncfg) {
           gh__dest_equal(&ncfg->dests[j], d->cfg))
         same = &ncfg->dests[j];
     if (same) {
-      d->cfg->file = ncfg->file; /* the old configuration is freed */
+      free(d->cfg->file); /* its own copy: the name as read now */
+      d->cfg->file = gh__strdup(ncfg->file);
       d->cfg->line = same->line;
       memcpy(d->cfg->key_line, same->key_line, sizeof(d->cfg->key_line));
       gh__dest_free(same);
@@ -577,21 +613,22 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
       old->tunnel_port != ncfg->tunnel_port)
     gh__warn(rt->subject, "tunnel_listen: a change takes a restart; still "
                           "listening on the old address");
-  if (!same_str(old->admin_host, ncfg->admin_host) ||
-      old->admin_port != ncfg->admin_port)
+  if (!same_str(old->common.admin_host, ncfg->common.admin_host) ||
+      old->common.admin_port != ncfg->common.admin_port)
     gh__warn(rt->subject, "admin_listen: a change takes a restart");
-  if (!same_str(old->user, ncfg->user) || !same_str(old->group, ncfg->group))
+  if (!same_str(old->common.user, ncfg->common.user) ||
+      !same_str(old->common.group, ncfg->common.group))
     gh__warn(rt->subject, "user/group: a change takes a restart");
   if (ctx) {
     SSL_CTX_free(rt->ctx); /* tunnels up hold their own reference */
     rt->ctx = ctx;
   }
-  rt->keepalive_ms = ncfg->keepalive_s * 1000u;
-  rt->keepalive_timeout_ms = ncfg->keepalive_timeout_s * 1000u;
-  rt->drain_ms = ncfg->drain_timeout_s * 1000u;
+  rt->keepalive_ms = ncfg->common.keepalive_s * 1000u;
+  rt->keepalive_timeout_ms = ncfg->common.keepalive_timeout_s * 1000u;
+  rt->drain_ms = ncfg->common.drain_timeout_s * 1000u;
   rt->handshake_ms = ncfg->handshake_timeout_s * 1000u;
-  rt->connecting_max = ncfg->connecting_max;
-  rt->open_queue_max = ncfg->open_queue_max;
+  rt->connecting_max = ncfg->common.connecting_max;
+  rt->open_queue_max = ncfg->common.open_queue_max;
   gh__mux_limits_changed(rt);
 
   /* Gateways: kept ones take their new tokens (for new tunnels), removed
@@ -628,11 +665,11 @@ int gh__server_reload(gh__rt *rt, const char *path, char *err, size_t errlen) {
     if (!rt->gws[i]->removed)
       sort_dests(rt->gws[i], ncfg);
   int failed = build_dests(rt, ncfg, 1, err, errlen);
-  /* The new configuration replaces the old in place (rt->scfg is the
-   * caller's); what it owned and nothing kept still uses is freed. */
+  /* The runtime's configuration is now the new one; nothing borrows from
+   * the old (kept gateways point into the new, destinations own theirs). */
+  rt->scfg = ncfg;
   gh__server_cfg_free(old);
-  *old = *ncfg;
-  free(ncfg);
+  free(old);
   revoke_tunnels(rt);
   return failed;
 }

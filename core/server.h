@@ -8,7 +8,8 @@
 
 #include "runtime.h"
 
-/* The caller zeroes rt (and may set tls_mem) first. */
+/* The caller zeroes rt (and may set tls_mem) first. cfg is heap-allocated
+ * and the runtime's from now on: a reload replaces and frees it. */
 int gh__server_start(gh__rt *rt, gh__server_cfg *cfg, char *err, size_t errlen);
 /* SIGHUP: re-read the configuration file and apply what changed. An
  * invalid file changes nothing: GH_EINVAL with the reason in err.

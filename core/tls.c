@@ -154,8 +154,9 @@ int gh__crl_file_check(const char *path, char *why, size_t len) {
   return 0;
 }
 
-/* Peers' certificates are checked against the CRLs given: the leaf's
- * issuer must have one (a CRL that goes missing fails closed). */
+/* Peers' certificates are checked against the CRLs given, the whole chain
+ * as a reload checks live tunnels: the issuer of every certificate of the
+ * chain must have one (a CRL that goes missing fails closed). */
 static int use_crl(SSL_CTX *ctx, const gh__tls_files *f, char *err,
                    size_t errlen) {
   X509_STORE *store = SSL_CTX_get_cert_store(ctx);
@@ -163,7 +164,7 @@ static int use_crl(SSL_CTX *ctx, const gh__tls_files *f, char *err,
     snprintf(err, errlen, "no CRL found in the CRL file");
     return -1;
   }
-  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
   return 0;
 }
 

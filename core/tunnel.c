@@ -372,7 +372,9 @@ static void dispatch(gh__tunnel *t, const gh__frame *f) {
       on_pong(t, f);
     return;
   case GH__FT_GOAWAY:
-    gh__info(t->subject, "peer is going away: no new streams on this tunnel");
+    if (!t->peer_goaway) /* once: a peer may send any number of them */
+      gh__info(t->subject, "peer is going away: no new streams on this tunnel");
+    t->peer_goaway = 1;
     if (t->gw)
       gh__gw_del_live(t->gw, t);
     return;
@@ -443,8 +445,23 @@ static void log_handshake_failure(gh__tunnel *t) {
   gh__tunnel_close(t, why);
 }
 
+/* A handshake begun before a reload ran on the context of its start, so
+ * its peer's certificate was checked against the CRL read then: check it
+ * against the CRL of now (the context a reload made). */
+static int handshake_revoked(gh__tunnel *t) {
+  SSL_CTX *now = cbs(t)->crl_ctx ? cbs(t)->crl_ctx(t) : NULL;
+  return now && SSL_get_SSL_CTX(t->ssl) != now &&
+         gh__tls_peer_revoked(t->ssl, now);
+}
+
 static int do_handshake(gh__tunnel *t) {
   int r = SSL_do_handshake(t->ssl);
+  if (r == 1 && handshake_revoked(t)) {
+    t->rt->hs_failures[GH__HSF_CERT]++;
+    gh__tunnel_close(t, "TLS handshake failed: certificate: certificate "
+                        "revoked (by a CRL reloaded during the handshake)");
+    return -1;
+  }
   if (r == 1) {
     gh__debug(t->subject, "TLS up: %s %s", SSL_get_version(t->ssl),
               SSL_get_cipher_name(t->ssl));
@@ -493,6 +510,14 @@ static void read_plaintext(gh__tunnel *t) {
     process_rx(t);
     if (t->state == GH__T_CLOSING)
       return;
+    /* Before the tunnel is up only a HELLO, WELCOME or REFUSE may come,
+     * each well under GH__RX_PREAUTH: a frame still partial past it is
+     * none of them (else a DGRAM header grows the buffer to 128 KiB). */
+    if (t->state != GH__T_UP && t->rx_len > GH__RX_PREAUTH) {
+      gh__tunnel_close(t, "protocol error: frame larger than allowed before "
+                          "hello");
+      return;
+    }
     /* Bound what a peer can make us hold: a frame never exceeds its max. */
     if (t->rx_len > GH__RX_INIT + GH__DGRAM_MAX) {
       gh__tunnel_close(t, "protocol error: frame larger than allowed");

@@ -52,6 +52,9 @@ struct gh__tunnel {
   gh__list openq;        /* resource side: opens waiting, oldest first */
   uint64_t limit_log_ms; /* refusals for limits: logged once a second */
   uint32_t limit_quiet;
+  uint64_t notice_log_ms; /* NOTICEs a peer sends at will: a few a second */
+  uint32_t notice_quiet;
+  uint32_t notice_n;
   gh__list sendq;        /* streams with bytes waiting for credit or room */
   gh__list credq;        /* streams owing a WINDOW */
   gh__list dirty_node;
@@ -73,6 +76,7 @@ struct gh__tunnel {
   uint8_t gw_counted;   /* server: counted in gw->n_tunnels */
   uint8_t token_hash[32]; /* server: SHA-256 of the token it gave */
   int closed_handle;
+  uint8_t peer_goaway; /* the peer said GOAWAY (logged once) */
   int open_handles; /* tcp and timer: freed when both closes finished */
 };
 

@@ -151,7 +151,7 @@ int gh__file_read(const char *path, uint8_t **out, size_t *len) {
     close(fd);
     return e;
   }
-  if (!S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
+  if (!S_ISREG(st.st_mode) || st.st_size > GH__FILE_MAX) {
     close(fd);
     return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
   }

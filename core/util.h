@@ -70,6 +70,7 @@ void gh__map_free(gh__map *m);
 
 /* Reads a whole file (max 16 MiB) into a malloc'd, NUL-terminated buffer.
  * 0 or -errno. */
+#define GH__FILE_MAX (16 * 1024 * 1024) /* what gh__file_read takes */
 int gh__file_read(const char *path, uint8_t **out, size_t *len);
 
 /* Milliseconds of the monotonic clock. */

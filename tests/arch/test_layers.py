@@ -24,7 +24,8 @@ ENGINE = {"tunnel", "mux", "stream", "chain", "gateway", "loop", "host", "tls",
           "address", "runtime.h", "types.h"}
 ROLES = {"server.c", "client.c", "admin.c", "runtime.c", "main.c",
          "commands.c", "demo.c"}
-LOWER = {"config", "acl", "plugin", "frame", "util", "log", "certgen"}
+LOWER = {"config", "acl", "plugin", "plugin_chain", "plugin_desc", "plugin_path",
+         "plugin_int", "frame", "wire", "words", "util", "log", "certgen"}
 LOWER_DIRS = {"conf", "plugin"}  # folders of the configuration and loader
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -295,9 +295,10 @@ def make_pki(d):
     return p
 
 
-def issue_cert(p, name, cn, ext="client"):
-    """Another leaf certificate of ``p``'s CA (``ext``: client or server, as in
-    make_pki). Returns (cert, key) paths in p.dir."""
+def issue_cert(p, name, cn, ext="client", ca=None):
+    """Another certificate of ``p``'s CA, or of ``ca`` = (cert, key) (``ext``:
+    client, server or ca, as in make_pki). Returns (cert, key) paths in p.dir."""
+    ca_cert, ca_key = ca or (p.ca_cert, p.ca_key)
     cert, key = os.path.join(p.dir, name + ".crt"), os.path.join(p.dir, name + ".key")
     cnf = os.path.join(p.dir, "openssl.cnf")
     _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -306,17 +307,19 @@ def issue_cert(p, name, cn, ext="client"):
     csr = cert + ".csr"
     _openssl("req", "-config", cnf, "-new", "-key", key, "-out", csr, "-subj", "/CN=" + cn,
              cwd=p.dir)
-    _openssl("x509", "-req", "-in", csr, "-CA", p.ca_cert, "-CAkey", p.ca_key,
+    _openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
              "-set_serial", str(_sysrand.getrandbits(63)), "-days", "30", "-sha256",
              "-extfile", cnf, "-extensions", ext, "-out", cert, cwd=p.dir)
     os.unlink(csr)
     return cert, key
 
 
-def make_crl(p, out, revoked=()):
-    """A PEM CRL of ``p``'s CA at ``out`` (openssl ca -gencrl) that revokes the
-    certificates at the paths in ``revoked``. Each call starts a fresh CA
-    database, so the CRL lists exactly ``revoked``."""
+def make_crl(p, out, revoked=(), ca=None):
+    """A PEM CRL of ``p``'s CA, or of ``ca`` = (cert, key), at ``out``
+    (openssl ca -gencrl) that revokes the certificates at the paths in
+    ``revoked``. Each call starts a fresh CA database, so the CRL lists
+    exactly ``revoked``."""
+    ca_cert, ca_key = ca or (p.ca_cert, p.ca_key)
     d = os.path.join(p.dir, "crl-db-" + os.path.basename(out))
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -330,8 +333,8 @@ default_ca = test_ca
 [test_ca]
 database = {d}/index.txt
 crlnumber = {d}/crlnumber
-certificate = {p.ca_cert}
-private_key = {p.ca_key}
+certificate = {ca_cert}
+private_key = {ca_key}
 default_md = sha256
 default_crl_days = 30
 """)

@@ -10,7 +10,7 @@ condition holds, answering the client's PINGs on the way, so that one
 thread alone uses the TLS socket.
 
 Wire format (core/frame.h): 24-bit length, u8 type, u8 flags, u32 stream,
-payload. The destination set (core/config.c, "the pushed set"):
+payload. The destination set (core/conf/push.c):
   "GHD" u8 version(1) u32 count
   per destination: u16 name_len name, u16 n_records
   per record: u8 tag(1 kv, 2 kv + file content) u16 key_len key

@@ -1,8 +1,9 @@
 """`gatehouse plugins` and the shipped plugins' symbol tables.
 
 Each shipped plugin exports exactly one dynamic symbol, its entry point
-(DESIGN.md: hidden visibility, no symbols but gh_plugin_entry), and
-`gatehouse plugins` lists every plugin with its handlers and options."""
+(the SDK's rule in sdk/README.md: hidden visibility, no symbols but
+gh_plugin_entry), and `gatehouse plugins` lists every plugin with its
+handlers and options."""
 
 import glob
 import os

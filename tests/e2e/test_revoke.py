@@ -138,6 +138,39 @@ def test_revoked_client_certificate_closes_its_tunnel(t):
     assert len(re.findall(r"certificate is revoked", srv.log_text(since=mark))) == 1
 
 
+def test_revoked_intermediate_is_refused_at_the_handshake(t):
+    """The whole chain is checked at the handshake, as at a reload: a client
+    certificate whose intermediate CA the root's CRL revokes is refused,
+    although its own issuer's CRL revokes nothing."""
+    pki = t.pki
+    inter = ghtest.issue_cert(pki, "inter-" + t.name, "gatehouse test intermediate", ext="ca")
+    leaf, key = ghtest.issue_cert(pki, "leaf-" + t.name, "client via intermediate", ca=inter)
+    chain = os.path.join(t.dir, "chain.crt")
+    with open(chain, "w") as f:
+        f.write(open(leaf).read() + open(inter[0]).read())
+    root_crl = ghtest.make_crl(pki, os.path.join(t.dir, "root.crl"), revoked=[inter[0]])
+    inter_crl = ghtest.make_crl(pki, os.path.join(t.dir, "inter.crl"), ca=inter)
+    crls = os.path.join(t.dir, "clients.crl")
+    with open(crls, "w") as f:
+        f.write(open(root_crl).read() + open(inter_crl).read())
+    res = t.proto_server()
+    p1 = t.port()
+    tok = t.token()
+    srv = t.server([onprem("on1", p1, res.port)], {"gw1": tok},
+                   server={"client_ca": pki.ca_cert, "client_crl": crls})
+    cli = t.client(srv, tok, gateway_opts={"cert": chain, "key": key})
+    cli.allow_exit = True
+    srv.wait_log(r"tunnel failed: TLS handshake failed: certificate: certificate revoked", UP)
+    assert "tunnel up" not in srv.log_text()
+    # the same chain with a root CRL that revokes nothing comes up
+    ghtest.make_crl(pki, root_crl)
+    with open(crls, "w") as f:
+        f.write(open(root_crl).read() + open(inter_crl).read())
+    mark = srv.log_size()
+    _reload(srv, mark)
+    cli.wait_log(r"tunnel up", UP)
+
+
 def test_client_crl_refuses_a_revoked_server_certificate(t):
     """The client's `crl` beside `ca`: a server certificate it revokes is
     refused at the handshake, and a reload that revokes it closes the tunnel

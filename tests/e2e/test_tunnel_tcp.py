@@ -156,7 +156,7 @@ def test_bad_token_refused_good_client_unaffected(t):
     time.sleep(1)
     ghtest.run_parallel([job(ghtest.echo_check, port, 2 * MiB, desc="echo after bad token"),
                          job(ghtest.sink_check, port, 2 * MiB, desc="sink after bad token")])
-    # tokens are never logged (SPEC/DESIGN), neither the good one nor the wrong one
+    # tokens are secrets, never logged: neither the good one nor the wrong one
     for g in (srv, cli, bad):
         text = g.log_text()
         for tok in (good_token, bad_token):

@@ -263,15 +263,15 @@ static void test_server_valid(void **state) {
   assert_string_equal(c.cert, P("server.crt"));
   assert_string_equal(c.key, P("server.key"));
   assert_string_equal(c.client_ca, P("sub/clients-ca.crt"));
-  assert_string_equal(c.admin_host, "127.0.0.1");
-  assert_int_equal(c.admin_port, 9100);
-  assert_string_equal(c.plugin_dir, P("plugins"));
-  assert_null(c.user);
-  assert_null(c.group);
-  assert_int_equal(c.log_level, GH_LOG_DEBUG);
-  assert_int_equal(c.drain_timeout_s, 5);
-  assert_int_equal(c.keepalive_s, 7);
-  assert_int_equal(c.keepalive_timeout_s, 21);
+  assert_string_equal(c.common.admin_host, "127.0.0.1");
+  assert_int_equal(c.common.admin_port, 9100);
+  assert_string_equal(c.common.plugin_dir, P("plugins"));
+  assert_null(c.common.user);
+  assert_null(c.common.group);
+  assert_int_equal(c.common.log_level, GH_LOG_DEBUG);
+  assert_int_equal(c.common.drain_timeout_s, 5);
+  assert_int_equal(c.common.keepalive_s, 7);
+  assert_int_equal(c.common.keepalive_timeout_s, 21);
 
   assert_int_equal(c.n_gateways, 2);
   assert_string_equal(c.gateways[0].id, "dc1");
@@ -355,13 +355,13 @@ static void test_server_defaults(void **state) {
   gh__server_cfg c;
   load_s_ok(&c, SBASE);
   assert_null(c.client_ca);
-  assert_null(c.admin_host);
-  assert_int_equal(c.admin_port, 0);
-  assert_null(c.plugin_dir);
-  assert_int_equal(c.log_level, GH_LOG_INFO);
-  assert_int_equal(c.drain_timeout_s, 30);
-  assert_int_equal(c.keepalive_s, 10);
-  assert_int_equal(c.keepalive_timeout_s, 30);
+  assert_null(c.common.admin_host);
+  assert_int_equal(c.common.admin_port, 0);
+  assert_null(c.common.plugin_dir);
+  assert_int_equal(c.common.log_level, GH_LOG_INFO);
+  assert_int_equal(c.common.drain_timeout_s, 30);
+  assert_int_equal(c.common.keepalive_s, 10);
+  assert_int_equal(c.common.keepalive_timeout_s, 30);
   assert_int_equal(c.n_dests, 0);
   gh__server_cfg_free(&c);
 
@@ -802,14 +802,14 @@ static void test_client_valid(void **state) {
   gh__client_cfg c;
   load_c_ok(&c, ini);
   assert_string_equal(c.file, P("t.ini"));
-  assert_int_equal(c.log_level, GH_LOG_WARN);
-  assert_string_equal(c.admin_host, "127.0.0.1");
-  assert_int_equal(c.admin_port, 9101);
-  assert_string_equal(c.plugin_dir, "/usr/lib/gatehouse/plugins");
+  assert_int_equal(c.common.log_level, GH_LOG_WARN);
+  assert_string_equal(c.common.admin_host, "127.0.0.1");
+  assert_int_equal(c.common.admin_port, 9101);
+  assert_string_equal(c.common.plugin_dir, "/usr/lib/gatehouse/plugins");
   assert_int_equal(c.reconnect_max_s, 60);
-  assert_int_equal(c.drain_timeout_s, 0);
-  assert_int_equal(c.keepalive_s, 10);
-  assert_int_equal(c.keepalive_timeout_s, 30);
+  assert_int_equal(c.common.drain_timeout_s, 0);
+  assert_int_equal(c.common.keepalive_s, 10);
+  assert_int_equal(c.common.keepalive_timeout_s, 30);
   assert_int_equal(c.n_gateways, 2);
   const gh__client_gw *g = &c.gateways[0];
   assert_string_equal(g->id, "dc1");
@@ -1272,6 +1272,63 @@ static void assert_kv_blob(const gh__dest *d, const char *key,
   assert_memory_equal(kv->blob, content, kv->blob_len);
 }
 
+/* A destination owns its file name: the server takes destinations out of
+ * a configuration and frees the rest at a reload. */
+static void test_dest_owns_its_file(void **state) {
+  (void)state;
+  gh__server_cfg c;
+  load_s_ok(&c, "[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+                "key = server.key\n[gateway g1]\ntoken = "
+                "0123456789abcdef0123\n[destination b]\ngateway = g1\n"
+                "type = onprem\nlisten = :15000\nresource = db:5432\n");
+  gh__dest d = c.dests[0];
+  memset(&c.dests[0], 0, sizeof(c.dests[0]));
+  char *file = gh__strdup(c.file);
+  gh__server_cfg_free(&c);
+  assert_string_equal(d.file, file);
+  gh__dest_free(&d);
+  free(file);
+}
+
+/* The pushed set's bytes, version 1, as the encoder before core/wire.c
+ * wrote them: a change of the codec must not change the wire. */
+static void test_push_bytes_unchanged(void **state) {
+  (void)state;
+  static const uint8_t want[] = {
+      0x47, 0x48, 0x44, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x62, 0x00,
+      0x09, 0x01, 0x00, 0x07, 0x67, 0x61, 0x74, 0x65, 0x77, 0x61, 0x79, 0x00,
+      0x00, 0x00, 0x02, 0x67, 0x31, 0x01, 0x00, 0x04, 0x74, 0x79, 0x70, 0x65,
+      0x00, 0x00, 0x00, 0x05, 0x63, 0x6c, 0x6f, 0x75, 0x64, 0x01, 0x00, 0x0b,
+      0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0x5f, 0x70, 0x6f, 0x72, 0x74, 0x00,
+      0x00, 0x00, 0x05, 0x31, 0x32, 0x30, 0x30, 0x30, 0x01, 0x00, 0x0b, 0x63,
+      0x6c, 0x69, 0x65, 0x6e, 0x74, 0x5f, 0x62, 0x69, 0x6e, 0x64, 0x00, 0x00,
+      0x00, 0x07, 0x30, 0x2e, 0x30, 0x2e, 0x30, 0x2e, 0x30, 0x01, 0x00, 0x05,
+      0x61, 0x6c, 0x6c, 0x6f, 0x77, 0x00, 0x00, 0x00, 0x03, 0x3a, 0x3a, 0x31,
+      0x01, 0x00, 0x08, 0x72, 0x65, 0x73, 0x6f, 0x75, 0x72, 0x63, 0x65, 0x00,
+      0x00, 0x00, 0x09, 0x5b, 0x3a, 0x3a, 0x31, 0x5d, 0x3a, 0x34, 0x34, 0x33,
+      0x01, 0x00, 0x0f, 0x6c, 0x69, 0x73, 0x74, 0x65, 0x6e, 0x2e, 0x70, 0x72,
+      0x6f, 0x74, 0x6f, 0x63, 0x6f, 0x6c, 0x00, 0x00, 0x00, 0x03, 0x74, 0x63,
+      0x70, 0x01, 0x00, 0x11, 0x72, 0x65, 0x73, 0x6f, 0x75, 0x72, 0x63, 0x65,
+      0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x63, 0x6f, 0x6c, 0x00, 0x00, 0x00,
+      0x03, 0x74, 0x63, 0x70, 0x01, 0x00, 0x0f, 0x63, 0x6f, 0x6e, 0x6e, 0x65,
+      0x63, 0x74, 0x5f, 0x74, 0x69, 0x6d, 0x65, 0x6f, 0x75, 0x74, 0x00, 0x00,
+      0x00, 0x02, 0x31, 0x30};
+  gh__server_cfg c;
+  load_s_ok(&c, "[server]\ntunnel_listen = :9000\ncert = server.crt\n"
+                "key = server.key\n[gateway g1]\ntoken = "
+                "0123456789abcdef0123\n[destination b]\ngateway = g1\n"
+                "type = cloud\nclient_port = 12000\nclient_bind = 0.0.0.0\n"
+                "resource = [::1]:443\nresource.protocol = tcp\n"
+                "allow = ::1\n");
+  uint8_t *blob;
+  size_t len;
+  assert_int_equal(gh__dests_encode(&c, "g1", &blob, &len), 0);
+  assert_int_equal(len, sizeof(want));
+  assert_memory_equal(blob, want, len);
+  free(blob);
+  gh__server_cfg_free(&c);
+}
+
 static void test_push_round_trip(void **state) {
   (void)state;
   gh__server_cfg c;
@@ -1451,6 +1508,88 @@ static void decode_fails(const uint8_t *p, size_t len, int want,
 }
 #define DECODE_FAILS(w, want, what)                                            \
   decode_fails((w)->b, (w)->n, want, what, __LINE__)
+
+/* A pushed set holds at most GH__PUSH_RECORDS_MAX keys in all: 16 MiB of
+ * tiny records would otherwise cost the client ~180 MB of kvs. Both ends
+ * refuse a larger set. */
+static void put16(uint8_t *b, size_t *n, uint16_t v) {
+  b[(*n)++] = (uint8_t)(v >> 8);
+  b[(*n)++] = (uint8_t)v;
+}
+static size_t records_set(uint8_t *b, uint32_t dests, uint16_t opts) {
+  size_t n = 0;
+  memcpy(b, "GHD\x01", 4);
+  n = 4;
+  put16(b, &n, (uint16_t)(dests >> 16));
+  put16(b, &n, (uint16_t)dests);
+  static const char *const base[][2] = {
+      {"gateway", "dc1"}, {"type", "cloud"}, {"client_port", "9"},
+      {"resource", "r:1"}};
+  for (uint32_t d = 0; d < dests; d++) {
+    char name[16];
+    int nl = snprintf(name, sizeof(name), "d%u", d);
+    put16(b, &n, (uint16_t)nl);
+    memcpy(b + n, name, (size_t)nl);
+    n += (size_t)nl;
+    put16(b, &n, (uint16_t)(4 + opts));
+    for (uint32_t k = 0; k < 4u + opts; k++) {
+      const char *key = k < 4 ? base[k][0] : "a.b", *val = k < 4 ? base[k][1] : "";
+      b[n++] = 1;
+      put16(b, &n, (uint16_t)strlen(key));
+      memcpy(b + n, key, strlen(key));
+      n += strlen(key);
+      put16(b, &n, 0);
+      put16(b, &n, (uint16_t)strlen(val));
+      memcpy(b + n, val, strlen(val));
+      n += strlen(val);
+    }
+  }
+  return n;
+}
+
+static void test_push_records_bounded(void **state) {
+  (void)state;
+  /* 64 destinations of 1,024 keys: exactly the most a set may hold */
+  size_t cap = 70u * 1028u * 16u;
+  uint8_t *b = malloc(cap);
+  gh__dest *v;
+  size_t n;
+  char err[512] = "";
+  size_t len = records_set(b, 64, 1020);
+  assert_int_equal(gh__dests_decode(b, len, &v, &n, err, sizeof(err)), 0);
+  assert_int_equal(n, 64);
+  for (size_t i = 0; i < n; i++)
+    gh__dest_free(&v[i]);
+  free(v);
+  /* one destination more: refused before its keys are read */
+  len = records_set(b, 65, 1020);
+  assert_int_equal(gh__dests_decode(b, len, &v, &n, err, sizeof(err)),
+                   GH_EPROTO);
+  assert_non_null(strstr(err, "more than 65536 keys in the set"));
+  free(b);
+
+  /* and the server does not build one */
+  gh__server_cfg c;
+  load_s_ok(&c, SBASE);
+  c.dests = gh__xcalloc(65, sizeof(*c.dests));
+  for (size_t i = 0; i < 65; i++) {
+    gh__dest *d = &c.dests[c.n_dests++];
+    char name[16], e2[256];
+    snprintf(name, sizeof(name), "d%zu", i);
+    d->name = gh__strdup(name);
+    assert_int_equal(gh__dest_set(d, "gateway", "dc1", 1, e2, sizeof(e2)), 0);
+    assert_int_equal(gh__dest_set(d, "type", "cloud", 1, e2, sizeof(e2)), 0);
+    assert_int_equal(gh__dest_set(d, "client_port", "9", 1, e2, sizeof(e2)), 0);
+    assert_int_equal(gh__dest_set(d, "resource", "r:1", 1, e2, sizeof(e2)), 0);
+    for (size_t k = 0; k < 1020; k++)
+      assert_int_equal(gh__dest_set(d, "a.b", "", 1, e2, sizeof(e2)), 0);
+  }
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  assert_int_equal(gh__dests_encode(&c, "dc1", &out, &out_len), GH_EMSGSIZE);
+  assert_null(out);
+  gh__server_cfg_free(&c);
+}
 
 static void test_push_decode_bad(void **state) {
   (void)state;
@@ -2104,25 +2243,25 @@ static void test_open_limits(void **state) {
   (void)state;
   gh__server_cfg s;
   load_s_ok(&s, SBASE);
-  assert_int_equal(s.connecting_max, 1024);
-  assert_int_equal(s.open_queue_max, 16384);
+  assert_int_equal(s.common.connecting_max, 1024);
+  assert_int_equal(s.common.open_queue_max, 16384);
   gh__server_cfg_free(&s);
   load_s_ok(&s, "[server]\nconnecting_max = 4\nopen_queue_max = 0\n"
                 "tunnel_listen = 0.0.0.0:9000\ncert = server.crt\n"
                 "key = server.key\n[gateway dc1]\ntoken = " TOKEN "\n");
-  assert_int_equal(s.connecting_max, 4);
-  assert_int_equal(s.open_queue_max, 0);
+  assert_int_equal(s.common.connecting_max, 4);
+  assert_int_equal(s.common.open_queue_max, 0);
   gh__server_cfg_free(&s);
   gh__client_cfg c;
   load_c_ok(&c, CBASE);
-  assert_int_equal(c.connecting_max, 1024);
-  assert_int_equal(c.open_queue_max, 16384);
+  assert_int_equal(c.common.connecting_max, 1024);
+  assert_int_equal(c.common.open_queue_max, 16384);
   gh__client_cfg_free(&c);
   load_c_ok(&c,
             "[client]\nconnecting_max = 65536\nopen_queue_max = 65536\n"
             "[gateway dc1]\nserver = h:1\ntoken = " TOKEN "\nca = ca.crt\n");
-  assert_int_equal(c.connecting_max, 65536);
-  assert_int_equal(c.open_queue_max, 65536);
+  assert_int_equal(c.common.connecting_max, 65536);
+  assert_int_equal(c.common.open_queue_max, 65536);
   gh__client_cfg_free(&c);
   SERVER_ERR("[server]\nconnecting_max = 0\n", 2,
              "connecting_max must be a number from 1 to 65536");
@@ -2160,7 +2299,10 @@ int main(void) {
       cmocka_unit_test(test_validate_ok),
       cmocka_unit_test(test_validate_errors),
       cmocka_unit_test(test_push_round_trip),
+      cmocka_unit_test(test_push_bytes_unchanged),
+      cmocka_unit_test(test_dest_owns_its_file),
       cmocka_unit_test(test_push_decode_bad),
+      cmocka_unit_test(test_push_records_bounded),
       cmocka_unit_test(test_client_gateway_acl),
       cmocka_unit_test(test_client_gateway_acl_errors),
       cmocka_unit_test(test_server_unspecified_resource),

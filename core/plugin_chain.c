@@ -1,0 +1,197 @@
+/* Finding handlers in the registry: by name, as protocol chains
+ * ("tcp+tls+http"), and their declared options. */
+#include "plugin.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "plugin_int.h"
+#include "words.h"
+
+const gh_handler *gh__registry_find(const gh__registry *r, const char *name) {
+  for (size_t i = 0; i < r->n_handlers; i++)
+    if (strcmp(r->handlers[i]->name, name) == 0)
+      return r->handlers[i];
+  return NULL;
+}
+
+/* --------------------------------------------------------------- chains */
+
+static const struct {
+  const char *name, *chain;
+} aliases[] = {
+    {"tls", "tcp+tls"},
+    {"http", "tcp+http"},
+    {"https", "tcp+tls+http"},
+};
+
+static int is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
+
+static const gh_handler *find_n(const gh__registry *r, const char *name,
+                                size_t len) {
+  for (size_t i = 0; i < r->n_handlers; i++)
+    if (strlen(r->handlers[i]->name) == len &&
+        memcmp(r->handlers[i]->name, name, len) == 0)
+      return r->handlers[i];
+  return NULL;
+}
+
+static void known_list(const gh__registry *r, char *out, size_t len) {
+  size_t used = 0;
+  out[0] = '\0';
+  if (r->n_handlers == 0) {
+    snprintf(out, len, "no handlers are loaded");
+    return;
+  }
+  for (size_t i = 0; i < r->n_handlers; i++) {
+    int k = snprintf(out + used, len - used, "%s%s",
+                     i ? ", " : "known: ", r->handlers[i]->name);
+    if (k < 0 || (size_t)k >= len - used)
+      break;
+    used += (size_t)k;
+  }
+}
+
+GH_PRINTF(3, 4)
+static int chain_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return GH_EINVAL;
+}
+
+int gh__chain_parse(const gh__registry *r, const char *spec, gh__chain *out,
+                    char *err, size_t errlen) {
+  out->n = 0;
+  if (!spec)
+    return chain_err(err, errlen, "no protocol given");
+  const char *b = spec, *e = spec + strlen(spec);
+  while (b < e && is_blank(*b))
+    b++;
+  while (e > b && is_blank(e[-1]))
+    e--;
+  if (b == e)
+    return chain_err(err, errlen, "empty protocol");
+
+  /* The spec as written, for messages; and the chain it stands for. */
+  const char *shown = spec;
+  const char *alias = NULL;
+  for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+    if (strlen(aliases[i].name) == (size_t)(e - b) &&
+        memcmp(aliases[i].name, b, (size_t)(e - b)) == 0) {
+      alias = aliases[i].name;
+      b = aliases[i].chain;
+      e = b + strlen(b);
+    }
+
+  gh__chain c = {{NULL}, 0};
+  for (const char *p = b; p <= e;) {
+    const char *plus = memchr(p, '+', (size_t)(e - p));
+    const char *end = plus ? plus : e;
+    const char *nb = p, *ne = end;
+    while (nb < ne && is_blank(*nb))
+      nb++;
+    while (ne > nb && is_blank(ne[-1]))
+      ne--;
+    int len = (int)(ne - nb);
+    if (len == 0)
+      return chain_err(err, errlen, "empty handler name in protocol \"%s\"",
+                       shown);
+    if (c.n == GH__CHAIN_MAX)
+      return chain_err(err, errlen,
+                       "protocol \"%s\" chains more than %d handlers", shown,
+                       GH__CHAIN_MAX);
+    const gh_handler *h = find_n(r, nb, (size_t)len);
+    if (!h) {
+      char known[512];
+      known_list(r, known, sizeof(known));
+      if (alias)
+        return chain_err(err, errlen,
+                         "unknown protocol handler \"%.*s\" (needed by "
+                         "%s = %s; %s)",
+                         len, nb, alias, b, known);
+      return chain_err(err, errlen, "unknown protocol handler \"%.*s\" (%s)",
+                       len, nb, known);
+    }
+    for (size_t i = 0; i < c.n; i++)
+      if (c.h[i] == h)
+        return chain_err(err, errlen,
+                         "handler \"%s\" appears twice in protocol \"%s\"",
+                         h->name, shown);
+    if (c.n == 0 && h->kind != GH_KIND_TRANSPORT)
+      return chain_err(err, errlen,
+                       "protocol \"%s\" starts with \"%s\", a layer: a chain "
+                       "starts with a transport (e.g. tcp+%s)",
+                       shown, h->name, h->name);
+    if (c.n > 0 && h->kind != GH_KIND_LAYER)
+      return chain_err(err, errlen,
+                       "protocol \"%s\": \"%s\" is a transport; only the "
+                       "first handler of a chain may be one",
+                       shown, h->name);
+    if (c.n == 1 && (c.h[0]->flags & GH_HANDLER_DGRAM))
+      return chain_err(err, errlen,
+                       "protocol \"%s\": \"%s\" carries datagrams and takes "
+                       "no layers",
+                       shown, c.h[0]->name);
+    c.h[c.n++] = h;
+    if (!plus)
+      break;
+    p = plus + 1;
+  }
+  *out = c;
+  return 0;
+}
+
+const char *gh__chain_canonical(const char *spec, char *buf, size_t len) {
+  size_t n = 0;
+  if (len == 0)
+    return buf;
+  const char *b = spec ? spec : "", *e = b + strlen(b);
+  while (b < e && is_blank(*b))
+    b++;
+  while (e > b && is_blank(e[-1]))
+    e--;
+  for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+    if (strlen(aliases[i].name) == (size_t)(e - b) &&
+        memcmp(aliases[i].name, b, (size_t)(e - b)) == 0) {
+      b = aliases[i].chain;
+      e = b + strlen(b);
+      break;
+    }
+  for (; b < e && n + 1 < len; b++)
+    if (!is_blank(*b))
+      buf[n++] = *b;
+  buf[n] = 0;
+  return buf;
+}
+
+const gh_option *gh__handler_option(const gh_handler *h, const char *name) {
+  if (!h->options || !name)
+    return NULL;
+  for (uint32_t i = 0; i < h->n_options; i++)
+    if (h->options[i].name && strcmp(h->options[i].name, name) == 0)
+      return &h->options[i];
+  return NULL;
+}
+
+const char *gh__opt_type_name(uint32_t type) {
+  switch (type) {
+  case GH_OPT_STRING:
+    return "string";
+  case GH_OPT_INT:
+    return "int";
+  case GH_OPT_BOOL:
+    return "bool";
+  case GH_OPT_FILE:
+    return "file";
+  default:
+    return "?";
+  }
+}
