@@ -68,7 +68,8 @@ static void sendq_add(gh__stream *s) {
  * when the tunnel is congested they are dropped and counted, never queued
  * without bound (UDP's own contract). Until the peer answers OPEN a stream
  * holds up to GH__DGRAM_QUEUE bytes of them in `out`, each behind its u32
- * length. */
+ * length, and a tunnel GH__DGRAM_QUEUE_TUNNEL for all its streams (counted
+ * in s->dg_queued and t->dgram_queued while the stream is attached). */
 
 static void dgram_drop(gh__stream *s) {
   s->dg_drop++;
@@ -97,14 +98,19 @@ static void dgram_up(gh__stream *s, const uint8_t *data, uint32_t len) {
     return;
   }
   uint8_t n[4];
+  uint32_t need = (uint32_t)sizeof(n) + len;
   gh__put_u32(n, len);
-  if (s->out.len + sizeof(n) + len > GH__DGRAM_QUEUE) {
+  if (s->out.len + need > GH__DGRAM_QUEUE ||
+      (s->t && s->t->dgram_queued + need > GH__DGRAM_QUEUE_TUNNEL)) {
     dgram_drop(s);
     return;
   }
   if (gh__buf_append(&s->out, n, sizeof(n)) < 0 ||
       gh__buf_append(&s->out, data, len) < 0)
     gh__oom();
+  s->dg_queued += need;
+  if (s->t)
+    s->t->dgram_queued += need;
 }
 
 /* The stream is open: send what waited for it. */
@@ -112,6 +118,9 @@ static void dgram_flush(gh__stream *s) {
   while (s->out.len >= 4 && s->state == GH__S_OPEN) {
     const uint8_t *p = gh__buf_head(&s->out);
     uint32_t len = gh__get_u32(p);
+    /* uncounted first: the send may tear the stream down (and detach it) */
+    s->dg_queued -= 4 + len;
+    s->t->dgram_queued -= 4 + len;
     dgram_send(s, p + 4, len);
     gh__buf_consume(&s->out, 4 + (size_t)len);
   }
@@ -545,6 +554,7 @@ void gh__mux_detach(gh__stream *s) {
     gh__list_del(&s->credq_node);
   if (!t)
     return;
+  t->dgram_queued -= s->dg_queued; /* its queue goes with it */
   if (s->in_map) {
     gh__map_del(&t->streams, &s->mnode);
     s->in_map = 0;
@@ -596,6 +606,7 @@ int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id) {
     gh__oom();
   s->in_map = 1;
   s->t = t;
+  t->dgram_queued += s->dg_queued;
   s->credit = t->peer_window;
   s->rx_avail = GH__WINDOW_INIT;
   s->rx_window = GH__WINDOW_INIT;

@@ -28,7 +28,11 @@
 #define GH__PEER_STREAMS_MAX 65536u
 /* Datagrams a datagram stream may hold while its OPEN is answered; more
  * are dropped. */
-#define GH__DGRAM_QUEUE (256u * 1024u)
+#define GH__DGRAM_QUEUE (64u * 1024u + 16u)
+/* ...and all the datagram streams of one tunnel together: anyone who may
+ * send to a udp listener makes a session per source, so the sessions'
+ * queues are bounded as a whole too. */
+#define GH__DGRAM_QUEUE_TUNNEL (4u * 1024u * 1024u)
 
 /* Mux, called by the tunnel for each stream frame. */
 void gh__mux_frame(gh__tunnel *t, const gh__frame *f);

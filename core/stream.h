@@ -54,6 +54,7 @@ struct gh__stream {
   uint64_t rx_epoch_ms;
   int32_t reason;
   uint32_t dg_in, dg_out, dg_drop; /* datagram streams: counts */
+  uint32_t dg_queued; /* ...and bytes queued until the OPEN is answered */
   gh_addr peer, local;
   uv_getaddrinfo_t *gai;
   uv_timer_t *open_timer;

@@ -42,6 +42,7 @@ struct gh__tunnel {
   size_t stage_len, stage_cap;
   size_t wq_bytes; /* encrypted bytes in uv_write flight */
   int congested;
+  size_t dgram_queued; /* datagrams waiting for OPEN_OK, all streams */
   int closing; /* gh__tunnel_close() is running */
   gh__map streams;
   uint32_t next_id;

@@ -164,7 +164,7 @@ static const gh_handler fake_dgram_transport = {
 
 /* ------------------------------------------------------------ the world */
 
-#define MAX_FAKES 16
+#define MAX_FAKES 128
 
 static struct world {
   gh__rt rt;
@@ -1076,8 +1076,8 @@ static void test_dgram_queue_bound(void **state) {
   up(s, buf, GH__DGRAM_MAX + 1); /* larger than any datagram: never held */
   assert_int_equal(s->dg_drop, 1);
   assert_int_equal(s->out.len, 0);
-  uint32_t held[8] = {0, 1000, 60000, 60000, 60000, 60000};
-  size_t n_held = 6, queued = 0;
+  uint32_t held[8] = {0, 1000, 60000};
+  size_t n_held = 3, queued = 0;
   for (size_t i = 0; i < n_held; i++) {
     up(s, buf, held[i]);
     queued += 4 + held[i];
@@ -1479,8 +1479,9 @@ static void test_dgram_always_read(void **state) {
   uint8_t *buf = malloc(GH__OUT_MAX + 1);
   assert_non_null(buf);
   fill(buf, GH__OUT_MAX + 1, 90);
-  for (int i = 0; i < 4; i++)
-    up(s, buf, 50000);
+  up(s, buf, 50000); /* and up to the queue's bound, past GH__OUT_MAX */
+  up(s, buf, GH__DGRAM_QUEUE - 50004 - 4);
+  assert_int_equal(s->out.len, GH__DGRAM_QUEUE);
   assert_true(s->out.len > GH__OUT_MAX);
   s->credit = 0;
   gh__stream_update_read(s);
@@ -1516,17 +1517,57 @@ static void test_dgram_flush_tunnel_fails(void **state) {
   gh__tunnel *t = W.t;
   fake *f;
   gh__stream *s = lis_open(W.dlis, &f);
-  uint8_t *buf = malloc(40000);
+  uint8_t *buf = malloc(13000);
   assert_non_null(buf);
-  fill(buf, 40000, 91);
-  for (int i = 0; i < 3; i++)
-    up(s, buf, 40000);
+  fill(buf, 13000, 91);
+  for (int i = 0; i < 5; i++) /* 40,020 bytes held: within the bound */
+    up(s, buf, 8000);
   assert_int_equal(take(), 0);
+  /* frames already staged: the fourth datagram takes the stage past
+   * GH__STAGE_FLUSH, with one more still held */
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(gh__tunnel_send(t, GH__FT_PING, 0, 0, buf, 13000), 0);
   feed(GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
   assert_int_equal(t->state, GH__T_CLOSING);
   assert_int_equal(s->state, GH__S_CLOSING);
   assert_int_equal(s->out.len, 0);
   assert_null(s->out.data);
+  free(buf);
+}
+
+/* D10. The datagrams held for OPEN_OK are bounded per tunnel too (anyone
+ * may send to a udp listener, a session per source): past
+ * GH__DGRAM_QUEUE_TUNNEL they are dropped, and the count follows every way
+ * a queue ends (answered, reset, the tunnel down) back to 0. */
+static void test_dgram_queue_tunnel_bound(void **state) {
+  gh__tunnel *t = W.t;
+  enum { N = 80, LEN = 60000 };
+  size_t fit = GH__DGRAM_QUEUE_TUNNEL / (LEN + 4);
+  gh__stream *s[N];
+  uint8_t *buf = malloc(LEN);
+  assert_non_null(buf);
+  fill(buf, LEN, 92);
+  for (int i = 0; i < N; i++) {
+    s[i] = lis_open(W.dlis, NULL);
+    up(s[i], buf, LEN);
+  }
+  assert_int_equal(t->dgram_queued, fit * (LEN + 4));
+  assert_int_equal(W.dlis->st.dgrams_dropped, N - fit);
+  assert_int_equal(s[fit]->out.len, 0); /* the first one past the bound */
+
+  feed(GH__FT_OPEN_OK, 0, s[0]->mnode.key, NULL, 0); /* sent: uncounted */
+  assert_int_equal(t->dgram_queued, (fit - 1) * (LEN + 4));
+  feed_reset(s[1]->mnode.key, GH_ECONNREFUSED); /* reset: uncounted */
+  assert_int_equal(t->dgram_queued, (fit - 2) * (LEN + 4));
+  up(s[fit], buf, LEN); /* room again */
+  assert_int_equal(t->dgram_queued, (fit - 1) * (LEN + 4));
+
+  t->stage_len = 0;
+  gh__tunnel_close(t, "test: tunnel down");
+  ERR_clear_error();
+  assert_int_equal(t->dgram_queued, 0);
+  W.t = NULL;
+  settle();
   free(buf);
 }
 
@@ -1932,6 +1973,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bug_flush_keeps_owed_credit, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_dgram_queue_bound, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dgram_queue_tunnel_bound, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_dgram_queue_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dgram_congested_drops, setup,
                                       teardown),
