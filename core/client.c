@@ -3,6 +3,7 @@
  * runs the destinations each gateway's server pushes: it connects to the
  * resources of on-prem destinations (after its ACL agrees) and listens for
  * cloud destinations. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,35 @@ static void notice(gh__tunnel *t, const char *dest, int32_t code,
     gh__tunnel_send(t, GH__FT_NOTICE, 0, 0, buf, (size_t)len);
 }
 
+/* What a push makes the client log (a destination started, refused,
+ * removed) is the server's doing: a compromised one could push in a loop,
+ * so those lines take from the gateway's bucket: 64 at once (a push of as
+ * many destinations is logged whole), then 8 a second, and the next line
+ * says how many were not logged. */
+static void push_log(gh__gw *gw, int level, const char *subject,
+                     const char *fmt, ...) GH_PRINTF(4, 5);
+static void push_log(gh__gw *gw, int level, const char *subject,
+                     const char *fmt, ...) {
+  if (level > gh__log_level)
+    return;
+  uint32_t quiet = gw->push_log.quiet;
+  if (!gh__rl_take(&gw->push_log, uv_now(gh__g.loop), 64, 8))
+    return;
+  char msg[1200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  gw->push_log.quiet = 0;
+  if (quiet)
+    gh__log_write(level, subject,
+                  "%s (and %u more lines about pushed destinations, not "
+                  "logged)",
+                  msg, quiet);
+  else
+    gh__log_write(level, subject, "%s", msg);
+}
+
 /* Another gateway of this client already listens on the port. */
 static gh__drt *port_owner(gh__rt *rt, const gh__dest *c) {
   for (size_t g = 0; g < rt->n_gws; g++)
@@ -224,7 +254,8 @@ static gh__drt *port_owner(gh__rt *rt, const gh__dest *c) {
 static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
   char err[512];
   if (gh__dest_validate(c, &gh__g.reg, err, sizeof(err)) < 0) {
-    gh__error(gw->id, "destination %s cannot run here: %s", c->name, err);
+    push_log(gw, GH_LOG_ERROR, gw->id, "destination %s cannot run here: %s",
+             c->name, err);
     notice(t, c->name, GH_EINVAL, err);
     gh__dest_free(c);
     free(c);
@@ -233,7 +264,7 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
   uint32_t side = c->type == GH__DEST_CLOUD ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
   gh__drt *d;
   if (gh__drt_new(gw, c, side, &d, err, sizeof(err)) < 0) {
-    gh__error(gw->id, "%s", err);
+    push_log(gw, GH_LOG_ERROR, gw->id, "%s", err);
     notice(t, c->name, GH_EINVAL, err);
     gh__dest_free(c);
     free(c);
@@ -242,8 +273,8 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
   gw->dests = gh__xrealloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
   gw->dests[gw->n_dests++] = d;
   if (side != GH_SIDE_LISTEN) {
-    gh__info(gw->id, "destination %s: on-prem resource %s:%u", c->name,
-             c->resource_host, c->resource_port);
+    push_log(gw, GH_LOG_INFO, gw->id, "destination %s: on-prem resource %s:%u",
+             c->name, c->resource_host, c->resource_port);
     return;
   }
   /* The client's file says where a server may make it listen: a
@@ -259,7 +290,7 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
              strchr(c->client_bind, ':') ? "]" : "", c->client_port,
              gw->rt->ccfg->file, acl == &gw->rt->ccfg->acl ? "" : " ",
              acl == &gw->rt->ccfg->acl ? "" : gw->id);
-    gh__error(c->name, "%s", err);
+    push_log(gw, GH_LOG_ERROR, c->name, "%s", err);
     gh__drt_set_error(d, GH_EDENIED, err);
     notice(t, c->name, GH_EDENIED, err);
     return;
@@ -276,13 +307,13 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
     else
       snprintf(err, sizeof(err), "cannot listen on %s:%u: %s", c->client_bind,
                c->client_port, gh_strerror(r));
-    gh__error(c->name, "%s", err);
+    push_log(gw, GH_LOG_ERROR, c->name, "%s", err);
     gh__drt_set_error(d, r, err);
     notice(t, c->name, r, err);
     return;
   }
-  gh__info(c->name, "listening on %s:%u for gateway %s", c->client_bind,
-           c->client_port, gw->id);
+  push_log(gw, GH_LOG_INFO, c->name, "listening on %s:%u for gateway %s",
+           c->client_bind, c->client_port, gw->id);
   notice(t, c->name, 0, "listening");
 }
 
@@ -324,14 +355,15 @@ static void apply_locals(gh__tunnel *t, gh__gw *gw, gh__dest *nd, size_t n) {
     while (j < n && !(nd[j].name && strcmp(nd[j].name, l->name) == 0))
       j++;
     if (j == n) {
-      gh__info(gw->id,
+      push_log(gw, GH_LOG_INFO, gw->id,
                "%s:%d: [destination %s]: no destination '%s' was pushed by "
                "gateway %s; its values are unused",
                cc->file, l->line, l->name, l->name, gw->id);
       continue;
     }
     if (gh__dest_apply_local(&nd[j], l, err, sizeof(err)) < 0) {
-      gh__error(gw->id, "destination %s cannot run here: %s", l->name, err);
+      push_log(gw, GH_LOG_ERROR, gw->id, "destination %s cannot run here: %s",
+               l->name, err);
       notice(t, l->name, GH_EINVAL, err);
       gh__dest_free(&nd[j]); /* skipped below: no name */
       continue;
@@ -343,7 +375,7 @@ static void apply_locals(gh__tunnel *t, gh__gw *gw, gh__dest *nd, size_t n) {
                        l->opts.v[k].key);
       used += r > 0 ? (size_t)r : 0;
     }
-    gh__info(gw->id,
+    push_log(gw, GH_LOG_INFO, gw->id,
              "destination %s: %s from %s (the client's own, in place of what "
              "the server pushed)",
              l->name, keys[0] ? keys : "nothing", cc->file);
@@ -356,7 +388,8 @@ static int client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
   size_t n = 0;
   char err[512];
   if (gh__dests_decode(p, len, &nd, &n, err, sizeof(err)) < 0) {
-    gh__error(t->subject, "bad destination set from the server: %s", err);
+    push_log(gw, GH_LOG_ERROR, t->subject,
+             "bad destination set from the server: %s", err);
     return -1;
   }
   apply_locals(t, gw, nd, n);
@@ -375,7 +408,7 @@ static int client_on_config(gh__tunnel *t, const uint8_t *p, size_t len) {
     if (keep) {
       gw->dests[kept++] = d;
     } else {
-      gh__info(gw->id, "destination %s removed", d->cfg->name);
+      push_log(gw, GH_LOG_INFO, gw->id, "destination %s removed", d->cfg->name);
       gh__drt_retire(d);
     }
   }

@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "log.h"
 #include "plugin.h"
 #include "types.h"
 
@@ -92,6 +93,7 @@ struct gh__gw {
   size_t n_dests;
   gh__stats st;
   uint64_t reconnects, refusals;
+  gh__rl push_log; /* client: lines its server's pushes cause */
   /* server: its authenticated tunnels, and what its caps refused */
   uint32_t n_tunnels;
   uint64_t tunnels_refused, streams_refused;

@@ -90,6 +90,26 @@ size_t gh__log_escape(const char *in, char *out, size_t outlen) {
   return used;
 }
 
+int gh__rl_take(gh__rl *rl, uint64_t now_ms, uint32_t burst, uint32_t per_s) {
+  if (!rl->started) {
+    rl->started = 1;
+    rl->tokens = burst;
+    rl->at_ms = now_ms;
+  }
+  uint64_t earned = (now_ms - rl->at_ms) * per_s / 1000;
+  if (earned > 0) {
+    rl->tokens =
+        (uint32_t)(rl->tokens + earned > burst ? burst : rl->tokens + earned);
+    rl->at_ms = now_ms;
+  }
+  if (rl->tokens == 0) {
+    rl->quiet++;
+    return 0;
+  }
+  rl->tokens--;
+  return 1;
+}
+
 void gh__log_vwrite(int level, const char *subject, const char *fmt,
                     va_list ap) {
   /* Messages carry peer text (a NOTICE, an OPEN_FAIL's reason, names):

@@ -39,6 +39,17 @@ size_t gh__log_escape(const char *in, char *out, size_t outlen);
  * one (overlong forms, surrogates, past U+10FFFF). */
 size_t gh__utf8_seq(const unsigned char *s, size_t n, uint32_t *cp);
 
+/* A token bucket for lines a peer can cause at will: up to `burst` at once,
+ * then `per_s` a second. gh__rl_take() says whether one more may be logged
+ * at now_ms; those refused are counted in `quiet` (the caller reports and
+ * clears it on the next line it logs). Zeroed: full. */
+typedef struct gh__rl {
+  uint64_t at_ms;
+  uint32_t tokens, quiet;
+  int started;
+} gh__rl;
+int gh__rl_take(gh__rl *rl, uint64_t now_ms, uint32_t burst, uint32_t per_s);
+
 /* "error|warn|info|debug|trace" -> GH_LOG_*, or -1. */
 int gh__log_parse_level(const char *name);
 const char *gh__log_level_name(int level);

@@ -79,9 +79,29 @@ static void test_one_line(void **state) {
                                "server: forged\\x0d\n"));
 }
 
+/* The bucket: a burst at once, then per_s a second, the refused counted. */
+static void test_rate_limit(void **state) {
+  (void)state;
+  gh__rl rl = {0};
+  uint64_t now = 5000;
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(gh__rl_take(&rl, now, 4, 2), 1);
+  assert_int_equal(gh__rl_take(&rl, now, 4, 2), 0);
+  assert_int_equal(gh__rl_take(&rl, now + 499, 4, 2), 0);
+  assert_int_equal(rl.quiet, 2);
+  assert_int_equal(gh__rl_take(&rl, now + 500, 4, 2), 1); /* one earned */
+  assert_int_equal(gh__rl_take(&rl, now + 500, 4, 2), 0);
+  /* a long quiet refills up to the burst, not past it */
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(gh__rl_take(&rl, now + 100000, 4, 2), 1);
+  assert_int_equal(gh__rl_take(&rl, now + 100000, 4, 2), 0);
+  assert_int_equal(rl.quiet, 4);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_escape),
+      cmocka_unit_test(test_rate_limit),
       cmocka_unit_test(test_escape_truncates_whole),
       cmocka_unit_test(test_one_line),
   };
