@@ -226,6 +226,13 @@ def test_streams_max(t):
     cli = t.client(srv, tok)
     ghtest.wait_tunnel(p_on, UP, procs=[srv, cli])
     ghtest.wait_tunnel(p_cl, UP, procs=[srv, cli])
+
+    def active():
+        return sum(int(v) for v in re.findall(
+            r'^gatehouse_streams_active\{gateway="gw1",[^}]*\} (\d+)$',
+            metrics(srv.admin_port), re.M))
+    # the probes of wait_tunnel count until they are torn down
+    ghtest.wait_until(lambda: active() == 0, UP, what="the probe streams gone")
     held = [Held(p_on), Held(p_on), Held(p_cl)]
     mark = srv.log_size()
     ghtest.expect_refused(p_on)  # the server's listener
