@@ -423,6 +423,7 @@ static gh__stream *res_stream_on(gh__drt *d, uint32_t id, fake **fo) {
   s->dgram = (d->chain->h[0]->flags & GH_HANDLER_DGRAM) != 0; /* as the core */
   gh__list_init(&s->sendq_node);
   gh__list_init(&s->credq_node);
+  gh__list_init(&s->out_held_node);
   gh__list_init(&s->reap_node);
   fake *f = fake_new();
   s->links[0].s = s;
