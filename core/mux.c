@@ -73,8 +73,8 @@ static void out_add(gh__stream *s, size_t n) {
     return;
   t->out_full = 1;
   for (size_t i = 0; i < t->streams.n_buckets; i++)
-    for (gh__map_node *m = t->streams.buckets ? t->streams.buckets[i] : NULL;
-         m; m = m->next) {
+    for (gh__map_node *m = t->streams.buckets ? t->streams.buckets[i] : NULL; m;
+         m = m->next) {
       gh__stream *o = GH__CONTAINER_OF(m, gh__stream, mnode);
       if (o->reading)
         gh__stream_update_read(o); /* read_stop: never detaches o */
