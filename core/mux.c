@@ -130,7 +130,8 @@ static void sendq_add(gh__stream *s) {
  * when the tunnel is congested they are dropped and counted, never queued
  * without bound (UDP's own contract). Until the peer answers OPEN a stream
  * holds up to GH__DGRAM_QUEUE bytes of them in `out`, each behind its u32
- * length. */
+ * length, and its tunnel's streams together no more than its read-ahead
+ * budget: past either, datagrams are dropped. */
 
 static void dgram_drop(gh__stream *s) {
   s->dg_drop++;

@@ -2021,6 +2021,41 @@ static void test_tunnel_budget_count_returns_to_zero(void **state) {
   free(buf);
 }
 
+/* B4. Datagrams waiting for OPEN_OK count in the same budget: sessions
+ * each below GH__DGRAM_QUEUE, but together past GH__TUNNEL_OUT_MAX, drop
+ * what does not fit (counted) and keep reading; their OPEN_OK sends what
+ * they held, and the count goes back to 0. */
+static void test_tunnel_budget_dgram_queue(void **state) {
+  gh__tunnel *t = W.t;
+  enum { DG = 60000, PER = 4 };
+  uint32_t n = GH__TUNNEL_OUT_MAX / (PER * (DG + 4)) + 2;
+  static gh__stream *s[80];
+  fake *f[80];
+  assert_true(n <= 80);
+  uint8_t *buf = malloc(DG);
+  assert_non_null(buf);
+  fill(buf, DG, 103);
+  for (uint32_t i = 0; i < n; i++) {
+    s[i] = lis_open(W.dlis, &f[i]);
+    for (int k = 0; k < PER; k++)
+      up(s[i], buf, DG);
+    assert_int_equal(f[i]->reading, 1); /* datagrams are never held back */
+    assert_true(t->out_held <= GH__TUNNEL_OUT_MAX);
+    assert_int_equal(t->out_held, out_sum(t));
+  }
+  assert_true(W.dlis->st.dgrams_dropped >= PER);
+  assert_true(t->out_held > GH__TUNNEL_OUT_MAX - (DG + 4));
+  for (uint32_t i = 0; i < n; i++) {
+    t->congested = 1; /* dropped as they go: nothing to stage */
+    feed(GH__FT_OPEN_OK, 0, s[i]->mnode.key, NULL, 0);
+    t->congested = 0;
+    assert_int_equal(s[i]->out.len, 0);
+    assert_int_equal(t->out_held, out_sum(t));
+  }
+  assert_int_equal(t->out_held, 0);
+  free(buf);
+}
+
 /* ------------------------------------------- connect: address or text */
 
 /* What the last connect of either form was given. */
@@ -2165,6 +2200,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_tunnel_budget_count_returns_to_zero,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tunnel_budget_dgram_queue, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_connect_addr_gets_the_address,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_connect_text_for_older_plugins,
