@@ -9,7 +9,15 @@
  * everything, with the next frame the tunnel sends anyway or after
  * GH__CREDIT_LAZY_MS at the latest (a request/response stream then sends
  * no WINDOW of its own per exchange, and wakes no peer for one). WINDOW
- * frames are coalesced per loop turn. */
+ * frames are coalesced per loop turn.
+ *
+ * Read-ahead. What a stream reads from its socket beyond what credit and
+ * room let it send waits in s->out: up to GH__OUT_MAX for one stream, and
+ * GH__TUNNEL_OUT_MAX for all streams of a tunnel together (t->out_held,
+ * kept by out_add and out_sub wherever s->out grows or shrinks, and as a
+ * stream is attached to a tunnel or detached from it). At the budget every
+ * stream of the tunnel stops reading; below GH__TUNNEL_OUT_LOW those held
+ * back (t->out_heldq) read again. */
 #include <string.h>
 
 #include "chain.h"
@@ -51,6 +59,60 @@ static size_t send_data(gh__stream *s, const uint8_t *data, size_t len) {
   return sent;
 }
 
+/* ---- the tunnel's read-ahead budget ---- */
+
+/* s->out grew by n bytes. Reaching the budget stops every stream of the
+ * tunnel now (once per crossing), not each at its next read: a thousand
+ * streams reading at once would each add a read past it. */
+static void out_add(gh__stream *s, size_t n) {
+  gh__tunnel *t = s->t;
+  if (!t || n == 0)
+    return;
+  t->out_held += n;
+  if (t->out_full || t->out_held < GH__TUNNEL_OUT_MAX)
+    return;
+  t->out_full = 1;
+  for (size_t i = 0; i < t->streams.n_buckets; i++)
+    for (gh__map_node *m = t->streams.buckets ? t->streams.buckets[i] : NULL; m;
+         m = m->next) {
+      gh__stream *o = GH__CONTAINER_OF(m, gh__stream, mnode);
+      if (o->reading)
+        gh__stream_update_read(o); /* read_stop: never detaches o */
+    }
+}
+
+/* n bytes left t's out buffers. Below the low-water mark the streams held
+ * back read again. A count that would go below 0 stops at 0: a miscount
+ * may read ahead a little more, never stall a tunnel's reading for good. */
+static void out_sub(gh__tunnel *t, size_t n) {
+  if (!t || n == 0)
+    return;
+  t->out_held = t->out_held > n ? t->out_held - n : 0;
+  if (!t->out_full || t->out_held >= GH__TUNNEL_OUT_LOW)
+    return;
+  t->out_full = 0;
+  /* read_start reads nothing at once (libuv reads in its poll phase), so
+   * no stream can join the list while it is walked. */
+  while (!t->out_full && !gh__list_empty(&t->out_heldq)) {
+    gh__stream *o =
+        GH__CONTAINER_OF(t->out_heldq.next, gh__stream, out_held_node);
+    gh__list_del(&o->out_held_node);
+    gh__stream_update_read(o);
+  }
+}
+
+int gh__mux_out_room(gh__stream *s) {
+  gh__tunnel *t = s->t;
+  if (!t || !t->out_full) {
+    if (gh__list_linked(&s->out_held_node))
+      gh__list_del(&s->out_held_node);
+    return 1;
+  }
+  if (!gh__list_linked(&s->out_held_node))
+    gh__list_push(&t->out_heldq, &s->out_held_node);
+  return 0;
+}
+
 static void send_fin(gh__stream *s) {
   s->fin_sent = 1;
   gh__tunnel_send(s->t, GH__FT_DATA, GH__FF_FIN, s->mnode.key, NULL, 0);
@@ -68,8 +130,8 @@ static void sendq_add(gh__stream *s) {
  * when the tunnel is congested they are dropped and counted, never queued
  * without bound (UDP's own contract). Until the peer answers OPEN a stream
  * holds up to GH__DGRAM_QUEUE bytes of them in `out`, each behind its u32
- * length, and a tunnel GH__DGRAM_QUEUE_TUNNEL for all its streams (counted
- * in s->dg_queued and t->dgram_queued while the stream is attached). */
+ * length, and its tunnel's streams together no more than its read-ahead
+ * budget: past either, datagrams are dropped. */
 
 static void dgram_drop(gh__stream *s) {
   s->dg_drop++;
@@ -98,19 +160,16 @@ static void dgram_up(gh__stream *s, const uint8_t *data, uint32_t len) {
     return;
   }
   uint8_t n[4];
-  uint32_t need = (uint32_t)sizeof(n) + len;
   gh__put_u32(n, len);
-  if (s->out.len + need > GH__DGRAM_QUEUE ||
-      (s->t && s->t->dgram_queued + need > GH__DGRAM_QUEUE_TUNNEL)) {
+  if (s->out.len + sizeof(n) + len > GH__DGRAM_QUEUE ||
+      (s->t && s->t->out_held + sizeof(n) + len > GH__TUNNEL_OUT_MAX)) {
     dgram_drop(s);
     return;
   }
   if (gh__buf_append(&s->out, n, sizeof(n)) < 0 ||
       gh__buf_append(&s->out, data, len) < 0)
     gh__oom();
-  s->dg_queued += need;
-  if (s->t)
-    s->t->dgram_queued += need;
+  out_add(s, sizeof(n) + len);
 }
 
 /* The stream is open: send what waited for it. */
@@ -118,11 +177,9 @@ static void dgram_flush(gh__stream *s) {
   while (s->out.len >= 4 && s->state == GH__S_OPEN) {
     const uint8_t *p = gh__buf_head(&s->out);
     uint32_t len = gh__get_u32(p);
-    /* uncounted first: the send may tear the stream down (and detach it) */
-    s->dg_queued -= 4 + len;
-    s->t->dgram_queued -= 4 + len;
     dgram_send(s, p + 4, len);
     gh__buf_consume(&s->out, 4 + (size_t)len);
+    out_sub(s->t, 4 + (size_t)len);
   }
 }
 
@@ -156,6 +213,7 @@ void gh__mux_send(gh__stream *s, const uint8_t *data, uint32_t len) {
   if (sent < len) {
     if (gh__buf_append(&s->out, data + sent, len - sent) < 0)
       gh__oom();
+    out_add(s, len - sent);
     if (s->state == GH__S_OPEN && s->credit > 0)
       sendq_add(s);
   }
@@ -176,7 +234,10 @@ void gh__mux_pump(gh__tunnel *t) {
     gh__stream *s = GH__CONTAINER_OF(t->sendq.next, gh__stream, sendq_node);
     gh__list_del(&s->sendq_node);
     size_t n = GH__MIN(s->out.len, (size_t)GH__FRAME_MAX);
-    gh__buf_consume(&s->out, send_data(s, gh__buf_head(&s->out), n));
+    size_t sent = send_data(s, gh__buf_head(&s->out), n);
+    gh__buf_consume(&s->out, sent);
+    if (s->t == t)
+      out_sub(t, sent); /* else the tunnel failed: detach counted them */
     if (s->state == GH__S_CLOSING)
       continue; /* the tunnel failed while sending: s is torn down */
     if (s->out.len > 0) {
@@ -552,9 +613,12 @@ void gh__mux_detach(gh__stream *s) {
     gh__list_del(&s->sendq_node);
   if (gh__list_linked(&s->credq_node))
     gh__list_del(&s->credq_node);
+  if (gh__list_linked(&s->out_held_node))
+    gh__list_del(&s->out_held_node);
   if (!t)
     return;
-  t->dgram_queued -= s->dg_queued; /* its queue goes with it */
+  /* Its read-ahead leaves with it (and comes along to another tunnel). */
+  out_sub(t, s->out.len);
   if (s->in_map) {
     gh__map_del(&t->streams, &s->mnode);
     s->in_map = 0;
@@ -606,7 +670,7 @@ int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id) {
     gh__oom();
   s->in_map = 1;
   s->t = t;
-  t->dgram_queued += s->dg_queued;
+  out_add(s, s->out.len);
   s->credit = t->peer_window;
   s->rx_avail = GH__WINDOW_INIT;
   s->rx_window = GH__WINDOW_INIT;

@@ -21,6 +21,17 @@
 #define GH__CREDIT_BATCH (32u * 1024u)   /* return credit in such steps */
 #define GH__CREDIT_LAZY_MS 10u /* how long smaller credit waits for a ride */
 #define GH__OUT_MAX (64u * 1024u)        /* stop reading a socket above it */
+/* Read-ahead of all streams of one tunnel together: the bytes their `out`
+ * buffers hold, read from sockets but not yet sent for want of credit or
+ * room. GH__OUT_MAX alone bounds a stream, not a tunnel: a peer that opens
+ * many streams and never returns credit would pin GH__OUT_MAX of our memory
+ * for each (4 GiB at 65,536 streams). At the budget every stream of the
+ * tunnel stops reading its socket; below GH__TUNNEL_OUT_LOW those held back
+ * read again. 16 MiB is 256 full streams: far above what one fast stream
+ * needs (GH__OUT_MAX), so only a tunnel whose peer holds credit back on
+ * hundreds of streams ever reaches it. */
+#define GH__TUNNEL_OUT_MAX (16u * 1024u * 1024u)
+#define GH__TUNNEL_OUT_LOW (GH__TUNNEL_OUT_MAX / 4u * 3u)
 /* Streams a peer may open on one tunnel at once (those waiting in its
  * open queue included). How many connect at once, and how many more wait
  * in the queue, are connecting_max and open_queue_max of [server] and
@@ -29,10 +40,6 @@
 /* Datagrams a datagram stream may hold while its OPEN is answered; more
  * are dropped. */
 #define GH__DGRAM_QUEUE (64u * 1024u + 16u)
-/* ...and all the datagram streams of one tunnel together: anyone who may
- * send to a udp listener makes a session per source, so the sessions'
- * queues are bounded as a whole too. */
-#define GH__DGRAM_QUEUE_TUNNEL (4u * 1024u * 1024u)
 
 /* Mux, called by the tunnel for each stream frame. */
 void gh__mux_frame(gh__tunnel *t, const gh__frame *f);
@@ -59,6 +66,9 @@ void gh__mux_written(gh__stream *s, uint32_t n);
 /* Registers s as stream id of t: 0 (aborts when out of memory). */
 int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id);
 void gh__mux_detach(gh__stream *s);
+/* May s read its socket as far as its tunnel's read-ahead budget goes? 1,
+ * or 0 with s kept on t->out_heldq to read again below GH__TUNNEL_OUT_LOW. */
+int gh__mux_out_room(gh__stream *s);
 
 /* The top of the chain into the tunnel: bytes / EOF of stream s, framed
  * as credit and room allow (the rest waits in s->out). */

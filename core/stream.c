@@ -46,6 +46,7 @@ static gh__stream *stream_new(gh__drt *d, uint32_t side, const gh_addr *peer,
   gh__list_init(&s->credq_node);
   gh__list_init(&s->reap_node);
   gh__list_init(&s->openq_node);
+  gh__list_init(&s->out_held_node);
   for (size_t i = 0; i < n; i++) {
     s->links[i].s = s;
     s->links[i].inst = &d->insts[i];
@@ -188,7 +189,8 @@ void gh__stream_update_read(gh__stream *s) {
   else if (s->state == GH__S_NEW || s->dgram)
     want = 1; /* layers are handshaking; datagrams are never held back */
   else if (s->state == GH__S_OPEN)
-    want = s->out.len < GH__OUT_MAX && (int64_t)s->out.len < s->credit;
+    want = s->out.len < GH__OUT_MAX && (int64_t)s->out.len < s->credit &&
+           gh__mux_out_room(s); /* and the tunnel's read-ahead budget */
   if (want == s->reading)
     return;
   s->reading = (uint8_t)want;

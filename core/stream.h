@@ -43,7 +43,8 @@ struct gh__stream {
   uint8_t connecting;  /* ...and in t->peer_opening */
   uint8_t queued;      /* ...or waiting in t->openq (t->peer_queued) */
   int64_t credit;          /* bytes we may still send */
-  gh__buf out;             /* read, waiting for credit or room */
+  gh__buf out;             /* read, waiting for credit or room; its length
+                              counts in t->out_held while attached */
   uint64_t rx_held;        /* received from the tunnel, not yet credited back */
   uint64_t rx_ready;       /* of which written to the socket */
   uint64_t tx_pending;     /* given to the transport, not yet written */
@@ -54,12 +55,12 @@ struct gh__stream {
   uint64_t rx_epoch_ms;
   int32_t reason;
   uint32_t dg_in, dg_out, dg_drop; /* datagram streams: counts */
-  uint32_t dg_queued; /* ...and bytes queued until the OPEN is answered */
   gh_addr peer, local;
   uv_getaddrinfo_t *gai;
   uv_timer_t *open_timer;
   gh__list sendq_node, credq_node, reap_node;
   gh__list openq_node; /* in t->openq while queued */
+  gh__list out_held_node; /* in t->out_heldq while held by its budget */
   gh_link links[]; /* n_links: [0] the transport */
 };
 

@@ -71,6 +71,7 @@ gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
   t->peer_window = GH__WINDOW_INIT;
   gh__list_init(&t->sendq);
   gh__list_init(&t->credq);
+  gh__list_init(&t->out_heldq);
   gh__list_init(&t->openq);
   gh__list_init(&t->dirty_node);
   gh__list_init(&t->lazy_node);

@@ -42,7 +42,6 @@ struct gh__tunnel {
   size_t stage_len, stage_cap;
   size_t wq_bytes; /* encrypted bytes in uv_write flight */
   int congested;
-  size_t dgram_queued; /* datagrams waiting for OPEN_OK, all streams */
   int closing; /* gh__tunnel_close() is running */
   gh__map streams;
   uint32_t next_id;
@@ -58,6 +57,9 @@ struct gh__tunnel {
   uint32_t notice_n;
   gh__list sendq;        /* streams with bytes waiting for credit or room */
   gh__list credq;        /* streams owing a WINDOW */
+  uint64_t out_held;     /* bytes in all its streams' out (mux.c) */
+  int out_full;          /* reached GH__TUNNEL_OUT_MAX, not yet below LOW */
+  gh__list out_heldq;    /* streams that stopped reading for out_full */
   gh__list dirty_node;
   gh__list lazy_node; /* in gh__g.lazy */
   int64_t send_session;     /* session credit we may still use */
