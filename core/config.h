@@ -124,6 +124,7 @@ typedef struct gh__cfg_common {
   char *plugin_dir;             /* NULL: the built-in default */
   char *user, *group;           /* identity after start-up, or NULL */
   int log_level;                /* default GH_LOG_INFO */
+  int log_format;               /* GH__LOG_TEXT (default) or GH__LOG_JSON */
   uint32_t drain_timeout_s;     /* default 30 */
   uint32_t keepalive_s;         /* ping interval, default 10 */
   uint32_t keepalive_timeout_s; /* silence before a tunnel is dropped: 30 */

@@ -242,6 +242,9 @@ static void reload(void) {
               err);
     return;
   }
+  gh__log_format = the_rt.role == GH__ROLE_SERVER
+                       ? the_rt.scfg->common.log_format
+                       : the_rt.ccfg->common.log_format;
   if (!verbose_flag)
     gh__log_level = the_rt.role == GH__ROLE_SERVER
                         ? the_rt.scfg->common.log_level
@@ -537,6 +540,7 @@ static int cmd_run(int argc, char **argv, int role) {
   gh__log_level = o.verbose
                       ? GH__MIN(GH_LOG_DEBUG + o.verbose - 1, GH_LOG_TRACE)
                       : common->log_level;
+  gh__log_format = common->log_format;
   if (o.log_file && (r = gh__log_to_file(o.log_file)) < 0) {
     fprintf(stderr, "%s: %s\n", o.log_file, strerror(-r));
     return 2;

@@ -27,6 +27,8 @@
 #define SECRET GH__K_SECRET
 #define REQ GH__K_REQUIRED
 
+static int set_log_format(const gh__key *k, gh__kctx *c, const char *v);
+
 /* {name, type, min, max, offset, flags, setter, slot, default, help} */
 const gh__key gh__keys[] = {
     /* ---- [server] */
@@ -62,6 +64,10 @@ const gh__key gh__keys[] = {
      "the group to run as (needs user)"},
     {"log_level", GH__KT_LOG_LEVEL, 0, 0, CM(log_level), K_COMMON, NULL, -1,
      "info", "error | warn | info | debug | trace"},
+    {"log_format", GH__KT_ENUM, 0, 0, CM(log_format), K_COMMON, set_log_format,
+     -1, "text",
+     "text | json (one JSON object a line: time, level, subject, gateway, "
+     "destination, stream, message)"},
     {"drain_timeout", GH__KT_SECONDS, 0, 86400, CM(drain_timeout_s), K_COMMON,
      NULL, -1, "30", "seconds streams may take to finish at a stop"},
     {"keepalive", GH__KT_SECONDS, 1, 3600, CM(keepalive_s), K_COMMON, NULL, -1,
@@ -247,6 +253,15 @@ static int set_log_level(const gh__key *k, gh__kctx *c, const char *v) {
         "%s must be error, warn, info, debug or trace, not '%.40s'", k->name,
         v);
   *(int *)slot(k, c) = level;
+  return 0;
+}
+
+static int set_log_format(const gh__key *k, gh__kctx *c, const char *v) {
+  int f = gh__log_parse_format(v);
+  if (f < 0)
+    return gh__cf_why(c->err, c->errlen, "%s must be text or json, not '%.40s'",
+                      k->name, v);
+  *(int *)slot(k, c) = f;
   return 0;
 }
 
