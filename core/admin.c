@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "console/console.h"
 #include "internal.h"
 
 #define GH__ADMIN_HEAD 8192u
@@ -432,9 +433,12 @@ static void serve(admin_conn *c, const gh__admin_req *req) {
   }
   gh__buf body = {0};
   const char *type = NULL;
-  int r = gh__admin_render(c->adm->rt, req->path, &body, &type);
+  int r = strncmp(req->path, "/api/", 5) == 0
+              ? gh__console_render(c->adm->rt, req->path, &body, &type)
+              : gh__admin_render(c->adm->rt, req->path, &body, &type);
   if (r == GH_ENOENT) {
-    answer_text(c, 404, "Not Found", "try /metrics or /status\n");
+    answer_text(c, 404, "Not Found",
+                "try /metrics, /status or /api/v1/overview\n");
     return;
   }
   if (r < 0) {
@@ -527,4 +531,5 @@ void gh__admin_stop(gh__admin *adm) {
     return;
   adm->on = 0;
   uv_close((uv_handle_t *)&adm->tcp, NULL);
+  gh__console_stop();
 }

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "console/console.h"
 #include "internal.h"
 
 #define GH__BACKOFF_MIN_MS 250u
@@ -185,6 +186,9 @@ int gh__client_on_welcome(gh__tunnel *t, const gh__frame *f) {
   gh__info(t->subject, "tunnel up: server %.*s, %s %s (%zu tunnel(s))",
            (int)w.name.len, w.name.ptr, SSL_get_version(t->ssl),
            SSL_get_cipher_name(t->ssl), sl->gw->n_live);
+  gh__event(GH__EV_TUNNEL_UP, t->subject, "tunnel up: server %.*s, %s %s",
+            (int)w.name.len, w.name.ptr, SSL_get_version(t->ssl),
+            SSL_get_cipher_name(t->ssl));
   return 0;
 }
 

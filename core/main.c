@@ -19,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "console/console.h"
 #include "internal.h"
 
 int gh__demo_main(int argc, char **argv);
@@ -240,6 +241,9 @@ static void reload(void) {
     gh__error(the_rt.subject,
               "reload refused, the running configuration is unchanged: %s",
               err);
+    gh__event(GH__EV_RELOAD, the_rt.subject,
+              "reload refused, the running configuration is unchanged: %s",
+              err);
     return;
   }
   gh__log_format = the_rt.role == GH__ROLE_SERVER
@@ -256,6 +260,8 @@ static void reload(void) {
              config_path, r);
   else
     gh__info(the_rt.subject, "configuration reloaded from %s", config_path);
+  gh__event(GH__EV_RELOAD, the_rt.subject, "configuration reloaded from %s%s",
+            config_path, r > 0 ? "; some new destinations did not start" : "");
 }
 
 static void on_signal(uv_signal_t *h, int sig) {

@@ -12,6 +12,7 @@
  * frames are coalesced per loop turn. */
 #include <string.h>
 
+#include "console/console.h"
 #include "internal.h"
 
 static gh__stream *find(gh__tunnel *t, uint32_t id) {
@@ -218,6 +219,9 @@ static void on_fail(gh__tunnel *t, gh__stream *s, const gh__frame *f) {
       s->d->st.failed++;
     gh__warn(gh__stream_subject(s, sub, sizeof(sub)), "open failed: %.*s (%s)",
              (int)fl.message.len, fl.message.ptr, gh_errname(fl.code));
+    if (fl.code == GH_EDENIED)
+      gh__event(GH__EV_REFUSED, sub, "open refused by the client: %.*s",
+                (int)fl.message.len, fl.message.ptr);
   } else {
     gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "reset by peer: %s",
               gh_errname(fl.code));

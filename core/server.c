@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "console/console.h"
 #include "internal.h"
 
 int gh__sockaddr_resolve(const char *host, uint16_t port,
@@ -390,6 +391,9 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
   gh__info(t->subject, "tunnel up: client %.*s, %s (%zu tunnel(s) for %s)",
            (int)h.name.len, h.name.ptr, SSL_get_version(t->ssl), gw->n_live,
            gw->id);
+  gh__event(GH__EV_TUNNEL_UP, t->subject, "tunnel up: client %.*s, %s %s",
+            (int)h.name.len, h.name.ptr, SSL_get_version(t->ssl),
+            SSL_get_cipher_name(t->ssl));
   return 0;
 }
 
@@ -424,6 +428,9 @@ void gh__server_on_notice(gh__tunnel *t, const gh__frame *f) {
       snprintf(more, sizeof(more), " (and %u more notices not logged)", *quiet);
     (*count)++;
     *quiet = 0;
+    gh__event(GH__EV_NOTICE, t->subject, "client reports destination %.*s: %.*s",
+              (int)n.destination.len, n.destination.ptr, (int)n.message.len,
+              n.message.ptr);
     if (n.code < 0)
       gh__warn(t->subject, "client reports destination %.*s: %.*s%s",
                (int)n.destination.len, n.destination.ptr, (int)n.message.len,

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "console/console.h"
 #include "internal.h"
 
 #define GH__RX_INIT (64u * 1024u)
@@ -251,8 +252,10 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
     return;
   t->closing = 1; /* the last flush below must not close it again */
   int was_up = t->state == GH__T_UP;
-  if (was_up)
+  if (was_up) {
     gh__info(t->subject, "tunnel closed: %s", why);
+    gh__event(GH__EV_TUNNEL_DOWN, t->subject, "tunnel closed: %s", why);
+  }
   else if (t->rt->role == GH__ROLE_SERVER)
     gh__server_log_failure(t, why);
   else

@@ -1,0 +1,42 @@
+/* The operator's console on the admin endpoint: the versioned JSON API
+ * (/api/v1/...), its per-second sampler of each destination's traffic, and
+ * the ring of recent events. Single-threaded: the loop's thread only. */
+#ifndef GH_CONSOLE_H
+#define GH_CONSOLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gatehouse/gatehouse.h"
+
+#define GH__CONSOLE_API_VERSION 1
+#define GH__CONSOLE_HISTORY_S 300 /* seconds of traffic kept per destination */
+#define GH__CONSOLE_IDLE_S 60     /* the sampler stops this long after a poll */
+#define GH__CONSOLE_EVENTS 256    /* recent events kept */
+
+struct gh__rt;
+struct gh__buf;
+
+/* The body for a path under /api/: 0 with *out filled (free it with
+ * gh__buf_free) and *type its media type, GH_ENOENT for an unknown path or
+ * GH_ENOMEM. Starts (or keeps) the sampler running. */
+int gh__console_render(struct gh__rt *rt, const char *path,
+                       struct gh__buf *out, const char **type);
+/* The endpoint closes: stop the sampler and forget its samples. */
+void gh__console_stop(void);
+
+/* Events, newest kept, oldest dropped: a kind, the subject it is about (as
+ * logged) and a message. Peer text is escaped when rendered. */
+enum {
+  GH__EV_TUNNEL_UP,
+  GH__EV_TUNNEL_DOWN,
+  GH__EV_REFUSED,
+  GH__EV_RELOAD,
+  GH__EV_NOTICE,
+  GH__EV_KINDS
+};
+void gh__event(int kind, const char *subject, const char *fmt, ...)
+    GH_PRINTF(3, 4);
+const char *gh__event_kind_name(int kind);
+
+#endif
