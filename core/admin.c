@@ -425,10 +425,18 @@ static void answer_text(admin_conn *c, int code, const char *reason,
          strlen(text), 0);
 }
 
-static void serve(admin_conn *c, const gh__admin_req *req) {
+static void serve(admin_conn *c, const gh__admin_req *req, size_t hlen) {
   int head = strcmp(req->method, "HEAD") == 0;
   if (!head && strcmp(req->method, "GET") != 0) {
     answer_text(c, 405, "Method Not Allowed", "only GET and HEAD\n");
+    return;
+  }
+  const gh__rt *rt = c->adm->rt;
+  const gh__cfg_common *cm = rt->role == GH__ROLE_SERVER ? &rt->scfg->common
+                                                         : &rt->ccfg->common;
+  if (cm->admin_token && strcmp(req->path, "/metrics") != 0 &&
+      !gh__console_authorized(c->head, hlen, cm->admin_token)) {
+    answer_text(c, 401, "Unauthorized", "Authorization: Bearer TOKEN\n");
     return;
   }
   gh__buf body = {0};
@@ -473,7 +481,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   else if (r < 0)
     answer_text(c, 400, "Bad Request", "bad request\n");
   else
-    serve(c, &req);
+    serve(c, &req, (size_t)r);
 }
 
 static void on_timeout(uv_timer_t *tm) {

@@ -56,6 +56,14 @@ const gh__key gh__keys[] = {
     /* ---- [server] and [client]: gh__cfg_common */
     {"admin_listen", GH__KT_HOSTPORT, 0, 0, 0, K_COMMON, gh__cf_k_admin, -1,
      NULL, "/metrics (Prometheus text) and /status (JSON); absent: none"},
+    {"admin_token", GH_OPT_STRING, 0, 0, 0, K_COMMON | SECRET,
+     gh__cf_k_admin_token, -1, NULL,
+     "a bearer token the admin endpoint requires (all but /metrics); "
+     "needed when admin_listen is not loopback (at least 16 printable "
+     "characters)"},
+    {"admin_token_file", GH_OPT_FILE, 0, 0, 0, K_COMMON | SECRET,
+     gh__cf_k_admin_token_file, -1, NULL,
+     "a file holding the admin token (trailing blanks dropped)"},
     {"plugin_dir", GH__KT_DIR, 0, 0, CM(plugin_dir), K_COMMON, NULL, -1,
      "the built-in one", "where the protocol plugins (NAME.so) are"},
     {"user", GH__KT_NAME, 0, 0, CM(user), K_COMMON, gh__cf_k_user, -1, NULL,

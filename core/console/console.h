@@ -25,6 +25,13 @@ int gh__console_render(struct gh__rt *rt, const char *path,
 /* The endpoint closes: stop the sampler and forget its samples. */
 void gh__console_stop(void);
 
+/* 1 when an admin_listen host is loopback (absent: the default,
+ * 127.0.0.1): 127.0.0.0/8, ::1, ::ffff:127.x, "localhost". */
+int gh__console_loopback(const char *host);
+/* 1 when the request head (len bytes) carries "Authorization: Bearer
+ * TOKEN" with this token, compared in constant time. */
+int gh__console_authorized(const char *head, size_t len, const char *token);
+
 /* Events, newest kept, oldest dropped: a kind, the subject it is about (as
  * logged) and a message. Peer text is escaped when rendered. */
 enum {
