@@ -35,6 +35,8 @@ static const char usage[] =
     "  gatehouse check  -c FILE.ini\n"
     "  gatehouse plugins [--plugin-dir DIR]\n"
     "  gatehouse reference [--plugin-dir DIR]  (the configuration reference)\n"
+    "  gatehouse status [-c FILE | --admin HOST:PORT] [--json] [--watch] "
+    "[--token-file FILE]\n"
     "  gatehouse demo\n"
     "  gatehouse --version | --help\n"
     "\n"
@@ -633,6 +635,8 @@ int main(int argc, char **argv) {
     return gh__reference_main(argc - 1, argv + 1);
   if (strcmp(cmd, "demo") == 0)
     return gh__demo_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "status") == 0)
+    return gh__status_main(argc - 1, argv + 1);
   fprintf(stderr, "gatehouse: unknown command '%s'\n\n%s", cmd, usage);
   return 2;
 }

@@ -46,4 +46,7 @@ void gh__event(int kind, const char *subject, const char *fmt, ...)
     GH_PRINTF(3, 4);
 const char *gh__event_kind_name(int kind);
 
+/* `gatehouse status ...` (argv[0] is "status"): its exit status. */
+int gh__status_main(int argc, char **argv);
+
 #endif
