@@ -393,15 +393,19 @@ static void on_written(uv_write_t *w, int status) {
   conn_close(w->data);
 }
 
-static void answer(admin_conn *c, int code, const char *reason,
-                   const char *type, const uint8_t *body, size_t blen,
-                   int head_only) {
-  char hdr[256];
+static void answer_ex(admin_conn *c, int code, const char *reason,
+                      const char *type, const char *extra,
+                      const uint8_t *body, size_t blen, int head_only) {
+  char hdr[1024];
   int n = snprintf(hdr, sizeof(hdr),
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-                   "Connection: close\r\n\r\n",
-                   code, reason, type, blen);
+                   "%sConnection: close\r\n\r\n",
+                   code, reason, type, blen, extra);
+  if (n < 0 || (size_t)n >= sizeof(hdr)) {
+    conn_close(c);
+    return;
+  }
   size_t total = (size_t)n + (head_only ? 0 : blen);
   c->reply = malloc(total);
   if (!c->reply) {
@@ -419,6 +423,12 @@ static void answer(admin_conn *c, int code, const char *reason,
     conn_close(c);
 }
 
+static void answer(admin_conn *c, int code, const char *reason,
+                   const char *type, const uint8_t *body, size_t blen,
+                   int head_only) {
+  answer_ex(c, code, reason, type, "", body, blen, head_only);
+}
+
 static void answer_text(admin_conn *c, int code, const char *reason,
                         const char *text) {
   answer(c, code, reason, "text/plain; charset=utf-8", (const uint8_t *)text,
@@ -434,6 +444,14 @@ static void serve(admin_conn *c, const gh__admin_req *req, size_t hlen) {
   const gh__rt *rt = c->adm->rt;
   const gh__cfg_common *cm = rt->role == GH__ROLE_SERVER ? &rt->scfg->common
                                                          : &rt->ccfg->common;
+  if (strcmp(req->path, "/") == 0) {
+    /* the page holds code, no data: what it shows comes from the API, with
+     * the token the operator gives it */
+    answer_ex(c, 200, "OK", "text/html; charset=utf-8",
+              GH__CONSOLE_PAGE_HEADERS, gh__console_page, gh__console_page_len,
+              head);
+    return;
+  }
   if (cm->admin_token && strcmp(req->path, "/metrics") != 0 &&
       !gh__console_authorized(c->head, hlen, cm->admin_token)) {
     answer_text(c, 401, "Unauthorized", "Authorization: Bearer TOKEN\n");

@@ -22,6 +22,19 @@ struct gh__buf;
  * GH_ENOMEM. Starts (or keeps) the sampler running. */
 int gh__console_render(struct gh__rt *rt, const char *path,
                        struct gh__buf *out, const char **type);
+/* The page (GET /), HTML with its CSS and JavaScript inlined, built into
+ * the binary from core/console/page/ (generated console_page.c). */
+extern const unsigned char gh__console_page[];
+extern const size_t gh__console_page_len;
+/* The headers the page is sent with: a Content-Security-Policy that lets
+ * it reach this endpoint only, and no framing. */
+#define GH__CONSOLE_PAGE_HEADERS                                               \
+  "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "  \
+  "style-src 'unsafe-inline'; connect-src 'self'; img-src data:; "             \
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\n"           \
+  "X-Frame-Options: DENY\r\nX-Content-Type-Options: nosniff\r\n"             \
+  "Referrer-Policy: no-referrer\r\n"
+
 /* The endpoint closes: stop the sampler and forget its samples. */
 void gh__console_stop(void);
 

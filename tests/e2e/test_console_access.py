@@ -63,6 +63,11 @@ def test_token_required_and_never_shown(t):
             assert atok.encode() not in body, path
         code, _h, body = ch.get(port, "/metrics")
         assert code == 200 and atok.encode() not in body
+        # the page is code without data: served without the token, never with it
+        code, h, body = ch.get(port, "/")
+        assert code == 200 and h["content-type"].startswith("text/html"), code
+        assert "connect-src 'self'" in h["content-security-policy"], h
+        assert atok.encode() not in body and b"gw1" not in body
     for g in (srv, e["cli"]):
         assert atok not in g.log_text(), f"{g.name}: the admin token is in the log"
     t.log(f"401 without/with a wrong token, 200 with it, on {len(PATHS)} paths")
