@@ -486,8 +486,10 @@ static void resolved(gh__stream *s, const gh_addr *addrs, size_t n) {
   if (rt->role == GH__ROLE_CLIENT) {
     int line = 0;
     const gh__acl *acl = gh__client_acl(rt->ccfg, s->d->gw->id);
-    if (!gh__acl_check(acl, c->resource_host, c->resource_port, addrs, n,
-                       &line)) {
+    int allowed = gh__acl_check(acl, c->resource_host, c->resource_port,
+                                addrs, n, &line);
+    gh__console_acl_hit(s->d->gw->id, line, allowed);
+    if (!allowed) {
       if (line)
         fail_open(s, GH_EDENIED, "resource %s:%u refused by the ACL (%s:%d)",
                   c->resource_host, c->resource_port, rt->ccfg->file, line);

@@ -11,6 +11,7 @@
 
 #include "../internal.h"
 
+#include "../acl.h"
 #include "../log.h"
 #include "console.h"
 
@@ -105,6 +106,95 @@ static void render_events(jb *s, size_t max) {
     jb_printf(s, "}");
   }
   jb_printf(s, "]");
+}
+
+/* ---- the client's [acl]: decisions by the rule's line ---- */
+
+#define ACL_COUNTERS 4096 /* (gateway, line) pairs counted; more are not */
+
+typedef struct acl_count {
+  char *gw;
+  int line;
+  uint64_t allowed, denied;
+} acl_count;
+
+static acl_count *aclc;
+static size_t n_aclc;
+
+static acl_count *acl_find(const char *gw, int line, int add) {
+  for (size_t i = 0; i < n_aclc; i++)
+    if (aclc[i].line == line && strcmp(aclc[i].gw, gw) == 0)
+      return &aclc[i];
+  if (!add || n_aclc == ACL_COUNTERS)
+    return NULL;
+  if (!aclc && !(aclc = calloc(ACL_COUNTERS, sizeof(*aclc))))
+    return NULL;
+  acl_count *a = &aclc[n_aclc++];
+  a->gw = gh__strdup(gw);
+  a->line = line;
+  return a;
+}
+
+void gh__console_acl_hit(const char *gateway, int line, int allowed) {
+  acl_count *a = acl_find(gateway, line, 1);
+  if (a)
+    *(allowed ? &a->allowed : &a->denied) += 1;
+}
+
+static void rule_target(const gh__acl_rule *r, char *out, size_t len) {
+  char host[128], ports[32];
+  if (r->any_host) {
+    snprintf(host, sizeof(host), "*");
+  } else if (r->name) {
+    snprintf(host, sizeof(host), "%s", r->name);
+  } else {
+    gh_addr lo = {.family = r->range.family}, hi = {.family = r->range.family};
+    memcpy(lo.addr, r->range.lo, 16);
+    memcpy(hi.addr, r->range.hi, 16);
+    char a[64], b[64];
+    gh__addr_format(&lo, a, sizeof(a));
+    gh__addr_format(&hi, b, sizeof(b));
+    /* port 0: gh__addr_format writes the address alone */
+    if (strcmp(a, b) == 0)
+      snprintf(host, sizeof(host), "%s", a);
+    else
+      snprintf(host, sizeof(host), "%s-%s", a, b);
+  }
+  if (r->port_lo == 0 && r->port_hi == 65535)
+    snprintf(ports, sizeof(ports), "*");
+  else if (r->port_lo == r->port_hi)
+    snprintf(ports, sizeof(ports), "%u", r->port_lo);
+  else
+    snprintf(ports, sizeof(ports), "%u-%u", r->port_lo, r->port_hi);
+  if (r->any_host && r->port_lo == 0 && r->port_hi == 65535)
+    snprintf(out, len, "*");
+  else
+    snprintf(out, len, "%s:%s", host, ports);
+}
+
+static void render_acl(jb *s, const gh__rt *rt, const gh__gw *gw) {
+  const gh__acl *acl = gh__client_acl(rt->ccfg, gw->id);
+  jb_printf(s, ",\"acl\":{\"present\":%s,\"file\":",
+            acl && acl->present ? "true" : "false");
+  jb_str(s, rt->ccfg->file);
+  jb_printf(s, ",\"rules\":[");
+  int first = 1;
+  for (size_t i = 0; acl && i < acl->n; i++) {
+    const gh__acl_rule *r = &acl->v[i];
+    if (r->listen)
+      continue;
+    char t[300];
+    rule_target(r, t, sizeof(t));
+    const acl_count *c = acl_find(gw->id, r->line, 0);
+    jb_printf(s, "%s{\"line\":%d,\"action\":\"%s\",\"target\":", first ? "" : ",",
+              r->line, r->allow ? "allow" : "deny");
+    jb_str(s, t);
+    jb_printf(s, ",\"hits\":%" PRIu64 "}",
+              c ? c->allowed + c->denied : 0);
+    first = 0;
+  }
+  const acl_count *none = acl_find(gw->id, 0, 0);
+  jb_printf(s, "],\"no_match_hits\":%" PRIu64 "}", none ? none->denied : 0);
 }
 
 /* ---- the sampler: one sample a second per destination, while polled ---- */
@@ -376,6 +466,7 @@ static void overview(const gh__rt *rt, jb *s) {
         render_slot(s, &gw->slots[k]);
       }
       jb_printf(s, "]");
+      render_acl(s, rt, gw);
     }
     jb_printf(s, "}");
   }

@@ -35,6 +35,10 @@ extern const size_t gh__console_page_len;
   "X-Frame-Options: DENY\r\nX-Content-Type-Options: nosniff\r\n"             \
   "Referrer-Policy: no-referrer\r\n"
 
+/* Client: the [acl] decided on a resource for gateway's stream: the rule
+ * at `line` of the client's file (0: no rule matched, the default deny). */
+void gh__console_acl_hit(const char *gateway, int line, int allowed);
+
 /* The endpoint closes: stop the sampler and forget its samples. */
 void gh__console_stop(void);
 

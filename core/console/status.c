@@ -285,6 +285,24 @@ static void render(const gh__jv *o, FILE *out) {
       }
     }
     t_print(&c, out);
+    fputc('\n', out);
+    table a = {.ncols = 5};
+    t_row(&a, "GATEWAY", "ACL LINE", "ACTION", "TARGET", "HITS");
+    for (size_t i = 0; i < gh__json_len(gws); i++) {
+      const gh__jv *gw = gws->items[i];
+      const gh__jv *acl = gh__json_get(gw, "acl");
+      const gh__jv *rules = gh__json_get(acl, "rules");
+      char ln[32], h[32];
+      for (size_t k = 0; k < gh__json_len(rules); k++) {
+        const gh__jv *r = rules->items[k];
+        t_row(&a, gh__json_str(gw, "id"), num(ln, sizeof(ln), r, "line"),
+              gh__json_str(r, "action"), gh__json_str(r, "target"),
+              num(h, sizeof(h), r, "hits"));
+      }
+      t_row(&a, gh__json_str(gw, "id"), "-", "deny", "(no rule matched)",
+            num(h, sizeof(h), acl, "no_match_hits"));
+    }
+    t_print(&a, out);
   }
   fputc('\n', out);
   const gh__jv *ds = gh__json_get(o, "destinations");

@@ -75,6 +75,18 @@ def test_overview_schema_rates_and_events(t):
         evs = ch.get_json(port, "/api/v1/events")["events"]
         return [ev for ev in evs if ev["kind"] == "refused"]
     cref = ghtest.wait_until(lambda: refused(e["cadm"]), 20, what="a refusal on the client")
+    # the [acl] with each rule's hits: allow 127.0.0.1:* (d1's opens), deny * (d2)
+    co = ch.get_json(e["cadm"], "/api/v1/overview")
+    acl = co["gateways"][0]["acl"]
+    d1_opens = {d["name"]: d for d in co["destinations"]}["d1"]["opened"]
+    assert d1_opens >= 2  # wait_tunnel's probe and the pump
+    assert acl["present"] is True and acl["file"] == e["cli"].config_path, acl
+    text = e["cli"].config_text()
+    rules = [(r["action"], r["target"], r["line"], r["hits"]) for r in acl["rules"]]
+    assert rules == [("allow", f"{ghtest.HOST}:*", ghtest.ini_line_of(text, r"^allow = "),
+                      d1_opens),
+                     ("deny", "*", ghtest.ini_line_of(text, r"^deny = "), 1)], rules
+    assert acl["no_match_hits"] == 0
     assert "refused by the ACL" in cref[0]["message"] and rule in cref[0]["message"], cref
     assert cref[0]["subject"].startswith("gw1 d2 #"), cref
     sref = ghtest.wait_until(lambda: refused(e["sadm"]), 20, what="a refusal on the server")

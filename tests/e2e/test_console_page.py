@@ -123,6 +123,9 @@ def test_server_and_client_pages(t):
     assert ref and "refused by the ACL" in ref[0][2] and rule in ref[0][2], ref
     assert ref[0][1].startswith("gw1 d2 #"), ref
     t.log(f"client page: refusal {ref[0][2]!r}")
+    acl = [(r[2], r[3], r[4]) for r in p.tables["acl"]]
+    assert acl[:2] == [("allow", f"{HOST}:*", "1"), ("deny", "*", "1")], acl
+    assert acl[2] == ("deny", "(no rule matched)", "0"), acl
     _shot(t, e["cadm"], "client")
 
 

@@ -44,6 +44,9 @@ def test_tables_json_and_exit_codes(t):
     assert rc == 0, f"rc={rc}\n{out}\n{err}"
     assert out.startswith("gatehouse client ") and "SERVER" in out and "ATTEMPTS" in out
     assert "refused" in out and "refused by the ACL" in out, out
+    line = ghtest.ini_line_of(e["cli"].config_text(), r"^deny = ")
+    deny = [ln.split() for ln in out.splitlines() if ln.split()[:2] == ["gw1", str(line)]]
+    assert deny and deny[0][2:] == ["deny", "*", "1"], out
 
     rc, out, err = _status("--admin", f"{HOST}:{e['cadm']}", "--json")
     assert rc == 0, err

@@ -123,6 +123,20 @@
           [String(gw.reconnects), gw.reconnects, "n"]] });
     }
     fill("tunnels", tun, "no tunnel is up");
+    const acl = [];
+    let aclFile = "";
+    for (const gw of o.gateways) {
+      if (!gw.acl) continue;
+      aclFile = gw.acl.file || "";
+      for (const r of gw.acl.rules)
+        acl.push({ cells: [[gw.id, gw.id], [String(r.line), r.line, "n"], [r.action, r.action, r.action === "allow" ? "up" : "down"],
+          [r.target, r.target], [String(r.hits), r.hits, "n"]] });
+      acl.push({ cells: [[gw.id, gw.id], ["-", 1e9, "n"], ["deny", "deny", "down"], ["(no rule matched)", "~"],
+        [String(gw.acl.no_match_hits), gw.acl.no_match_hits, "n"]] });
+    }
+    $("acl-section").hidden = !client;
+    $("acl-file").textContent = aclFile;
+    if (client) fill("acl", acl, "no [acl]: everything is denied");
     $("conns-section").hidden = !client;
     if (client) fill("conns", conns, "no connection");
     const dests = o.destinations.map((d) => {
