@@ -122,6 +122,7 @@ typedef struct gh__cfg_common {
   char *admin_host; /* NULL when admin_listen is absent */
   uint16_t admin_port;
   char *admin_token; /* secret: never log nor show it; NULL: none */
+  char *admin_tls_cert, *admin_tls_key; /* admin.tls.*: PEM, or NULL */
   char *plugin_dir;             /* NULL: the built-in default */
   char *user, *group;           /* identity after start-up, or NULL */
   int log_level;                /* default GH_LOG_INFO */

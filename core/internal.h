@@ -248,6 +248,7 @@ int gh__hsf_of_refusal(int32_t refuse_code); /* GH__REFUSE_* -> GH__HSF_* */
 
 typedef struct gh__admin {
   uv_tcp_t tcp;
+  void *tls_ctx; /* SSL_CTX of admin.tls.*, or NULL */
   gh__rt *rt;
   int on;
   int n_conns;

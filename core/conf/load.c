@@ -129,6 +129,8 @@ static void common_free(gh__cfg_common *cm) {
   if (cm->admin_token)
     explicit_bzero(cm->admin_token, strlen(cm->admin_token));
   free(cm->admin_token);
+  free(cm->admin_tls_cert);
+  free(cm->admin_tls_key);
   free(cm->plugin_dir);
   free(cm->user);
   free(cm->group);

@@ -107,6 +107,12 @@ static int server_gw_find(const gh__server_cfg *s, const char *id) {
 /* The admin endpoint shows the whole topology: off loopback, only to who
  * has its token. */
 static int admin_access_check(gh__parse *p, const gh__cfg_common *cm) {
+  if (!cm->admin_tls_cert != !cm->admin_tls_key)
+    return gh__cf_fail(
+        p,
+        gh__cf_key_line(p, cm->admin_tls_cert ? "admin.tls.cert"
+                                              : "admin.tls.key"),
+        "admin.tls.cert and admin.tls.key go together");
   if ((cm->admin_host || cm->admin_port) && !cm->admin_token &&
       !gh__console_loopback(cm->admin_host))
     return gh__cf_fail(p, gh__cf_key_line(p, "admin_listen"),

@@ -39,6 +39,20 @@ extern const size_t gh__console_page_len;
  * at `line` of the client's file (0: no rule matched, the default deny). */
 void gh__console_acl_hit(const char *gateway, int line, int allowed);
 
+/* TLS on the admin endpoint: one per connection, over memory BIOs. */
+typedef struct gh__console_tls gh__console_tls;
+gh__console_tls *gh__console_tls_new(void *ssl_ctx); /* NULL: no memory */
+void gh__console_tls_free(gh__console_tls *t);
+/* Takes n bytes from the network; appends what they decrypt to plain (up to
+ * cap, *len its length) and what the TLS has for the network to out. 0, or
+ * GH_EPROTO (a bad handshake or record: close) or GH_ENOMEM. */
+int gh__console_tls_feed(gh__console_tls *t, const void *in, size_t n,
+                         char *plain, size_t cap, size_t *len,
+                         struct gh__buf *out);
+/* Encrypts data, then close_notify, into out. */
+int gh__console_tls_wrap(gh__console_tls *t, const void *data, size_t n,
+                         struct gh__buf *out);
+
 /* The endpoint closes: stop the sampler and forget its samples. */
 void gh__console_stop(void);
 

@@ -4,6 +4,7 @@ admin_token (the start refuses it without, with FILE:LINE); with a token every
 path but /metrics answers 401 without "Authorization: Bearer TOKEN", 200 with;
 the token appears in no answer and no log line."""
 import os
+import http.client
 import socket
 import sys
 
@@ -91,6 +92,46 @@ def test_non_loopback_with_token(t):
     assert o["role"] == "server"
     code, _h, _b = ch.get(adm, "/metrics", host=ip or ghtest.HOST)
     assert code == 200
+
+
+def test_admin_tls(t):
+    """admin.tls.cert/key: the endpoint speaks HTTPS (and only that); the token
+    still applies; a lone cert is refused with FILE:LINE."""
+    atok, adm = t.token(), t.port()
+    srv = t.server([], {"gw1": t.token()},
+                   server={"admin_listen": f"{ghtest.HOST}:{adm}", "admin_token": atok,
+                           "admin.tls.cert": t.pki.server_cert,
+                           "admin.tls.key": t.pki.server_key})
+    ghtest.wait_port(ghtest.HOST, adm, 20, procs=[srv])
+    ca = t.pki.ca_cert
+    code, _h, _b = ch.get(adm, "/api/v1/overview", tls_ca=ca)
+    assert code == 401, code
+    o = ch.get_json(adm, "/api/v1/overview", token=atok, tls_ca=ca)
+    assert o["role"] == "server"
+    code, h, body = ch.get(adm, "/", tls_ca=ca)
+    assert code == 200 and body.startswith(b"<!DOCTYPE html>"), code
+    code, _h, body = ch.get(adm, "/metrics", tls_ca=ca)
+    assert code == 200 and b"gatehouse_info" in body and atok.encode() not in body
+    # plain HTTP gets no answer
+    try:
+        code, _h, _b = ch.get(adm, "/metrics", timeout=8)
+    except (OSError, http.client.HTTPException) as e:
+        t.log(f"plain HTTP on the TLS endpoint: {e!r}")
+    else:
+        raise AssertionError(f"plain HTTP answered {code}")
+    # several requests in a row, the handshake each time
+    for _ in range(5):
+        assert ch.get(adm, "/status", token=atok, tls_ca=ca)[0] == 200
+
+    bad = ghtest.server_sections(t.port(), t.pki, {"gw1": t.token()},
+                                 server={"admin_listen": f"{ghtest.HOST}:{t.port()}",
+                                         "admin.tls.cert": t.pki.server_cert})
+    g = t.gatehouse("server", bad, name="lone-cert")
+    g.allow_exit = True
+    assert g.wait(20) == 2, g.tail()
+    line = ghtest.ini_line_of(g.config_text(), r"^admin\.tls\.cert")
+    assert f"lone-cert.ini:{line}: admin.tls.cert and admin.tls.key go together" in g.log_text(), \
+        g.tail()
 
 
 if __name__ == "__main__":
