@@ -102,6 +102,14 @@ def test_overview_schema_rates_and_events(t):
     assert times == sorted(times, reverse=True)
     assert evs["events_total"] >= len(evs["events"])
 
+    # the client goes: its tunnel's end is an event on the server
+    e["cli"].stop()
+    down = ghtest.wait_until(
+        lambda: [ev for ev in ch.get_json(e["sadm"], "/api/v1/events")["events"]
+                 if ev["kind"] == "tunnel_down"], 20, what="a tunnel_down event")
+    assert down[0]["subject"].startswith("tunnel gw1 "), down
+    assert ch.get_json(e["sadm"], "/api/v1/overview")["gateways"][0]["tunnels"] == []
+
 
 def test_unknown_paths_and_old_endpoints(t):
     e = ch.setup(t)
