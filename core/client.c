@@ -186,6 +186,8 @@ int gh__client_on_welcome(gh__tunnel *t, const gh__frame *f) {
   gh__info(t->subject, "tunnel up: server %.*s, %s %s (%zu tunnel(s))",
            (int)w.name.len, w.name.ptr, SSL_get_version(t->ssl),
            SSL_get_cipher_name(t->ssl), sl->gw->n_live);
+  snprintf(t->peer_name, sizeof(t->peer_name), "%.*s", (int)w.name.len,
+           w.name.ptr);
   gh__event(GH__EV_TUNNEL_UP, t->subject, "tunnel up: server %.*s, %s %s",
             (int)w.name.len, w.name.ptr, SSL_get_version(t->ssl),
             SSL_get_cipher_name(t->ssl));

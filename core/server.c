@@ -391,6 +391,8 @@ int gh__server_on_hello(gh__tunnel *t, const gh__frame *f) {
   gh__info(t->subject, "tunnel up: client %.*s, %s (%zu tunnel(s) for %s)",
            (int)h.name.len, h.name.ptr, SSL_get_version(t->ssl), gw->n_live,
            gw->id);
+  snprintf(t->peer_name, sizeof(t->peer_name), "%.*s", (int)h.name.len,
+           h.name.ptr);
   gh__event(GH__EV_TUNNEL_UP, t->subject, "tunnel up: client %.*s, %s %s",
             (int)h.name.len, h.name.ptr, SSL_get_version(t->ssl),
             SSL_get_cipher_name(t->ssl));

@@ -347,6 +347,8 @@ static void render_tunnel(jb *s, const gh__tunnel *t, uint64_t now,
                           uint64_t wall) {
   jb_printf(s, "{\"peer\":");
   jb_str(s, t->peer);
+  jb_printf(s, ",\"name\":");
+  jb_str(s, t->peer_name);
   jb_printf(s, ",\"state\":\"%s\",\"tls_version\":",
             t->state == GH__T_UP ? "up" : "handshake");
   jb_str(s, t->ssl ? SSL_get_version(t->ssl) : NULL);

@@ -246,21 +246,22 @@ static void render(const gh__jv *o, FILE *out) {
           gh__json_str(o, "version") ? gh__json_str(o, "version") : "?",
           gh__json_num(o, "api", 0));
   const gh__jv *gws = gh__json_get(o, "gateways");
-  table t = {.ncols = 8};
-  t_row(&t, "GATEWAY", "TUNNEL", "STATE", "TLS", "CIPHER", "UP", "STREAMS",
-        "RTT");
+  table t = {.ncols = 9};
+  t_row(&t, "GATEWAY", "NAME", "TUNNEL", "STATE", "TLS", "CIPHER", "UP",
+        "STREAMS", "RTT");
   for (size_t i = 0; i < gh__json_len(gws); i++) {
     const gh__jv *gw = gws->items[i];
     const char *id = gh__json_str(gw, "id");
     const gh__jv *tuns = gh__json_get(gw, "tunnels");
     if (gh__json_len(tuns) == 0)
-      t_row(&t, id, "-", "no tunnel", "", "", "", "", "");
+      t_row(&t, id, "-", "-", "no tunnel", "", "", "", "", "");
     for (size_t k = 0; k < gh__json_len(tuns); k++) {
       const gh__jv *tu = tuns->items[k];
       char up[32], st[32], rtt[32];
       human_secs(up, sizeof(up), gh__json_num(tu, "up_s", 0));
       snprintf(rtt, sizeof(rtt), "%.0f ms", gh__json_num(tu, "rtt_ms", 0));
-      t_row(&t, id, gh__json_str(tu, "peer"), gh__json_str(tu, "state"),
+      t_row(&t, id, gh__json_str(tu, "name"), gh__json_str(tu, "peer"),
+            gh__json_str(tu, "state"),
             gh__json_str(tu, "tls_version"), gh__json_str(tu, "cipher"), up,
             num(st, sizeof(st), tu, "streams"), rtt);
     }

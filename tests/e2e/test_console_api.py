@@ -5,6 +5,7 @@ stream carries data, events (tunnel up, the client's ACL refusal with the rule,
 a reload), and /metrics and /status as they were."""
 import json
 import os
+import re
 import signal
 import sys
 
@@ -12,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import console_helpers as ch  # noqa: E402
 import ghtest  # noqa: E402
 
-TUNNEL_KEYS = {"peer", "state", "tls_version", "cipher", "up_since_ms", "up_s", "streams",
+TUNNEL_KEYS = {"peer", "name", "state", "tls_version", "cipher", "up_since_ms", "up_s", "streams",
                "rtt_ms"}
 DEST_KEYS = {"gateway", "name", "type", "side", "listen", "resource", "chains", "state",
              "reason", "streams", "opened", "refused", "failed", "bytes_in", "bytes_out", "rate"}
@@ -39,6 +40,9 @@ def test_overview_schema_rates_and_events(t):
     assert set(tun) == TUNNEL_KEYS, sorted(set(tun) ^ TUNNEL_KEYS)
     assert tun["state"] == "up" and tun["tls_version"].startswith("TLSv1."), tun
     assert tun["cipher"] and tun["up_since_ms"] <= so["time_ms"], tun
+    # the client's name, as the server's log gives it
+    m = re.search(r"tunnel up: client (\S+),", e["srv"].log_text())
+    assert m and tun["name"] == m.group(1), (tun, m)
     d1 = {d["name"]: d for d in so["destinations"]}["d1"]
     assert d1["listen"] == f"{ghtest.HOST}:{e['p1']}" and d1["side"] == "listen", d1
     assert any(ev["kind"] == "tunnel_up" for ev in so["events"]), so["events"]

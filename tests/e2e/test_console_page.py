@@ -105,7 +105,7 @@ def test_server_and_client_pages(t):
     assert not console, f"console messages: {console}"
     p = _parse(dom)
     tun = p.tables["tunnels"]
-    assert len(tun) == 1 and tun[0][0] == "gw1" and tun[0][3].startswith("TLSv1."), tun
+    assert len(tun) == 1 and tun[0][0] == "gw1" and tun[0][4].startswith("TLSv1."), tun
     dests = {r[0]: r for r in p.tables["dests"]}
     assert set(dests) == {"d1", "d2"}, p.tables["dests"]
     assert dests["d1"][3] == f"{HOST}:{e['p1']}" and dests["d1"][6] == "up", dests["d1"]

@@ -113,7 +113,7 @@
     const tun = [], conns = [];
     for (const gw of o.gateways) {
       for (const t of gw.tunnels)
-        tun.push({ cells: [[gw.id, gw.id], [t.peer, t.peer], [t.state, t.state, "up"],
+        tun.push({ cells: [[gw.id, gw.id], [t.name || "-", t.name || ""], [t.peer, t.peer], [t.state, t.state, "up"],
           [t.tls_version || "-", t.tls_version || ""], [t.cipher || "-", t.cipher || ""],
           [dur(t.up_s), t.up_s, "n"], [String(t.streams), t.streams, "n"], [t.rtt_ms + " ms", t.rtt_ms, "n"]] });
       for (const c of gw.connections || [])
