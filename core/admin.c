@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "console/console.h"
 #include "address.h"
 #include "admin.h"
 #include "client.h"
@@ -372,6 +373,8 @@ typedef struct admin_conn {
   uint8_t *reply;
   int handles;
   int answered;
+  gh__console_tls *tls; /* admin.tls.*: head holds the decrypted bytes */
+  char raw[4096];       /* ...and the network's bytes come here */
 } admin_conn;
 
 static void conn_closed(uv_handle_t *h) {
@@ -379,6 +382,7 @@ static void conn_closed(uv_handle_t *h) {
   if (--c->handles > 0)
     return;
   c->adm->n_conns--;
+  gh__console_tls_free(c->tls);
   free(c->reply);
   free(c);
 }
@@ -394,20 +398,65 @@ static void on_written(uv_write_t *w, int status) {
   conn_close(w->data);
 }
 
-static void answer(admin_conn *c, int code, const char *reason,
-                   const char *type, const uint8_t *body, size_t blen,
-                   int head_only) {
-  char hdr[256];
+/* TLS handshake bytes: written, then the connection stays for the request */
+typedef struct tls_write {
+  uv_write_t wr;
+  gh__buf b;
+} tls_write;
+
+static void on_tls_written(uv_write_t *w, int status) {
+  tls_write *tw = (tls_write *)w;
+  gh__buf_free(&tw->b);
+  free(tw);
+}
+
+static int tls_send(admin_conn *c, gh__buf *b) {
+  if (!b->len) {
+    gh__buf_free(b);
+    return 0;
+  }
+  tls_write *tw = gh__xcalloc(1, sizeof(*tw));
+  tw->b = *b;
+  uv_buf_t ub = uv_buf_init((char *)gh__buf_head(&tw->b), (unsigned)tw->b.len);
+  if (uv_write(&tw->wr, (uv_stream_t *)&c->tcp, &ub, 1, on_tls_written) < 0) {
+    gh__buf_free(&tw->b);
+    free(tw);
+    return GH_EPROTO;
+  }
+  return 0;
+}
+
+static void answer_ex(admin_conn *c, int code, const char *reason,
+                      const char *type, const char *extra,
+                      const uint8_t *body, size_t blen, int head_only) {
+  char hdr[1024];
   int n = snprintf(hdr, sizeof(hdr),
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-                   "Connection: close\r\n\r\n",
-                   code, reason, type, blen);
+                   "%sConnection: close\r\n\r\n",
+                   code, reason, type, blen, extra);
+  if (n < 0 || (size_t)n >= sizeof(hdr)) {
+    conn_close(c);
+    return;
+  }
   size_t total = (size_t)n + (head_only ? 0 : blen);
   c->reply = gh__xmalloc(total);
   memcpy(c->reply, hdr, (size_t)n);
   if (!head_only && blen)
     memcpy(c->reply + n, body, blen);
+  if (c->tls) {
+    gh__buf enc = {0};
+    if (gh__console_tls_wrap(c->tls, c->reply, total, &enc) < 0) {
+      gh__buf_free(&enc);
+      conn_close(c);
+      return;
+    }
+    free(c->reply);
+    c->reply = gh__xmalloc(enc.len ? enc.len : 1);
+    memcpy(c->reply, gh__buf_head(&enc), enc.len);
+    total = enc.len;
+    gh__buf_free(&enc);
+  }
   c->answered = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_buf_t b = uv_buf_init((char *)c->reply, (unsigned)total);
@@ -416,23 +465,48 @@ static void answer(admin_conn *c, int code, const char *reason,
     conn_close(c);
 }
 
+static void answer(admin_conn *c, int code, const char *reason,
+                   const char *type, const uint8_t *body, size_t blen,
+                   int head_only) {
+  answer_ex(c, code, reason, type, "", body, blen, head_only);
+}
+
 static void answer_text(admin_conn *c, int code, const char *reason,
                         const char *text) {
   answer(c, code, reason, "text/plain; charset=utf-8", (const uint8_t *)text,
          strlen(text), 0);
 }
 
-static void serve(admin_conn *c, const gh__admin_req *req) {
+static void serve(admin_conn *c, const gh__admin_req *req, size_t hlen) {
   int head = strcmp(req->method, "HEAD") == 0;
   if (!head && strcmp(req->method, "GET") != 0) {
     answer_text(c, 405, "Method Not Allowed", "only GET and HEAD\n");
     return;
   }
+  const gh__rt *rt = c->adm->rt;
+  const gh__cfg_common *cm = rt->role == GH__ROLE_SERVER ? &rt->scfg->common
+                                                         : &rt->ccfg->common;
+  if (strcmp(req->path, "/") == 0) {
+    /* the page holds code, no data: what it shows comes from the API, with
+     * the token the operator gives it */
+    answer_ex(c, 200, "OK", "text/html; charset=utf-8",
+              GH__CONSOLE_PAGE_HEADERS, gh__console_page, gh__console_page_len,
+              head);
+    return;
+  }
+  if (cm->admin_token && strcmp(req->path, "/metrics") != 0 &&
+      !gh__console_authorized(c->head, hlen, cm->admin_token)) {
+    answer_text(c, 401, "Unauthorized", "Authorization: Bearer TOKEN\n");
+    return;
+  }
   gh__buf body = {0};
   const char *type = NULL;
-  int r = gh__admin_render(c->adm->rt, req->path, &body, &type);
+  int r = strncmp(req->path, "/api/", 5) == 0
+              ? gh__console_render(c->adm->rt, req->path, &body, &type)
+              : gh__admin_render(c->adm->rt, req->path, &body, &type);
   if (r == GH_ENOENT) {
-    answer_text(c, 404, "Not Found", "try /metrics or /status\n");
+    answer_text(c, 404, "Not Found",
+                "try /metrics, /status or /api/v1/overview\n");
     return;
   }
   if (r < 0) {
@@ -445,6 +519,11 @@ static void serve(admin_conn *c, const gh__admin_req *req) {
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   admin_conn *c = h->data;
+  if (c->tls) {
+    buf->base = c->raw;
+    buf->len = sizeof(c->raw);
+    return;
+  }
   buf->base = c->head + c->len;
   buf->len = sizeof(c->head) - c->len;
 }
@@ -457,7 +536,17 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c);
     return;
   }
-  c->len += (size_t)nread;
+  if (c->tls) {
+    gh__buf out = {0};
+    int t = gh__console_tls_feed(c->tls, buf->base, (size_t)nread, c->head,
+                                 sizeof(c->head), &c->len, &out);
+    if (tls_send(c, &out) < 0 || t < 0) {
+      conn_close(c);
+      return;
+    }
+  } else {
+    c->len += (size_t)nread;
+  }
   gh__admin_req req;
   int r = gh__admin_parse(c->head, c->len, &req);
   if (r == 0)
@@ -467,7 +556,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   else if (r < 0)
     answer_text(c, 400, "Bad Request", "bad request\n");
   else
-    serve(c, &req);
+    serve(c, &req, (size_t)r);
 }
 
 static void on_timeout(uv_timer_t *tm) {
@@ -490,6 +579,10 @@ static void on_conn(uv_stream_t *srv, int status) {
     conn_close(c);
     return;
   }
+  if (adm->tls_ctx && !(c->tls = gh__console_tls_new(adm->tls_ctx))) {
+    conn_close(c);
+    return;
+  }
   uv_timer_start(&c->timer, on_timeout, GH__ADMIN_TIMEOUT_MS, 0);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
@@ -504,6 +597,19 @@ int gh__admin_start(gh__admin *adm, gh__rt *rt, const char *host, uint16_t port,
     return GH_ENOTFOUND;
   }
   adm->rt = rt;
+  const gh__cfg_common *cm =
+      rt->role == GH__ROLE_SERVER ? &rt->scfg->common : &rt->ccfg->common;
+  if (cm->admin_tls_cert) {
+    char why[512];
+    SSL_CTX *ctx = gh__tls_ctx_from_files(1, cm->admin_tls_cert,
+                                          cm->admin_tls_key, NULL, NULL, why,
+                                          sizeof(why));
+    if (!ctx) {
+      snprintf(err, errlen, "admin.tls: %s", why);
+      return GH_EINVAL;
+    }
+    adm->tls_ctx = ctx;
+  }
   uv_tcp_init(gh__g.loop, &adm->tcp);
   adm->tcp.data = adm;
   int r = uv_tcp_bind(&adm->tcp, (const struct sockaddr *)&ss, 0);
@@ -513,10 +619,13 @@ int gh__admin_start(gh__admin *adm, gh__rt *rt, const char *host, uint16_t port,
     snprintf(err, errlen, "admin_listen: cannot listen on %s:%u: %s", h, port,
              uv_strerror(r));
     uv_close((uv_handle_t *)&adm->tcp, NULL);
+    SSL_CTX_free(adm->tls_ctx);
+    adm->tls_ctx = NULL;
     return r;
   }
   adm->on = 1;
-  gh__info(rt->subject, "admin endpoint on %s:%u (/metrics, /status)", h, port);
+  gh__info(rt->subject, "admin endpoint on %s://%s:%u (/, /api/v1, /metrics, /status)",
+           adm->tls_ctx ? "https" : "http", h, port);
   return 0;
 }
 
@@ -525,4 +634,8 @@ void gh__admin_stop(gh__admin *adm) {
     return;
   adm->on = 0;
   uv_close((uv_handle_t *)&adm->tcp, NULL);
+  gh__console_stop();
+  /* connections still open hold their SSL, which holds the context */
+  SSL_CTX_free(adm->tls_ctx);
+  adm->tls_ctx = NULL;
 }

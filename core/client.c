@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "console/console.h"
 #include "client.h"
 #include "gateway.h"
 #include "log.h"
@@ -195,6 +196,11 @@ static int client_on_welcome(gh__tunnel *t, const gh__frame *f) {
   gh__info(t->subject, "tunnel up: server %.*s, %s %s (%zu tunnel(s))",
            (int)w.name.len, w.name.ptr, SSL_get_version(t->ssl),
            SSL_get_cipher_name(t->ssl), sl->gw->n_live);
+  snprintf(t->peer_name, sizeof(t->peer_name), "%.*s", (int)w.name.len,
+           w.name.ptr);
+  gh__event(GH__EV_TUNNEL_UP, t->subject, "tunnel up: server %.*s, %s %s",
+            (int)w.name.len, w.name.ptr, SSL_get_version(t->ssl),
+            SSL_get_cipher_name(t->ssl));
   return 0;
 }
 
@@ -435,7 +441,10 @@ static int client_admit(const gh__drt *d, const gh_addr *addrs, size_t n,
   const gh__client_cfg *cc = d->gw->rt->ccfg;
   int line = 0;
   const gh__acl *acl = gh__client_acl(cc, d->gw->id);
-  if (gh__acl_check(acl, c->resource_host, c->resource_port, addrs, n, &line))
+  int allowed =
+      gh__acl_check(acl, c->resource_host, c->resource_port, addrs, n, &line);
+  gh__console_acl_hit(d->gw->id, line, allowed);
+  if (allowed)
     return 0;
   if (line)
     snprintf(why, len, "resource %s:%u refused by the ACL (%s:%d)",

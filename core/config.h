@@ -121,9 +121,12 @@ typedef struct gh__server_gw {
 typedef struct gh__cfg_common {
   char *admin_host; /* NULL when admin_listen is absent */
   uint16_t admin_port;
+  char *admin_token; /* secret: never log nor show it; NULL: none */
+  char *admin_tls_cert, *admin_tls_key; /* admin.tls.*: PEM, or NULL */
   char *plugin_dir;             /* NULL: the built-in default */
   char *user, *group;           /* identity after start-up, or NULL */
   int log_level;                /* default GH_LOG_INFO */
+  int log_format;               /* GH__LOG_TEXT (default) or GH__LOG_JSON */
   uint32_t drain_timeout_s;     /* default 30 */
   uint32_t keepalive_s;         /* ping interval, default 10 */
   uint32_t keepalive_timeout_s; /* silence before a tunnel is dropped: 30 */

@@ -11,6 +11,19 @@
 
 extern int gh__log_level; /* GH_LOG_*; lines above it are not formatted */
 
+/* log_format: text lines, or one JSON object a line (time, level, subject,
+ * the fields the subject carries, message). Syslog is always text. */
+enum { GH__LOG_TEXT = 0, GH__LOG_JSON = 1 };
+extern int gh__log_format;
+/* "text|json" -> GH__LOG_*, or -1. */
+int gh__log_parse_format(const char *name);
+
+/* Copies in to out (outlen bytes, NUL included) as the inside of a JSON
+ * string (RFC 8259): '"' and '\\' escaped, control characters, DEL, C1,
+ * U+2028/2029 as \uXXXX, every byte of invalid UTF-8 as \ufffd; truncates
+ * at an escape's or character's boundary. Returns the length written. */
+size_t gh__json_escape(const char *in, char *out, size_t outlen);
+
 void gh__log_write(int level, const char *subject, const char *fmt, ...)
     GH_PRINTF(3, 4);
 void gh__log_vwrite(int level, const char *subject, const char *fmt,

@@ -19,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "console/console.h"
 #include "admin.h"
 #include "client.h"
 #include "gateway.h"
@@ -40,6 +41,8 @@ static const char usage[] =
     "  gatehouse check  -c FILE.ini\n"
     "  gatehouse plugins [--plugin-dir DIR]\n"
     "  gatehouse reference [--plugin-dir DIR]  (the configuration reference)\n"
+    "  gatehouse status [-c FILE | --admin HOST:PORT] [--json] [--watch] "
+    "[--token-file FILE]\n"
     "  gatehouse demo\n"
     "  gatehouse --version | --help\n"
     "\n"
@@ -246,8 +249,14 @@ static void reload(void) {
     gh__error(the_rt.subject,
               "reload refused, the running configuration is unchanged: %s",
               err);
+    gh__event(GH__EV_RELOAD, the_rt.subject,
+              "reload refused, the running configuration is unchanged: %s",
+              err);
     return;
   }
+  gh__log_format = the_rt.role == GH__ROLE_SERVER
+                       ? the_rt.scfg->common.log_format
+                       : the_rt.ccfg->common.log_format;
   if (!verbose_flag)
     gh__log_level = the_rt.role == GH__ROLE_SERVER
                         ? the_rt.scfg->common.log_level
@@ -259,6 +268,8 @@ static void reload(void) {
              config_path, r);
   else
     gh__info(the_rt.subject, "configuration reloaded from %s", config_path);
+  gh__event(GH__EV_RELOAD, the_rt.subject, "configuration reloaded from %s%s",
+            config_path, r > 0 ? "; some new destinations did not start" : "");
 }
 
 static void on_signal(uv_signal_t *h, int sig) {
@@ -543,6 +554,7 @@ static int cmd_run(int argc, char **argv, int role) {
   gh__log_level = o.verbose
                       ? GH__MIN(GH_LOG_DEBUG + o.verbose - 1, GH_LOG_TRACE)
                       : common->log_level;
+  gh__log_format = common->log_format;
   if (o.log_file && (r = gh__log_to_file(o.log_file)) < 0) {
     fprintf(stderr, "%s: %s\n", o.log_file, strerror(-r));
     return 2;
@@ -629,6 +641,8 @@ int main(int argc, char **argv) {
     return gh__reference_main(argc - 1, argv + 1);
   if (strcmp(cmd, "demo") == 0)
     return gh__demo_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "status") == 0)
+    return gh__status_main(argc - 1, argv + 1);
   fprintf(stderr, "gatehouse: unknown command '%s'\n\n%s", cmd, usage);
   return 2;
 }

@@ -20,6 +20,7 @@
  * back (t->out_heldq) read again. */
 #include <string.h>
 
+#include "console/events.h"
 #include "chain.h"
 #include "frame.h"
 #include "gateway.h"
@@ -295,6 +296,9 @@ static void on_fail(gh__tunnel *t, gh__stream *s, const gh__frame *f) {
       s->d->st.failed++;
     gh__warn(gh__stream_subject(s, sub, sizeof(sub)), "open failed: %.*s (%s)",
              (int)fl.message.len, fl.message.ptr, gh_errname(fl.code));
+    if (fl.code == GH_EDENIED)
+      gh__event(GH__EV_REFUSED, sub, "open refused by the client: %.*s",
+                (int)fl.message.len, fl.message.ptr);
   } else {
     gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "reset by peer: %s",
               gh_errname(fl.code));

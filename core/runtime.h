@@ -38,6 +38,7 @@ enum {
 };
 typedef struct gh__admin {
   uv_tcp_t tcp;
+  void *tls_ctx; /* SSL_CTX of admin.tls.*, or NULL */
   gh__rt *rt;
   int on;
   int n_conns;

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "console/console.h"
 #include "address.h"
 #include "admin.h"
 #include "gateway.h"
@@ -396,6 +397,11 @@ static int server_on_hello(gh__tunnel *t, const gh__frame *f) {
   gh__info(t->subject, "tunnel up: client %.*s, %s (%zu tunnel(s) for %s)",
            (int)h.name.len, h.name.ptr, SSL_get_version(t->ssl), gw->n_live,
            gw->id);
+  snprintf(t->peer_name, sizeof(t->peer_name), "%.*s", (int)h.name.len,
+           h.name.ptr);
+  gh__event(GH__EV_TUNNEL_UP, t->subject, "tunnel up: client %.*s, %s %s",
+            (int)h.name.len, h.name.ptr, SSL_get_version(t->ssl),
+            SSL_get_cipher_name(t->ssl));
   return 0;
 }
 
@@ -430,6 +436,9 @@ static void server_on_notice(gh__tunnel *t, const gh__frame *f) {
       snprintf(more, sizeof(more), " (and %u more notices not logged)", *quiet);
     (*count)++;
     *quiet = 0;
+    gh__event(GH__EV_NOTICE, t->subject, "client reports destination %.*s: %.*s",
+              (int)n.destination.len, n.destination.ptr, (int)n.message.len,
+              n.message.ptr);
     if (n.code < 0)
       gh__warn(t->subject, "client reports destination %.*s: %.*s%s",
                (int)n.destination.len, n.destination.ptr, (int)n.message.len,

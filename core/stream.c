@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "console/events.h"
 #include "frame.h"
 #include "gateway.h"
 #include "log.h"
@@ -166,9 +167,10 @@ static void fail_open(gh__stream *s, int32_t code, const char *fmt, ...) {
   va_end(ap);
   char sub[160];
   gh__warn(gh__stream_subject(s, sub, sizeof(sub)), "%s", msg);
-  if (code == GH_EDENIED)
+  if (code == GH_EDENIED) {
+    gh__event(GH__EV_REFUSED, sub, "%s", msg);
     s->d->st.refused++;
-  else
+  } else
     s->d->st.failed++;
   if (s->t && s->in_map && s->t->state == GH__T_UP)
     send_fail(s->t, GH__FT_OPEN_FAIL, s->mnode.key, code, msg);
@@ -303,6 +305,7 @@ static void log_refusal(gh__drt *d, const gh_addr *peer, const char *why) {
     snprintf(more, sizeof(more), " (and %u more in the last second)",
              d->quiet_refusals);
   gh__warn(d->cfg->name, "refused %s: %s%s", p, why, more);
+  gh__event(GH__EV_REFUSED, d->cfg->name, "refused %s: %s%s", p, why, more);
   d->quiet_refusals = 0;
   d->quiet_until_ms = now + 1000;
 }

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "console/events.h"
 #include "frame.h"
 #include "gateway.h"
 #include "log.h"
@@ -262,9 +263,10 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
   t->closing = 1; /* the last flush below must not close it again */
   int was_up = t->state == GH__T_UP;
   const gh__tunnel_cbs *cb = cbs(t);
-  if (was_up)
+  if (was_up) {
     gh__info(t->subject, "tunnel closed: %s", why);
-  else if (cb->log_failure)
+    gh__event(GH__EV_TUNNEL_DOWN, t->subject, "tunnel closed: %s", why);
+  } else if (cb->log_failure)
     cb->log_failure(t, why);
   else
     gh__warn(t->subject, "tunnel failed: %s", why);

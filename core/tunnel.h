@@ -73,6 +73,7 @@ struct gh__tunnel {
   uint32_t rtt_ms; /* smoothed, from PING answers; 0 until the first */
   char peer[64];
   char subject[128];
+  char peer_name[64]; /* the name the peer gave in HELLO/WELCOME (console) */
   gh__list node; /* in rt->tunnels */
   gh__list unauth_node; /* server: in rt->unauth until authenticated */
   uint8_t src[16];      /* server: its source address (IPv6: the /64) */

@@ -24,7 +24,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libssl-dev libinih-dev libcmocka-dev
   python3 openssl curl socat netcat-openbsd ca-certificates
-  haproxy iproute2 util-linux valgrind nginx
+  haproxy iproute2 util-linux valgrind nginx chromium
 )
 # The benchmarks' peers (bench/): `scripts/deps.sh --bench` adds them.
 # (Debian 12 names: `nginx` is the server itself; nginx-light is only a

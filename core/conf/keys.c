@@ -27,6 +27,8 @@
 #define SECRET GH__K_SECRET
 #define REQ GH__K_REQUIRED
 
+static int set_log_format(const gh__key *k, gh__kctx *c, const char *v);
+
 /* {name, type, min, max, offset, flags, setter, slot, default, help} */
 const gh__key gh__keys[] = {
     /* ---- [server] */
@@ -54,6 +56,18 @@ const gh__key gh__keys[] = {
     /* ---- [server] and [client]: gh__cfg_common */
     {"admin_listen", GH__KT_HOSTPORT, 0, 0, 0, K_COMMON, gh__cf_k_admin, -1,
      NULL, "/metrics (Prometheus text) and /status (JSON); absent: none"},
+    {"admin_token", GH_OPT_STRING, 0, 0, 0, K_COMMON | SECRET,
+     gh__cf_k_admin_token, -1, NULL,
+     "a bearer token the admin endpoint requires (all but /metrics); "
+     "needed when admin_listen is not loopback (at least 16 printable "
+     "characters)"},
+    {"admin_token_file", GH_OPT_FILE, 0, 0, 0, K_COMMON | SECRET,
+     gh__cf_k_admin_token_file, -1, NULL,
+     "a file holding the admin token (trailing blanks dropped)"},
+    {"admin.tls.cert", GH_OPT_FILE, 0, 0, CM(admin_tls_cert), K_COMMON, NULL, -1,
+     NULL, "the admin endpoint speaks HTTPS with this certificate (PEM)"},
+    {"admin.tls.key", GH_OPT_FILE, 0, 0, CM(admin_tls_key), K_COMMON | SECRET,
+     NULL, -1, NULL, "...and this private key (PEM)"},
     {"plugin_dir", GH__KT_DIR, 0, 0, CM(plugin_dir), K_COMMON, NULL, -1,
      "the built-in one", "where the protocol plugins (NAME.so) are"},
     {"user", GH__KT_NAME, 0, 0, CM(user), K_COMMON, gh__cf_k_user, -1, NULL,
@@ -62,6 +76,10 @@ const gh__key gh__keys[] = {
      "the group to run as (needs user)"},
     {"log_level", GH__KT_LOG_LEVEL, 0, 0, CM(log_level), K_COMMON, NULL, -1,
      "info", "error | warn | info | debug | trace"},
+    {"log_format", GH__KT_ENUM, 0, 0, CM(log_format), K_COMMON, set_log_format,
+     -1, "text",
+     "text | json (one JSON object a line: time, level, subject, gateway, "
+     "destination, stream, message)"},
     {"drain_timeout", GH__KT_SECONDS, 0, 86400, CM(drain_timeout_s), K_COMMON,
      NULL, -1, "30", "seconds streams may take to finish at a stop"},
     {"keepalive", GH__KT_SECONDS, 1, 3600, CM(keepalive_s), K_COMMON, NULL, -1,
@@ -247,6 +265,15 @@ static int set_log_level(const gh__key *k, gh__kctx *c, const char *v) {
         "%s must be error, warn, info, debug or trace, not '%.40s'", k->name,
         v);
   *(int *)slot(k, c) = level;
+  return 0;
+}
+
+static int set_log_format(const gh__key *k, gh__kctx *c, const char *v) {
+  int f = gh__log_parse_format(v);
+  if (f < 0)
+    return gh__cf_why(c->err, c->errlen, "%s must be text or json, not '%.40s'",
+                      k->name, v);
+  *(int *)slot(k, c) = f;
   return 0;
 }
 

@@ -81,6 +81,8 @@ int gh__cf_set_hostport(gh__kctx *c, const char *key, const char *v,
 /* ---- setters.c: the keys that need more than a generic setter */
 
 int gh__cf_k_admin(const gh__key *k, gh__kctx *c, const char *v);
+int gh__cf_k_admin_token(const gh__key *k, gh__kctx *c, const char *v);
+int gh__cf_k_admin_token_file(const gh__key *k, gh__kctx *c, const char *v);
 int gh__cf_k_tunnel(const gh__key *k, gh__kctx *c, const char *v);
 int gh__cf_k_user(const gh__key *k, gh__kctx *c, const char *v);
 int gh__cf_k_group(const gh__key *k, gh__kctx *c, const char *v);

@@ -126,6 +126,11 @@ int gh__client_cfg_load(gh__client_cfg *cfg, const char *path, char *err,
 
 static void common_free(gh__cfg_common *cm) {
   free(cm->admin_host);
+  if (cm->admin_token)
+    explicit_bzero(cm->admin_token, strlen(cm->admin_token));
+  free(cm->admin_token);
+  free(cm->admin_tls_cert);
+  free(cm->admin_tls_key);
   free(cm->plugin_dir);
   free(cm->user);
   free(cm->group);

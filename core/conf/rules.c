@@ -6,6 +6,7 @@
 
 #include "../log.h"
 #include "../util.h"
+#include "../console/console.h"
 #include "keys.h"
 
 /* ---- rules between sections */
@@ -103,6 +104,24 @@ static int server_gw_find(const gh__server_cfg *s, const char *id) {
   return 0;
 }
 
+/* The admin endpoint shows the whole topology: off loopback, only to who
+ * has its token. */
+static int admin_access_check(gh__parse *p, const gh__cfg_common *cm) {
+  if (!cm->admin_tls_cert != !cm->admin_tls_key)
+    return gh__cf_fail(
+        p,
+        gh__cf_key_line(p, cm->admin_tls_cert ? "admin.tls.cert"
+                                              : "admin.tls.key"),
+        "admin.tls.cert and admin.tls.key go together");
+  if ((cm->admin_host || cm->admin_port) && !cm->admin_token &&
+      !gh__console_loopback(cm->admin_host))
+    return gh__cf_fail(p, gh__cf_key_line(p, "admin_listen"),
+                       "admin_listen %s is not loopback: it needs admin_token "
+                       "or admin_token_file",
+                       cm->admin_host);
+  return 0;
+}
+
 int gh__cf_server_finish(gh__parse *p) {
   gh__server_cfg *s = p->s;
   if (!p->main_line)
@@ -113,7 +132,8 @@ int gh__cf_server_finish(gh__parse *p) {
   if (!s->cert || !s->key)
     return gh__cf_fail(p, p->main_line, "[server] needs %s = FILE (PEM)",
                        s->cert ? "key" : "cert");
-  if (keepalive_check(p) < 0 || gh__cf_identity_check(p) < 0)
+  if (keepalive_check(p) < 0 || gh__cf_identity_check(p) < 0 ||
+      admin_access_check(p, &s->common) < 0)
     return GH_EINVAL;
   if (s->client_crl && !s->client_ca)
     return gh__cf_fail(
@@ -155,7 +175,7 @@ int gh__cf_client_finish(gh__parse *p) {
                          "destination '%s': no [gateway %s] in this file",
                          l->name, l->gateway);
   }
-  if (gh__cf_identity_check(p) < 0)
+  if (gh__cf_identity_check(p) < 0 || admin_access_check(p, &c->common) < 0)
     return GH_EINVAL;
   for (size_t i = 0; i < c->n_gw_acls; i++) {
     const gh__gw_acl *a = &c->gw_acls[i];

@@ -207,6 +207,34 @@ int gh__cf_k_sgw_token_file(const gh__key *k, gh__kctx *c, const char *v) {
   return sgw_push_token(c, tok);
 }
 
+/* The admin endpoint's token: admin_token or admin_token_file, once. */
+static int admin_token_set(gh__kctx *c, char *tok) {
+  gh__cfg_common *cm = c->obj;
+  if (cm->admin_token) {
+    explicit_bzero(tok, strlen(tok));
+    free(tok);
+    return gh__cf_why(c->err, c->errlen,
+                      "give admin_token or admin_token_file, once");
+  }
+  cm->admin_token = tok;
+  return 0;
+}
+
+int gh__cf_k_admin_token(const gh__key *k, gh__kctx *c, const char *v) {
+  (void)k;
+  if (token_check(c, v, strlen(v), "admin_token") < 0)
+    return GH_EINVAL;
+  return admin_token_set(c, gh__strdup(v));
+}
+
+int gh__cf_k_admin_token_file(const gh__key *k, gh__kctx *c, const char *v) {
+  char *tok = NULL;
+  (void)k;
+  if (token_read(c, v, &tok) < 0)
+    return GH_EINVAL;
+  return admin_token_set(c, tok);
+}
+
 /* A client's gateway has one token, given by token or token_file. */
 static int cgw_one_token(gh__kctx *c) {
   if (((gh__client_gw *)c->obj)->token)

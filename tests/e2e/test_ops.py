@@ -429,12 +429,13 @@ def test_metrics_and_status(t):
                                    "state": "listening", "active": 0, "error": None}]
     cst = json.loads(http_get(cap, "/status")[2])
     assert cst["role"] == "client" and cst["gateways"][0]["destinations"][0]["side"] == "resource"
-    # nothing else is served
-    try:
-        http_get(ap, "/")
-        raise AssertionError("/ must be 404")
-    except urllib.error.HTTPError as e:
-        assert e.code == 404
+    # / is the console page (tests/e2e/test_console_page.py); nothing else is served
+    for path in ("/index.html", "/api", "/metrics/x"):
+        try:
+            http_get(ap, path)
+            raise AssertionError(f"{path} must be 404")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
     assert token not in text and token not in http_get(ap, "/metrics")[2]
 
 

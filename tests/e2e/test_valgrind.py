@@ -128,7 +128,8 @@ def test_valgrind_lifecycle(t):
     ghtest.sink_check(lport, 48 * KiB, timeout=UP)
     preauth_closes(t, tport, 2)  # while a tunnel is up
     for port in (sadm, cadm):  # the admin endpoint's connections too
-        for path in ("/metrics", "/status"):
+        for path in ("/metrics", "/status", "/", "/api/v1/overview", "/api/v1/history",
+                     "/api/v1/events"):
             with urllib.request.urlopen(f"http://{ghtest.HOST}:{port}{path}", timeout=UP) as r:
                 assert r.status == 200 and r.read()
 

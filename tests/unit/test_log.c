@@ -98,12 +98,87 @@ static void test_rate_limit(void **state) {
   assert_int_equal(rl.quiet, 4);
 }
 
+static const char *jesc(const char *in) {
+  static char out[1024];
+  gh__json_escape(in, out, sizeof(out));
+  return out;
+}
+
+/* RFC 8259: quote, backslash and control characters escaped; invalid UTF-8
+ * becomes U+FFFD, so that a line is always valid UTF-8. */
+static void test_json_escape(void **state) {
+  (void)state;
+  assert_string_equal(jesc("plain caf\xc3\xa9 \xf0\x9f\x98\x80"),
+                      "plain caf\xc3\xa9 \xf0\x9f\x98\x80");
+  assert_string_equal(jesc("a\"b\\c"), "a\\\"b\\\\c");
+  assert_string_equal(jesc("a\nb\rc\td\x1b\x7f"),
+                      "a\\nb\\u000dc\\u0009d\\u001b\\u007f");
+  assert_string_equal(jesc("\xc2\x9b"), "\\u009b");
+  assert_string_equal(jesc("\x80z\xc0\xaf"), "\\ufffdz\\ufffd\\ufffd");
+  assert_string_equal(jesc("\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd");
+  assert_string_equal(jesc("\xe2\x80\xa8"), "\\u2028");
+  /* truncation keeps an escape whole */
+  char out[8];
+  assert_int_equal(gh__json_escape("abcd\n", out, sizeof(out)), 6);
+  assert_string_equal(out, "abcd\\n");
+  assert_int_equal(gh__json_escape("abc\x01", out, sizeof(out)), 3);
+  assert_string_equal(out, "abc");
+}
+
+static char *write_json(const char *subject, const char *msg) {
+  char path[] = "/tmp/gh-test-log-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(gh__log_to_file(path), 0);
+  gh__log_format = GH__LOG_JSON;
+  gh__log_write(GH_LOG_INFO, subject, "%s", msg);
+  gh__log_format = GH__LOG_TEXT;
+  gh__log_to_stderr();
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  static char text[8192];
+  size_t n = fread(text, 1, sizeof(text) - 1, fp);
+  text[n] = 0;
+  fclose(fp);
+  unlink(path);
+  char *nl = strchr(text, '\n');
+  assert_non_null(nl);
+  assert_int_equal(nl[1], '\0'); /* one line */
+  return text;
+}
+
+/* Through the real writer: one object a line, with the subject's fields. */
+static void test_json_line(void **state) {
+  (void)state;
+  char *t = write_json("tunnel gw1 10.0.0.1:5000", "up \"x\"\n\x01");
+  assert_int_equal(strncmp(t, "{\"time\":\"", 9), 0);
+  assert_non_null(strstr(t, "Z\",\"level\":\"info\",\"subject\":\"tunnel gw1 "
+                            "10.0.0.1:5000\",\"subsystem\":\"tunnel\","
+                            "\"gateway\":\"gw1\",\"peer\":\"10.0.0.1:5000\","
+                            "\"message\":\"up \\\"x\\\"\\n\\u0001\"}\n"));
+  t = write_json("gw1 db #7 [::1]:4000", "refused");
+  assert_non_null(strstr(t, "\"subsystem\":\"stream\",\"gateway\":\"gw1\","
+                            "\"destination\":\"db\",\"stream\":7,"
+                            "\"peer\":\"[::1]:4000\",\"message\":\"refused\"}"));
+  t = write_json("tunnel 10.0.0.1:5000", "accepted");
+  assert_non_null(strstr(t, "\"subsystem\":\"tunnel\",\"peer\":\"10.0.0.1:"
+                            "5000\",\"message\":\"accepted\"}"));
+  t = write_json("main", "\xff");
+  assert_non_null(strstr(t, "\"subject\":\"main\",\"message\":\"\\ufffd\"}"));
+  assert_int_equal(gh__log_parse_format("json"), GH__LOG_JSON);
+  assert_int_equal(gh__log_parse_format("text"), GH__LOG_TEXT);
+  assert_int_equal(gh__log_parse_format("xml"), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_escape),
       cmocka_unit_test(test_rate_limit),
       cmocka_unit_test(test_escape_truncates_whole),
       cmocka_unit_test(test_one_line),
+      cmocka_unit_test(test_json_escape),
+      cmocka_unit_test(test_json_line),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""End-to-end: the console page (GET /) in a real headless browser (Debian's
+chromium, installed by scripts/deps.sh). On a running server and client the page
+loads with no console message at all (no error, no failed request), shows the
+gateway, its tunnel and destinations, the client's connection and its [acl]
+refusal with the rule (FILE:LINE); the traffic graph's data moves while a stream
+carries data. Screenshots are kept in the test's directory (and written to
+GH_CONSOLE_SHOTS, when set, for docs/)."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import console_helpers as ch  # noqa: E402
+import ghtest  # noqa: E402
+from ghtest import HOST  # noqa: E402
+
+CONSOLE_RX = re.compile(r":CONSOLE(?::|\()\d*\)?\]\s*(.*)")
+
+
+def _chromium():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "chromium is not installed: run scripts/deps.sh"
+    return exe
+
+
+def _browse(t, url, budget_ms=4000, screenshot=None):
+    """(DOM text, console messages) of url after budget_ms of virtual time."""
+    ud = os.path.join(t.dir, "chromium-profile")
+    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-extensions", f"--user-data-dir={ud}", "--enable-logging=stderr", "--v=0",
+            f"--virtual-time-budget={budget_ms}", "--window-size=1400,1000"]
+    args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+    p = subprocess.run(args + [url], capture_output=True, text=True, timeout=120,
+                       cwd=t.dir)
+    assert p.returncode == 0, f"chromium rc={p.returncode}: {p.stderr[-2000:]}"
+    console = [m.group(1) for m in map(CONSOLE_RX.search, p.stderr.splitlines()) if m]
+    return p.stdout, console
+
+
+class _Tables(HTMLParser):
+    """Rows of each table by id: [[cell text, ...], ...]; canvases' data-*."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.canvases = {}, []
+        self._tid = self._row = self._cell = None
+        self._row_key = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._tid = a.get("id")
+            self.tables[self._tid] = []
+        elif tag == "tbody" and self._tid:
+            self._in_body = True
+        elif tag == "tr" and self._tid and getattr(self, "_in_body", False):
+            self._row = []
+            self._row_key = a.get("data-key")
+        elif tag == "td" and self._row is not None:
+            self._cell = ""
+        elif tag == "canvas":
+            self.canvases.append({"table": self._tid, "row": self._row_key, **a})
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._row is not None and self._cell is not None:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[self._tid].append(self._row)
+            self._row = None
+        elif tag == "tbody":
+            self._in_body = False
+        elif tag == "table":
+            self._tid = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def _parse(dom):
+    p = _Tables()
+    p.feed(dom)
+    return p
+
+
+def test_console_errors_are_seen(t):
+    """The check itself: a page with an error is caught (so a clean page means
+    something)."""
+    _dom, console = _browse(t, "data:text/html,<script>undefinedFn()</script>", 1000)
+    assert any("undefinedFn" in m for m in console), console
+
+
+def test_server_and_client_pages(t):
+    e = ch.setup(t)
+    ch.refused_open(e["p2"])
+    e["cli"].wait_log(r"refused by the ACL", 20)
+
+    # the server's page
+    dom, console = _browse(t, f"http://{HOST}:{e['sadm']}/")
+    assert not console, f"console messages: {console}"
+    p = _parse(dom)
+    tun = p.tables["tunnels"]
+    assert len(tun) == 1 and tun[0][0] == "gw1" and tun[0][4].startswith("TLSv1."), tun
+    dests = {r[0]: r for r in p.tables["dests"]}
+    assert set(dests) == {"d1", "d2"}, p.tables["dests"]
+    assert dests["d1"][3] == f"{HOST}:{e['p1']}" and dests["d1"][6] == "up", dests["d1"]
+    assert any(r[1] == "tunnel_up" for r in p.tables["events"]), p.tables["events"]
+    t.log(f"server page: tunnel {tun[0][:5]}, destinations {sorted(dests)}")
+
+    # the client's page: its connection, and the refusal with the rule
+    dom, console = _browse(t, f"http://{HOST}:{e['cadm']}/")
+    assert not console, f"console messages: {console}"
+    p = _parse(dom)
+    conns = p.tables["conns"]
+    assert len(conns) == 1 and conns[0][0] == "gw1" and conns[0][2] == "up", conns
+    ref = p.tables["refusals"]
+    rule = f"{os.path.basename(e['cli'].config_path)}:"
+    assert ref and "refused by the ACL" in ref[0][2] and rule in ref[0][2], ref
+    assert ref[0][1].startswith("gw1 d2 #"), ref
+    t.log(f"client page: refusal {ref[0][2]!r}")
+    acl = [(r[2], r[3], r[4]) for r in p.tables["acl"]]
+    assert acl[:2] == [("allow", f"{HOST}:*", "1"), ("deny", "*", "1")], acl
+    assert acl[2] == ("deny", "(no rule matched)", "0"), acl
+    _shot(t, e["cadm"], "client")
+
+
+def _shot(t, port, role):
+    png = os.path.join(t.dir, f"console-{role}.png")
+    _browse(t, f"http://{HOST}:{port}/", 3000, screenshot=png)
+    assert os.path.getsize(png) > 10000, f"{png}: {os.path.getsize(png)} bytes"
+    shots = os.environ.get("GH_CONSOLE_SHOTS")
+    if shots:
+        shutil.copy(png, os.path.join(shots, f"console-{role}.png"))
+
+
+def test_graph_moves_while_a_stream_carries_data(t):
+    e = ch.setup(t)
+    url = f"http://{HOST}:{e['sadm']}/"
+
+    def d1_graph():
+        dom, console = _browse(t, url, 3000)
+        assert not console, f"console messages: {console}"
+        cv = [c for c in _parse(dom).canvases if c["row"] == "gw1\x00d1"]
+        assert len(cv) == 1, _parse(dom).canvases
+        return int(cv[0]["data-samples"]), int(cv[0]["data-sum"])
+
+    pump = ch.Pump(e["p1"])
+    try:
+        ghtest.wait_until(lambda: (ch.get_json(e["sadm"], "/api/v1/overview")
+                                   ["destinations"][0]["rate"] or {}).get("bytes_in"),
+                          20, interval=0.5, what="traffic on d1")
+        n1, s1 = ghtest.wait_until(lambda: (lambda g: g if g[1] > 0 else None)(d1_graph()),
+                                   30, interval=0.5, what="a graph with traffic")
+        n2, s2 = ghtest.wait_until(lambda: (lambda g: g if g[0] > n1 and g[1] > s1 else None)(
+            d1_graph()), 30, interval=0.5, what="the graph to move")
+        t.log(f"d1 graph: {n1} samples, {s1} bytes; then {n2} samples, {s2} bytes")
+        _shot(t, e["sadm"], "server")  # with its traffic
+    finally:
+        pump.stop()
+
+
+if __name__ == "__main__":
+    ghtest.main(globals())
