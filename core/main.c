@@ -522,6 +522,17 @@ static int drop_privileges(const char *user, const char *group, char *err,
   return 0;
 }
 
+/* A configuration the runtime has not taken yet (a start that fails
+ * before gh__*_start): freed here. */
+static void cfg_drop(gh__server_cfg *scfg, gh__client_cfg *ccfg) {
+  if (scfg)
+    gh__server_cfg_free(scfg);
+  if (ccfg)
+    gh__client_cfg_free(ccfg);
+  free(scfg);
+  free(ccfg);
+}
+
 static int cmd_run(int argc, char **argv, int role) {
   opts o = {0};
   if (parse_opts(argc, argv, &o) < 0) {
@@ -557,17 +568,20 @@ static int cmd_run(int argc, char **argv, int role) {
   gh__log_format = common->log_format;
   if (o.log_file && (r = gh__log_to_file(o.log_file)) < 0) {
     fprintf(stderr, "%s: %s\n", o.log_file, strerror(-r));
+    cfg_drop(scfg, ccfg);
     return 2;
   }
   if (!realpath(o.config, config_path))
     snprintf(config_path, sizeof(config_path), "%s", o.config);
   if (o.pidfile && pidfile_lock(o.pidfile, err, sizeof(err)) < 0) {
     fprintf(stderr, "gatehouse: %s\n", err);
+    cfg_drop(scfg, ccfg);
     return 1;
   }
   if (o.daemon) {
     if (daemonize() < 0) {
       fprintf(stderr, "gatehouse: cannot detach: %s\n", strerror(errno));
+      cfg_drop(scfg, ccfg);
       return 1;
     }
     if (!o.log_file)
@@ -583,6 +597,7 @@ static int cmd_run(int argc, char **argv, int role) {
     else
       snprintf(err, sizeof(err), "%s: cannot read the plugin directory",
                o.config);
+    cfg_drop(scfg, ccfg);
     return fail_start(2, err);
   }
   signals_start();
