@@ -1246,7 +1246,30 @@ static void test_validate_errors(void **state) {
             "destination 'd': one side carries datagrams and the other a byte "
             "stream");
   VALID_ERR(ONPREM("d", ":1") "listen.protocol = tcp+gzip\n", 13,
-            "listen protocol 'tcp+gzip': unknown protocol handler");
+            "listen protocol 'tcp+gzip': unknown protocol handler \"gzip\" "
+            "(known: tcp, tls, udp, http, bare)");
+  /* A handler of the side the client runs: the server needs it too, and
+   * says so; never for the side it runs itself. */
+  VALID_ERR(ONPREM("d", ":1") "resource.protocol = tcp+gzip\n", 13,
+            "resource protocol 'tcp+gzip': unknown protocol handler \"gzip\" "
+            "(known: tcp, tls, udp, http, bare); the client runs this side, "
+            "and the server checks it too: install the plugin on both "
+            "machines");
+  VALID_ERR(CLOUD("c", "dc1", "7000") "listen.protocol = tcp+gzip\n", 13,
+            "the server checks it too: install the plugin on both machines");
+  gh__server_cfg hc;
+  char herr[1024] = "";
+  assert_int_equal(validate(ONPREM("d", ":1") "listen.protocol = tcp+gzip\n",
+                            &hc, herr, sizeof(herr)),
+                   GH_EINVAL);
+  assert_null(strstr(herr, "both machines"));
+  gh__server_cfg_free(&hc);
+  assert_int_equal(validate(CLOUD("c", "dc1", "7000") "resource.protocol = "
+                                                      "tcp+gzip\n",
+                            &hc, herr, sizeof(herr)),
+                   GH_EINVAL);
+  assert_null(strstr(herr, "both machines"));
+  gh__server_cfg_free(&hc);
   VALID_ERR(ONPREM("d", ":1") "protocol = udp+tls\n", 13,
             "listen protocol 'udp+tls': protocol \"udp+tls\": \"udp\" carries "
             "datagrams");
