@@ -1,5 +1,6 @@
-/* Finding handlers in the registry: by name, as protocol chains
- * ("tcp+tls+http"), and their declared options. */
+/* Finding names in the registry: handlers and aliases, the file that
+ * declares a name (and so two files that do), the refused file that would
+ * have; protocol chains ("tcp+tls+http", or an alias); declared options. */
 #include "plugin.h"
 
 #include <stdarg.h>

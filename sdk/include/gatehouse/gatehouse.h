@@ -488,7 +488,7 @@ typedef struct gh_plugin {
   /* Optional: the aliases the plugin declares (see gh_alias); static, like
    * the descriptor. A core reads them only from a descriptor whose size
    * covers them; an older core never does. */
-  const gh_alias *aliases; /* n_aliases entries */
+  const gh_alias *aliases; /* n_aliases entries, at most 64 */
   uint32_t n_aliases;
   uint32_t reserved; /* 0 */
 } gh_plugin;
