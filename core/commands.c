@@ -29,55 +29,70 @@ static void print_handler(const gh_handler *h) {
   }
 }
 
-/* Parses [--plugin-dir DIR] and loads the plugins of DIR (default: the
- * built-in directory) into *dir; 0, or the exit status. */
+/* Parses [--plugin-dir DIR]... (repeatable, searched in order; none: the
+ * built-in directory) into dirs (NULL-terminated, at most max - 1) and
+ * loads their plugins. 0, 1 when two files declare one name (all is
+ * loaded and listed), or the exit status 2. */
 static int load_plugins(int argc, char **argv, const char *cmd,
-                        const char **dir) {
+                        const char **dirs, size_t max) {
   static const struct option lo[] = {{"plugin-dir", required_argument, 0, 'p'},
                                      {0, 0, 0, 0}};
   int c;
-  *dir = NULL;
+  size_t n = 0;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    if (c != 'p') {
-      fprintf(stderr, "usage: gatehouse %s [--plugin-dir DIR]\n", cmd);
+    if (c != 'p' || n + 1 >= max) {
+      fprintf(stderr, "usage: gatehouse %s [--plugin-dir DIR]...\n", cmd);
       return 2;
     }
-    *dir = optarg;
+    dirs[n++] = optarg;
   }
+  if (optind != argc) {
+    fprintf(stderr, "usage: gatehouse %s [--plugin-dir DIR]...\n", cmd);
+    return 2;
+  }
+  if (!n)
+    dirs[n++] = gh__default_plugin_dir();
+  dirs[n] = NULL;
   gh__log_level = GH_LOG_ERROR; /* refusals are printed by the caller */
-  if (!*dir)
-    *dir = gh__default_plugin_dir();
-  if (gh__core_init(uv_default_loop(), *dir) < 0) {
-    if (gh__g.reg.dir_refused)
-      fprintf(stderr, "gatehouse: %s\n", gh__g.reg.dir_refused);
-    else
-      fprintf(stderr, "gatehouse: cannot read the plugin directory %s\n",
-              *dir);
+  char why[1024];
+  int rc = gh__core_init(uv_default_loop(), dirs, why, sizeof(why));
+  if (rc == GH_EEXIST)
+    return 1;
+  if (rc < 0) {
+    fprintf(stderr, "gatehouse: %s\n", why);
     return 2;
   }
   return 0;
 }
 
+#define GH__DIRS_MAX 64
+
 int gh__reference_main(int argc, char **argv) {
-  const char *dir;
-  int rc = load_plugins(argc, argv, "reference", &dir);
-  if (rc)
+  const char *dirs[GH__DIRS_MAX];
+  int rc = load_plugins(argc, argv, "reference", dirs, GH__DIRS_MAX);
+  if (rc == 2)
     return rc;
   for (size_t i = 0; i < gh__g.reg.n_plugins; i++)
     if (gh__g.reg.plugins[i].refused)
       fprintf(stderr, "gatehouse: warning: %s\n", gh__g.reg.plugins[i].refused);
+  if (rc)
+    return rc;
   gh__conf_reference(stdout, &gh__g.reg);
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* Exits 1 when a file was refused or two declare one name (what a start
+ * would refuse), after listing everything. */
 int gh__plugins_main(int argc, char **argv) {
-  const char *dir;
-  int rc = load_plugins(argc, argv, "plugins", &dir);
-  if (rc)
+  const char *dirs[GH__DIRS_MAX];
+  int rc = load_plugins(argc, argv, "plugins", dirs, GH__DIRS_MAX);
+  if (rc == 2)
     return rc;
-  printf("plugin directory: %s (core ABI %d.%d)\n", dir, GH_ABI_MAJOR,
-         GH_ABI_MINOR);
+  printf("plugin directories, searched in order (core ABI %d.%d):\n",
+         GH_ABI_MAJOR, GH_ABI_MINOR);
+  for (size_t i = 0; dirs[i]; i++)
+    printf("  %s\n", dirs[i]);
   size_t refused = 0;
   for (size_t i = 0; i < gh__g.reg.n_plugins; i++) {
     const gh__plugin_ent *p = &gh__g.reg.plugins[i];
@@ -91,6 +106,11 @@ int gh__plugins_main(int argc, char **argv) {
            d->description ? d->description : "");
     for (uint32_t k = 0; k < d->n_handlers; k++)
       print_handler(d->handlers[k]);
+    uint32_t na = gh__plugin_n_aliases(d);
+    if (na)
+      printf("  aliases:\n");
+    for (uint32_t k = 0; k < na; k++)
+      printf("    %s = %s\n", d->aliases[k].name, d->aliases[k].chain);
   }
   if (refused) {
     printf("\nrefused:\n");
@@ -98,5 +118,10 @@ int gh__plugins_main(int argc, char **argv) {
       if (gh__g.reg.plugins[i].refused)
         printf("  %s\n", gh__g.reg.plugins[i].refused);
   }
-  return 0;
+  if (rc) {
+    char why[1024];
+    gh__registry_conflict(&gh__g.reg, why, sizeof(why));
+    fprintf(stderr, "gatehouse: %s\n", why);
+  }
+  return refused ? 1 : 0;
 }

@@ -123,7 +123,9 @@ typedef struct gh__cfg_common {
   uint16_t admin_port;
   char *admin_token; /* secret: never log nor show it; NULL: none */
   char *admin_tls_cert, *admin_tls_key; /* admin.tls.*: PEM, or NULL */
-  char *plugin_dir;             /* NULL: the built-in default */
+  /* plugin_dir, each line in order, NULL-terminated; NULL: none given,
+   * the built-in directory is searched */
+  char **plugin_dirs;
   char *user, *group;           /* identity after start-up, or NULL */
   int log_level;                /* default GH_LOG_INFO */
   int log_format;               /* GH__LOG_TEXT (default) or GH__LOG_JSON */

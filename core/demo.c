@@ -282,9 +282,9 @@ int gh__demo_main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t *loop = uv_default_loop();
-  if (gh__core_init(loop, NULL) < 0) {
-    fprintf(stderr, "gatehouse demo: cannot load the plugins from %s\n",
-            gh__default_plugin_dir());
+  char why[1024];
+  if (gh__core_init(loop, NULL, why, sizeof(why)) < 0) {
+    fprintf(stderr, "gatehouse demo: cannot load the plugins: %s\n", why);
     return 1;
   }
   gh__pem ca = {0}, leaf = {0};

@@ -84,10 +84,10 @@ int gh__drt_new(gh__gw *gw, gh__dest *cfg, uint32_t side, gh__drt **out,
   d->chain = side == GH_SIDE_LISTEN ? &cfg->listen_chain : &cfg->resource_chain;
   d->refs = 1;
   char chain[256];
-  d->listen_chain =
-      gh__strdup(gh__chain_canonical(cfg->listen_proto, chain, sizeof(chain)));
-  d->resource_chain = gh__strdup(
-      gh__chain_canonical(cfg->resource_proto, chain, sizeof(chain)));
+  d->listen_chain = gh__strdup(
+      gh__chain_canonical(&gh__g.reg, cfg->listen_proto, chain, sizeof(chain)));
+  d->resource_chain = gh__strdup(gh__chain_canonical(
+      &gh__g.reg, cfg->resource_proto, chain, sizeof(chain)));
   for (size_t i = 0; i < d->chain->n; i++) {
     gh_inst *in = &d->insts[i];
     in->h = d->chain->h[i];

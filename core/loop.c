@@ -79,17 +79,29 @@ void gh__core_setup(uv_loop_t *loop) {
   uv_unref((uv_handle_t *)&gh__g.lazy_timer);
 }
 
-int gh__core_init(uv_loop_t *loop, const char *plugin_dir) {
+int gh__core_init(uv_loop_t *loop, const char *const *dirs, char *err,
+                  size_t errlen) {
   gh__core_setup(loop);
   gh__registry_init(&gh__g.reg, &gh__host);
-  const char *dir = plugin_dir ? plugin_dir : gh__default_plugin_dir();
-  int n = gh__registry_load_dir(&gh__g.reg, dir);
-  if (n < 0) {
-    if (!gh__g.reg.dir_refused) /* else logged with its reason */
-      gh__error("core", "cannot read the plugin directory %s: %s", dir,
-                strerror(-n));
-    return n;
+  const char *builtin[] = {gh__default_plugin_dir(), NULL};
+  if (!dirs || !dirs[0])
+    dirs = builtin;
+  for (; *dirs; dirs++) {
+    int n = gh__registry_load_dir(&gh__g.reg, *dirs);
+    if (n < 0) {
+      if (gh__g.reg.dir_refused) { /* logged with its reason */
+        snprintf(err, errlen, "%s", gh__g.reg.dir_refused);
+      } else {
+        snprintf(err, errlen, "cannot read plugin_dir %s: %s", *dirs,
+                 strerror(-n));
+        gh__error("core", "%s", err);
+      }
+      return n;
+    }
+    gh__debug("core", "%d plugin(s) loaded from %s", n, *dirs);
   }
-  gh__debug("core", "%d plugin(s) loaded from %s", n, dir);
-  return 0;
+  int rc = gh__registry_conflict(&gh__g.reg, err, errlen);
+  if (rc < 0)
+    gh__error("core", "%s", err);
+  return rc;
 }

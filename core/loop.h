@@ -29,7 +29,13 @@ extern gh__core gh__g;
 
 /* The loop and the end-of-turn machinery (gh__core_init does it). */
 void gh__core_setup(uv_loop_t *loop);
-int gh__core_init(uv_loop_t *loop, const char *plugin_dir);
+/* ...and the plugins of dirs (NULL-terminated, searched in order; NULL or
+ * empty: the built-in directory). 0, or a negative code with the reason in
+ * err: GH_EEXIST when two files declare one name (every directory was
+ * loaded, so `gatehouse plugins` can list them); another code when a
+ * directory cannot be read or is refused (those after it are not read). */
+int gh__core_init(uv_loop_t *loop, const char *const *dirs, char *err,
+                  size_t errlen);
 void gh__core_kick(void); /* make sure the end-of-turn work runs */
 const char *gh__default_plugin_dir(void);
 

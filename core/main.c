@@ -39,8 +39,9 @@ static const char usage[] =
     "  gatehouse client -c client.ini [-d] [--pidfile FILE] [--log-file FILE] "
     "[-v]\n"
     "  gatehouse check  -c FILE.ini\n"
-    "  gatehouse plugins [--plugin-dir DIR]\n"
-    "  gatehouse reference [--plugin-dir DIR]  (the configuration reference)\n"
+    "  gatehouse plugins [--plugin-dir DIR]...  (searched in order)\n"
+    "  gatehouse reference [--plugin-dir DIR]...  (the configuration "
+    "reference)\n"
     "  gatehouse status [-c FILE | --admin HOST:PORT] [--json] [--watch] "
     "[--token-file FILE]\n"
     "  gatehouse demo\n"
@@ -119,19 +120,18 @@ static void warn_to_log(const char *line, void *subject) {
 }
 
 /* Loads the plugins as a start would: a plugin directory that cannot be
- * read or is refused (who may write it) fails the check; a refused plugin
- * file is a warning, as the start goes on without it. */
-static int check_plugins(const char *path, const char *dir, char *err,
+ * read or is refused (who may write it), or two files that declare one
+ * name, fail the check; a refused plugin file is a warning, as the start
+ * goes on without it (a destination that needs it says so). */
+static int check_plugins(const char *path, char **dirs, char *err,
                          size_t errlen) {
+  char why[768];
   gh__log_level = -1; /* the reasons are printed here */
-  int r = gh__core_init(uv_default_loop(), dir);
+  int r = gh__core_init(uv_default_loop(), (const char *const *)dirs, why,
+                        sizeof(why));
   gh__log_level = GH_LOG_ERROR;
   if (r < 0) {
-    if (gh__g.reg.dir_refused)
-      snprintf(err, errlen, "%s: %s", path, gh__g.reg.dir_refused);
-    else
-      snprintf(err, errlen, "%s: cannot read plugin_dir %s", path,
-               dir ? dir : gh__default_plugin_dir());
+    snprintf(err, errlen, "%s: %s", path, why);
     return r;
   }
   for (size_t i = 0; i < gh__g.reg.n_plugins; i++)
@@ -146,7 +146,7 @@ static int check_server(const char *path, gh__server_cfg *cfg, char *err,
   int r = gh__server_cfg_load(cfg, path, err, errlen);
   if (r < 0)
     return r;
-  if ((r = check_plugins(path, cfg->common.plugin_dir, err, errlen)) < 0)
+  if ((r = check_plugins(path, cfg->common.plugin_dirs, err, errlen)) < 0)
     return r;
   for (size_t i = 0; i < cfg->n_dests; i++)
     if ((r = gh__dest_validate(&cfg->dests[i], &gh__g.reg, err, errlen)) < 0)
@@ -192,7 +192,7 @@ static int cmd_check(int argc, char **argv) {
     gh__client_cfg cfg = {0};
     r = gh__client_cfg_load(&cfg, o.config, err, sizeof(err));
     if (r == 0)
-      r = check_plugins(o.config, cfg.common.plugin_dir, err, sizeof(err));
+      r = check_plugins(o.config, cfg.common.plugin_dirs, err, sizeof(err));
     gh__cfg_warnings_flush(warn_to_stderr, NULL);
     size_t rules = cfg.acl.n; /* [acl] and every [acl GATEWAY] */
     for (size_t i = 0; i < cfg.n_gw_acls; i++)
@@ -591,12 +591,10 @@ static int cmd_run(int argc, char **argv, int role) {
   pidfile_write();
   raise_fd_limit();
   verbose_flag = o.verbose;
-  if (gh__core_init(uv_default_loop(), common->plugin_dir) < 0) {
-    if (gh__g.reg.dir_refused)
-      snprintf(err, sizeof(err), "%s: %s", o.config, gh__g.reg.dir_refused);
-    else
-      snprintf(err, sizeof(err), "%s: cannot read the plugin directory",
-               o.config);
+  char why[768];
+  if (gh__core_init(uv_default_loop(), (const char *const *)common->plugin_dirs,
+                    why, sizeof(why)) < 0) {
+    snprintf(err, sizeof(err), "%s: %s", o.config, why);
     cfg_drop(scfg, ccfg);
     return fail_start(2, err);
   }

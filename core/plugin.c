@@ -32,7 +32,7 @@ void gh__registry_init(gh__registry *r, const gh_host *host) {
 /* Checks what dlopen() would otherwise report obscurely (or, for a text
  * file, as "invalid ELF header" at best), and before any of the file's
  * constructors can run. */
-static int check_file(const char *path, gh__why *w) {
+static int check_file(const char *path, struct stat *stp, gh__why *w) {
   struct stat st;
   if (stat(path, &st) != 0) {
     int e = errno;
@@ -78,22 +78,43 @@ static int check_file(const char *path, gh__why *w) {
     gh__why_set(w, "%s: not an ELF shared object (ELF type %u)", path, type);
     return GH_EINVAL;
   }
+  *stp = st;
   return 0;
 }
 
 /* ------------------------------------------------------------- loading */
 
-static int record(gh__registry *r, const char *path, void *dl,
-                  const gh_plugin *desc, const char *refused) {
+/* What load() learnt of a file besides its verdict. */
+typedef struct load_res {
+  void *dl;
+  const gh_plugin *desc;
+  struct stat st;
+  char names[512]; /* refused: the names its descriptor declares */
+} load_res;
+
+static int record(gh__registry *r, const char *path, const load_res *l,
+                  const char *refused, int conflict) {
   gh__plugin_ent *v =
       realloc(r->plugins, (r->n_plugins + 1) * sizeof(*r->plugins));
   if (!v)
     return GH_ENOMEM;
   r->plugins = v;
-  gh__plugin_ent e = {strdup(path), dl, desc, refused ? strdup(refused) : NULL};
-  if (!e.path || (refused && !e.refused)) {
+  gh__plugin_ent e = {.path = strdup(path)};
+  if (refused) {
+    e.refused = strdup(refused);
+    e.names = l->names[0] ? strdup(l->names) : NULL;
+    e.conflict = conflict;
+  } else {
+    e.dl = l->dl;
+    e.desc = l->desc;
+    e.dev = (unsigned long long)l->st.st_dev;
+    e.ino = (unsigned long long)l->st.st_ino;
+  }
+  if (!e.path || (refused && !e.refused) ||
+      (l->names[0] && refused && !e.names)) {
     free(e.path);
     free(e.refused);
+    free(e.names);
     return GH_ENOMEM;
   }
   r->plugins[r->n_plugins++] = e;
@@ -101,14 +122,33 @@ static int record(gh__registry *r, const char *path, void *dl,
 }
 
 static int add_handlers(gh__registry *r, const gh_plugin *p) {
+  uint32_t na = gh__plugin_n_aliases(p);
   const gh_handler **v = realloc(r->handlers, (r->n_handlers + p->n_handlers) *
                                                   sizeof(*r->handlers));
   if (!v)
     return GH_ENOMEM;
   r->handlers = v;
+  const gh_alias **a =
+      realloc(r->aliases, (r->n_aliases + na + 1) * sizeof(*r->aliases));
+  if (!a)
+    return GH_ENOMEM;
+  r->aliases = a;
   for (uint32_t i = 0; i < p->n_handlers; i++)
     r->handlers[r->n_handlers++] = p->handlers[i];
+  for (uint32_t i = 0; i < na; i++)
+    r->aliases[r->n_aliases++] = &p->aliases[i];
   return 0;
+}
+
+/* The loaded plugin that is this very file, reached by another path. */
+static const gh__plugin_ent *same_file(const gh__registry *r,
+                                       const struct stat *st) {
+  for (size_t i = 0; i < r->n_plugins; i++)
+    if (r->plugins[i].desc &&
+        r->plugins[i].dev == (unsigned long long)st->st_dev &&
+        r->plugins[i].ino == (unsigned long long)st->st_ino)
+      return &r->plugins[i];
+  return NULL;
 }
 
 static void log_loaded(const char *path, const gh_plugin *p) {
@@ -128,12 +168,18 @@ static void log_loaded(const char *path, const gh_plugin *p) {
            p->version, p->abi_major, p->abi_minor, names);
 }
 
+#define GH__SAME_FILE 1 /* load(): the file is loaded already */
+
 /* Everything but the bookkeeping of a refusal. */
-static int load(gh__registry *r, const char *path, void **dlp,
-                const gh_plugin **descp, gh__why *w) {
-  int rc = check_file(path, w);
+static int load(gh__registry *r, const char *path, load_res *l, gh__why *w) {
+  int rc = check_file(path, &l->st, w);
   if (rc < 0)
     return rc;
+  const gh__plugin_ent *twin = same_file(r, &l->st);
+  if (twin) {
+    gh__why_set(w, "%s: the same file as %s, loaded already", path, twin->path);
+    return GH__SAME_FILE;
+  }
 
   /* dlopen() searches the library path for a name without a slash. */
   char local[4096];
@@ -153,7 +199,7 @@ static int load(gh__registry *r, const char *path, void **dlp,
     gh__why_set(w, "%s: dlopen failed: %s", path, e ? e : "unknown error");
     return GH_EINVAL;
   }
-  *dlp = dl;
+  l->dl = dl;
 
   dlerror();
   void *sym = dlsym(dl, GH_PLUGIN_ENTRY_NAME);
@@ -169,28 +215,37 @@ static int load(gh__registry *r, const char *path, void **dlp,
     return GH_EINVAL;
   }
   rc = gh__plugin_desc_check(r, path, p, w);
-  if (rc < 0)
+  if (rc < 0) {
+    gh__plugin_desc_names(p, l->names, sizeof(l->names));
     return rc;
+  }
 
   rc = p->init(r->host);
   if (rc != 0) {
+    gh__plugin_desc_names(p, l->names, sizeof(l->names));
     gh__why_set(w, "%s: init failed: %s", path, gh_strerror(rc));
     return rc < 0 ? rc : GH_EINVAL;
   }
-  *descp = p;
+  l->desc = p;
   return 0;
 }
 
 int gh__registry_load_file(gh__registry *r, const char *path, char *err,
                            size_t errlen) {
   gh__why w = {{0}};
-  void *dl = NULL;
-  const gh_plugin *p = NULL;
-  int rc = load(r, path, &dl, &p, &w);
+  load_res l = {0};
+  int rc = load(r, path, &l, &w);
+  if (rc == GH__SAME_FILE) {
+    gh__info(SUBJECT, "%s", w.buf);
+    if (err && errlen)
+      err[0] = '\0';
+    return 0;
+  }
   if (rc == 0) {
-    if (record(r, path, dl, p, NULL) < 0 || add_handlers(r, p) < 0) {
+    const gh_plugin *p = l.desc;
+    if (record(r, path, &l, NULL, 0) < 0 || add_handlers(r, p) < 0) {
       /* Not recorded as loaded, so fini() now, or never. */
-      if (r->n_plugins && r->plugins[r->n_plugins - 1].dl == dl) {
+      if (r->n_plugins && r->plugins[r->n_plugins - 1].dl == l.dl) {
         free(r->plugins[r->n_plugins - 1].path);
         r->n_plugins--;
       }
@@ -205,12 +260,13 @@ int gh__registry_load_file(gh__registry *r, const char *path, char *err,
       return 0;
     }
   }
-  if (dl)
-    dlclose(dl);
+  if (l.dl)
+    dlclose(l.dl);
   gh__warn(SUBJECT, "%s", w.buf);
   if (err && errlen)
     snprintf(err, errlen, "%s", w.buf);
-  record(r, path, NULL, NULL, w.buf); /* out of memory: not recorded */
+  /* out of memory: not recorded */
+  record(r, path, &l, w.buf, rc == GH_EEXIST);
   return rc;
 }
 
@@ -243,20 +299,22 @@ int gh__registry_load_dir(gh__registry *r, const char *dir) {
   }
   size_t dlen = strlen(dir);
   const char *sep = dlen && dir[dlen - 1] == '/' ? "" : "/";
-  int loaded = 0;
+  int n_loaded = 0;
   for (int i = 0; i < n; i++) {
     char path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s%s%s", dir, sep,
                          list[i]->d_name) < sizeof(path)) {
-      if (gh__registry_load_file(r, path, NULL, 0) == 0)
-        loaded++;
+      size_t before = r->n_plugins; /* the same file again: not counted */
+      if (gh__registry_load_file(r, path, NULL, 0) == 0 &&
+          r->n_plugins > before)
+        n_loaded++;
     } else {
       gh__warn(SUBJECT, "%s/%s: path too long", dir, list[i]->d_name);
     }
     free(list[i]);
   }
   free(list);
-  return loaded;
+  return n_loaded;
 }
 
 void gh__registry_free(gh__registry *r) {
@@ -268,9 +326,11 @@ void gh__registry_free(gh__registry *r) {
       dlclose(e->dl);
     free(e->path);
     free(e->refused);
+    free(e->names);
   }
   free(r->plugins);
   free(r->handlers);
+  free(r->aliases);
   free(r->dir_refused);
   const gh_host *host = r->host;
   memset(r, 0, sizeof(*r));

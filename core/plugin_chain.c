@@ -1,5 +1,6 @@
-/* Finding handlers in the registry: by name, as protocol chains
- * ("tcp+tls+http"), and their declared options. */
+/* Finding names in the registry: handlers and aliases, the file that
+ * declares a name (and so two files that do), the refused file that would
+ * have; protocol chains ("tcp+tls+http", or an alias); declared options. */
 #include "plugin.h"
 
 #include <stdarg.h>
@@ -17,15 +18,89 @@ const gh_handler *gh__registry_find(const gh__registry *r, const char *name) {
   return NULL;
 }
 
-/* --------------------------------------------------------------- chains */
+static int name_is(const char *s, const char *name, size_t len) {
+  return strlen(s) == len && memcmp(s, name, len) == 0;
+}
 
-static const struct {
-  const char *name, *chain;
-} aliases[] = {
-    {"tls", "tcp+tls"},
-    {"http", "tcp+http"},
-    {"https", "tcp+tls+http"},
-};
+static const gh_alias *alias_n(const gh__registry *r, const char *name,
+                               size_t len) {
+  for (size_t i = 0; i < r->n_aliases; i++)
+    if (name_is(r->aliases[i]->name, name, len))
+      return r->aliases[i];
+  return NULL;
+}
+
+const gh_alias *gh__registry_alias(const gh__registry *r, const char *name) {
+  return alias_n(r, name, strlen(name));
+}
+
+const char *gh__registry_owner(const gh__registry *r, const char *name,
+                               size_t len, int *is_alias) {
+  for (size_t i = 0; i < r->n_plugins; i++) {
+    const gh_plugin *p = r->plugins[i].desc;
+    if (!p)
+      continue;
+    for (uint32_t j = 0; j < p->n_handlers; j++)
+      if (name_is(p->handlers[j]->name, name, len)) {
+        if (is_alias)
+          *is_alias = 0;
+        return r->plugins[i].path;
+      }
+    for (uint32_t j = 0; j < gh__plugin_n_aliases(p); j++)
+      if (name_is(p->aliases[j].name, name, len)) {
+        if (is_alias)
+          *is_alias = 1;
+        return r->plugins[i].path;
+      }
+  }
+  return NULL;
+}
+
+int gh__registry_conflict(const gh__registry *r, char *err, size_t errlen) {
+  for (size_t i = 0; i < r->n_plugins; i++)
+    if (r->plugins[i].conflict) {
+      if (err && errlen)
+        snprintf(err, errlen, "%s", r->plugins[i].refused);
+      return GH_EEXIST;
+    }
+  return 0;
+}
+
+/* "NAME.so" as the last component of path. */
+static int file_is(const char *path, const char *name, size_t len) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  return strlen(base) == len + 3 && memcmp(base, name, len) == 0 &&
+         strcmp(base + len, ".so") == 0;
+}
+
+/* names: "a b c " */
+static int names_have(const char *names, const char *name, size_t len) {
+  for (const char *p = names; p && *p;) {
+    const char *sp = strchr(p, ' ');
+    size_t n = sp ? (size_t)(sp - p) : strlen(p);
+    if (n == len && memcmp(p, name, len) == 0)
+      return 1;
+    p = sp ? sp + 1 : p + n;
+  }
+  return 0;
+}
+
+const gh__plugin_ent *gh__registry_refused_for(const gh__registry *r,
+                                               const char *name, size_t len) {
+  for (int by_file = 0; by_file < 2; by_file++)
+    for (size_t i = 0; i < r->n_plugins; i++) {
+      const gh__plugin_ent *e = &r->plugins[i];
+      if (!e->refused || e->conflict)
+        continue;
+      if (by_file ? file_is(e->path, name, len)
+                  : names_have(e->names, name, len))
+        return e;
+    }
+  return NULL;
+}
+
+/* --------------------------------------------------------------- chains */
 
 static int is_blank(char c) {
   return c == ' ' || c == '\t';
@@ -34,8 +109,7 @@ static int is_blank(char c) {
 static const gh_handler *find_n(const gh__registry *r, const char *name,
                                 size_t len) {
   for (size_t i = 0; i < r->n_handlers; i++)
-    if (strlen(r->handlers[i]->name) == len &&
-        memcmp(r->handlers[i]->name, name, len) == 0)
+    if (name_is(r->handlers[i]->name, name, len))
       return r->handlers[i];
   return NULL;
 }
@@ -67,6 +141,33 @@ static int chain_err(char *err, size_t errlen, const char *fmt, ...) {
   return GH_EINVAL;
 }
 
+/* A handler that is not loaded: its file's refusal when one was refused,
+ * else the names that are known. */
+static int unknown(const gh__registry *r, const char *name, size_t len,
+                   const char *alias, const char *chain, char *err,
+                   size_t errlen) {
+  char needed[160] = "";
+  if (alias)
+    snprintf(needed, sizeof(needed), "needed by %s = %s", alias, chain);
+  const gh__plugin_ent *e = gh__registry_refused_for(r, name, len);
+  if (e) {
+    /* The reason starts with the path: "PATH: why". */
+    size_t plen = strlen(e->path);
+    const char *why = e->refused;
+    if (strncmp(why, e->path, plen) == 0 && strncmp(why + plen, ": ", 2) == 0)
+      why += plen + 2;
+    chain_err(err, errlen, "handler \"%.*s\": %s was refused: %s%s%s%s",
+              (int)len, name, e->path, why, alias ? " (" : "", needed,
+              alias ? ")" : "");
+    return GH_ENOENT;
+  }
+  char known[512];
+  known_list(r, known, sizeof(known));
+  chain_err(err, errlen, "unknown protocol handler \"%.*s\" (%s%s%s)", (int)len,
+            name, needed, alias ? "; " : "", known);
+  return GH_ENOENT;
+}
+
 int gh__chain_parse(const gh__registry *r, const char *spec, gh__chain *out,
                     char *err, size_t errlen) {
   out->n = 0;
@@ -83,13 +184,12 @@ int gh__chain_parse(const gh__registry *r, const char *spec, gh__chain *out,
   /* The spec as written, for messages; and the chain it stands for. */
   const char *shown = spec;
   const char *alias = NULL;
-  for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
-    if (strlen(aliases[i].name) == (size_t)(e - b) &&
-        memcmp(aliases[i].name, b, (size_t)(e - b)) == 0) {
-      alias = aliases[i].name;
-      b = aliases[i].chain;
-      e = b + strlen(b);
-    }
+  const gh_alias *a = alias_n(r, b, (size_t)(e - b));
+  if (a) {
+    alias = a->name;
+    b = a->chain;
+    e = b + strlen(b);
+  }
 
   gh__chain c = {{NULL}, 0};
   for (const char *p = b; p <= e;) {
@@ -109,17 +209,8 @@ int gh__chain_parse(const gh__registry *r, const char *spec, gh__chain *out,
                        "protocol \"%s\" chains more than %d handlers", shown,
                        GH__CHAIN_MAX);
     const gh_handler *h = find_n(r, nb, (size_t)len);
-    if (!h) {
-      char known[512];
-      known_list(r, known, sizeof(known));
-      if (alias)
-        return chain_err(err, errlen,
-                         "unknown protocol handler \"%.*s\" (needed by "
-                         "%s = %s; %s)",
-                         len, nb, alias, b, known);
-      return chain_err(err, errlen, "unknown protocol handler \"%.*s\" (%s)",
-                       len, nb, known);
-    }
+    if (!h)
+      return unknown(r, nb, (size_t)len, alias, alias ? b : NULL, err, errlen);
     for (size_t i = 0; i < c.n; i++)
       if (c.h[i] == h)
         return chain_err(err, errlen,
@@ -149,7 +240,8 @@ int gh__chain_parse(const gh__registry *r, const char *spec, gh__chain *out,
   return 0;
 }
 
-const char *gh__chain_canonical(const char *spec, char *buf, size_t len) {
+const char *gh__chain_canonical(const gh__registry *r, const char *spec,
+                                char *buf, size_t len) {
   size_t n = 0;
   if (len == 0)
     return buf;
@@ -158,13 +250,11 @@ const char *gh__chain_canonical(const char *spec, char *buf, size_t len) {
     b++;
   while (e > b && is_blank(e[-1]))
     e--;
-  for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
-    if (strlen(aliases[i].name) == (size_t)(e - b) &&
-        memcmp(aliases[i].name, b, (size_t)(e - b)) == 0) {
-      b = aliases[i].chain;
-      e = b + strlen(b);
-      break;
-    }
+  const gh_alias *a = r ? alias_n(r, b, (size_t)(e - b)) : NULL;
+  if (a) {
+    b = a->chain;
+    e = b + strlen(b);
+  }
   for (; b < e && n + 1 < len; b++)
     if (!is_blank(*b))
       buf[n++] = *b;

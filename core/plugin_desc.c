@@ -143,16 +143,19 @@ static void missing_callbacks(const gh_handler *h, char *out, size_t len) {
   }
 }
 
-static const char *owner_of(const gh__registry *r, const gh_handler *h) {
-  for (size_t i = 0; i < r->n_plugins; i++) {
-    const gh__plugin_ent *e = &r->plugins[i];
-    if (!e->desc)
-      continue;
-    for (uint32_t j = 0; j < e->desc->n_handlers; j++)
-      if (e->desc->handlers[j] == h)
-        return e->path;
-  }
-  return "another plugin";
+/* A name another file declares: the conflict that stops a start. Both
+ * files are named, and neither is chosen. */
+static int taken(const gh__registry *r, const char *path, const char *what,
+                 const char *name, gh__why *w) {
+  int other_alias = 0;
+  const char *owner = gh__registry_owner(r, name, strlen(name), &other_alias);
+  if (!owner)
+    return 0;
+  gh__why_set(w,
+              "%s: %s \"%s\" is already declared by %s%s: two plugin files "
+              "declare one name (remove one, or rename its %s)",
+              path, what, name, owner, other_alias ? " (an alias)" : "", what);
+  return GH_EEXIST;
 }
 
 static int check_handler(const gh__registry *r, const char *path,
@@ -183,12 +186,9 @@ static int check_handler(const gh__registry *r, const char *path,
       gh__why_set(w, "%s: handler \"%s\" is declared twice", path, h->name);
       return GH_EINVAL;
     }
-  const gh_handler *other = gh__registry_find(r, h->name);
-  if (other) {
-    gh__why_set(w, "%s: handler \"%s\" is already provided by %s", path,
-                h->name, owner_of(r, other));
-    return GH_EEXIST;
-  }
+  int rc = taken(r, path, "handler", h->name, w);
+  if (rc < 0)
+    return rc;
   if (h->kind != GH_KIND_TRANSPORT && h->kind != GH_KIND_LAYER) {
     gh__why_set(w, "%s: handler \"%s\": unknown kind %u", path, h->name,
                 h->kind);
@@ -217,11 +217,99 @@ static int check_handler(const gh__registry *r, const char *path,
     return GH_EINVAL;
   }
   for (uint32_t j = 0; j < h->n_options; j++) {
-    int rc = check_option(path, h, &h->options[j], j, w);
+    rc = check_option(path, h, &h->options[j], j, w);
     if (rc < 0)
       return rc;
   }
   return 0;
+}
+
+uint32_t gh__plugin_n_aliases(const gh_plugin *p) {
+  return p->size >= offsetof(gh_plugin, n_aliases) + sizeof(p->n_aliases)
+             ? p->n_aliases
+             : 0;
+}
+
+/* "tcp+tls+http": 1 to GH__CHAIN_MAX handler names joined by '+', no
+ * blanks (a declaration is data, written once). */
+static int chain_ok(const char *s) {
+  size_t n = 0;
+  for (const char *p = s;;) {
+    const char *plus = strchr(p, '+');
+    size_t len = plus ? (size_t)(plus - p) : strlen(p);
+    char name[GH__HANDLER_NAME_MAX + 1];
+    if (len == 0 || len > GH__HANDLER_NAME_MAX || ++n > GH__CHAIN_MAX)
+      return 0;
+    memcpy(name, p, len);
+    name[len] = '\0';
+    if (!name_ok(name))
+      return 0;
+    if (!plus)
+      return 1;
+    p = plus + 1;
+  }
+}
+
+static int check_alias(const gh__registry *r, const char *path,
+                       const gh_plugin *p, uint32_t i, gh__why *w) {
+  const gh_alias *a = &p->aliases[i];
+  if (!a->name || !name_ok(a->name)) {
+    gh__why_set(w,
+                "%s: alias #%u: invalid name \"%.64s\" (must match "
+                "[a-z0-9][a-z0-9-]{0,31})",
+                path, i, a->name ? a->name : "(null)");
+    return GH_EINVAL;
+  }
+  if (!a->chain || !chain_ok(a->chain)) {
+    gh__why_set(w,
+                "%s: alias \"%s\": invalid chain \"%.64s\" (handler names "
+                "joined by '+', at most %d)",
+                path, a->name, a->chain ? a->chain : "(null)", GH__CHAIN_MAX);
+    return GH_EINVAL;
+  }
+  for (uint32_t j = 0; j < i; j++)
+    if (strcmp(p->aliases[j].name, a->name) == 0) {
+      gh__why_set(w, "%s: alias \"%s\" is declared twice", path, a->name);
+      return GH_EINVAL;
+    }
+  /* Its own layer may share the name: alone, a layer makes no chain. */
+  for (uint32_t j = 0; j < p->n_handlers; j++)
+    if (strcmp(p->handlers[j]->name, a->name) == 0 &&
+        p->handlers[j]->kind != GH_KIND_LAYER) {
+      gh__why_set(w, "%s: alias \"%s\" would hide the transport of that name",
+                  path, a->name);
+      return GH_EINVAL;
+    }
+  return taken(r, path, "alias", a->name, w);
+}
+
+void gh__plugin_desc_names(const gh_plugin *p, char *out, size_t len) {
+  size_t used = 0;
+  out[0] = '\0';
+  if (p->abi_major != GH_ABI_MAJOR || p->size < GH__PLUGIN_SIZE_1_0 ||
+      !p->handlers || p->n_handlers > GH__PLUGIN_HANDLERS_MAX)
+    return;
+  for (uint32_t i = 0; i < p->n_handlers; i++) {
+    const gh_handler *h = p->handlers[i];
+    if (!h || h->size < GH__HANDLER_SIZE_1_0 || !h->name || !name_ok(h->name))
+      continue;
+    int k = snprintf(out + used, len - used, "%s ", h->name);
+    if (k < 0 || (size_t)k >= len - used)
+      return;
+    used += (size_t)k;
+  }
+  if (!gh__plugin_n_aliases(p) || !p->aliases ||
+      p->n_aliases > GH__PLUGIN_ALIASES_MAX)
+    return;
+  for (uint32_t i = 0; i < p->n_aliases; i++) {
+    const char *a = p->aliases[i].name;
+    if (!a || !name_ok(a))
+      continue;
+    int k = snprintf(out + used, len - used, "%s ", a);
+    if (k < 0 || (size_t)k >= len - used)
+      return;
+    used += (size_t)k;
+  }
 }
 
 /* Reads only the four members that never move until the version is known
@@ -259,6 +347,22 @@ int gh__plugin_desc_check(const gh__registry *r, const char *path,
   }
   for (uint32_t i = 0; i < p->n_handlers; i++) {
     int rc = check_handler(r, path, p, i, w);
+    if (rc < 0)
+      return rc;
+  }
+  if (!gh__plugin_n_aliases(p))
+    return 0;
+  if (!p->aliases || p->n_aliases > GH__PLUGIN_ALIASES_MAX) {
+    if (p->aliases)
+      gh__why_set(w, "%s: declares %u aliases (at most %d)", path, p->n_aliases,
+                  GH__PLUGIN_ALIASES_MAX);
+    else
+      gh__why_set(w, "%s: n_aliases is %u but aliases is NULL", path,
+                  p->n_aliases);
+    return GH_EINVAL;
+  }
+  for (uint32_t i = 0; i < p->n_aliases; i++) {
+    int rc = check_alias(r, path, p, i, w);
     if (rc < 0)
       return rc;
   }

@@ -20,4 +20,9 @@ void gh__why_set(gh__why *w, const char *fmt, ...) GH_PRINTF(2, 3);
 int gh__plugin_desc_check(const gh__registry *r, const char *path,
                           const gh_plugin *p, gh__why *w);
 
+/* The handler and alias names of a descriptor that failed a later check,
+ * each followed by a space, as far as they can be read safely (the ABI
+ * major is the core's, sizes and names well-formed); "" when none. */
+void gh__plugin_desc_names(const gh_plugin *p, char *out, size_t len);
+
 #endif

@@ -64,12 +64,15 @@ const gh__key gh__keys[] = {
     {"admin_token_file", GH_OPT_FILE, 0, 0, 0, K_COMMON | SECRET,
      gh__cf_k_admin_token_file, -1, NULL,
      "a file holding the admin token (trailing blanks dropped)"},
-    {"admin.tls.cert", GH_OPT_FILE, 0, 0, CM(admin_tls_cert), K_COMMON, NULL, -1,
-     NULL, "the admin endpoint speaks HTTPS with this certificate (PEM)"},
+    {"admin.tls.cert", GH_OPT_FILE, 0, 0, CM(admin_tls_cert), K_COMMON, NULL,
+     -1, NULL, "the admin endpoint speaks HTTPS with this certificate (PEM)"},
     {"admin.tls.key", GH_OPT_FILE, 0, 0, CM(admin_tls_key), K_COMMON | SECRET,
      NULL, -1, NULL, "...and this private key (PEM)"},
-    {"plugin_dir", GH__KT_DIR, 0, 0, CM(plugin_dir), K_COMMON, NULL, -1,
-     "the built-in one", "where the protocol plugins (NAME.so) are"},
+    {"plugin_dir", GH__KT_DIR, 0, 0, CM(plugin_dirs), K_COMMON | MULTI, NULL,
+     -1, "the built-in one",
+     "a directory of protocol plugins (NAME.so); repeat it for several, "
+     "searched in order; once given, the built-in one is searched only if "
+     "listed too"},
     {"user", GH__KT_NAME, 0, 0, CM(user), K_COMMON, gh__cf_k_user, -1, NULL,
      "the user to run as once the ports are bound and the keys read"},
     {"group", GH__KT_NAME, 0, 0, CM(group), K_COMMON, gh__cf_k_group, -1, NULL,
@@ -277,8 +280,15 @@ static int set_log_format(const gh__key *k, gh__kctx *c, const char *v) {
   return 0;
 }
 
+/* Appended to a NULL-terminated list: the row is repeatable. */
 static int set_dir(const gh__key *k, gh__kctx *c, const char *v) {
-  *(char **)slot(k, c) = gh__cf_path_resolve(c->p->dir, v);
+  char ***list = slot(k, c);
+  size_t n = 0;
+  while (*list && (*list)[n])
+    n++;
+  *list = gh__xrealloc(*list, (n + 2) * sizeof(**list));
+  (*list)[n] = gh__cf_path_resolve(c->p->dir, v);
+  (*list)[n + 1] = NULL;
   return 0;
 }
 

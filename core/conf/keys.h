@@ -15,7 +15,8 @@
 /* The core's own kinds of value, after the SDK's GH_OPT_* */
 #define GH__KT_SECONDS 16   /* a number of seconds within [min, max] */
 #define GH__KT_LOG_LEVEL 17 /* error | warn | info | debug | trace */
-#define GH__KT_DIR 18       /* a directory, resolved, read later */
+/* directories, resolved, read later: a NULL-terminated char ** */
+#define GH__KT_DIR 18
 #define GH__KT_HOSTPORT 19  /* host:port, [v6]:port or :port */
 #define GH__KT_NAME 20      /* an id, a user or group name, a host name */
 #define GH__KT_RULE 21      /* an address rule: allow/deny/listen */

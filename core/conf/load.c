@@ -131,7 +131,9 @@ static void common_free(gh__cfg_common *cm) {
   free(cm->admin_token);
   free(cm->admin_tls_cert);
   free(cm->admin_tls_key);
-  free(cm->plugin_dir);
+  for (char **d = cm->plugin_dirs; d && *d; d++)
+    free(*d);
+  free(cm->plugin_dirs);
   free(cm->user);
   free(cm->group);
 }

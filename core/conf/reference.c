@@ -181,4 +181,16 @@ void gh__conf_reference(FILE *out, const gh__registry *reg) {
   for (size_t i = 0; i < n; i++)
     handler_options(out, hs[i]);
   free(hs);
+  if (!reg || !reg->n_aliases)
+    return;
+  fputs("## Aliases\n\n"
+        "Names the plugins declare for whole chains, expanded when one is a "
+        "side's entire\n"
+        "`protocol`:\n\n"
+        "| alias | chain |\n|---|---|\n",
+        out);
+  for (size_t i = 0; i < reg->n_aliases; i++)
+    fprintf(out, "| `%s` | `%s` |\n", reg->aliases[i]->name,
+            reg->aliases[i]->chain);
+  fputs("\n", out);
 }

@@ -86,11 +86,20 @@ static int chain_side(gh__dest *d, const gh__registry *reg, uint32_t side,
   gh__chain *c = side == GH_SIDE_LISTEN ? &d->listen_chain : &d->resource_chain;
   int idx =
       side == GH_SIDE_LISTEN ? GH__DK_LISTEN_PROTO : GH__DK_RESOURCE_PROTO;
-  if (gh__chain_parse(reg, dest_proto(d, side), c, reason, sizeof(reason)) <
-      0) {
+  int rc = gh__chain_parse(reg, dest_proto(d, side), c, reason, sizeof(reason));
+  if (rc < 0) {
     c->n = 0;
-    return vfail(d, d->key_line[idx], err, errlen, "%s protocol '%s': %s",
-                 gh__cf_side_name(side), dest_proto(d, side), reason);
+    /* The server's own file names handlers of the side its client runs
+     * too: it checks their options, so it needs their plugins. */
+    uint32_t clients =
+        d->type == GH__DEST_CLOUD ? GH_SIDE_LISTEN : GH_SIDE_RESOURCE;
+    int hint = !d->pushed && side == clients && rc == GH_ENOENT &&
+               strncmp(reason, "unknown ", 8) == 0;
+    return vfail(d, d->key_line[idx], err, errlen, "%s protocol '%s': %s%s",
+                 gh__cf_side_name(side), dest_proto(d, side), reason,
+                 hint ? "; the client runs this side, and the server checks "
+                        "it too: install the plugin on both machines"
+                      : "");
   }
   return 0;
 }

@@ -1100,6 +1100,11 @@ static const gh_handler http_handler = {
 
 static const gh_handler *const http_handlers[] = {&http_handler};
 
+/* "http" alone is HTTP over TCP; "https" over TLS, whose layer is tls.so's
+ * (looked up when a destination uses the alias). */
+static const gh_alias http_aliases[] = {{"http", "tcp+http"},
+                                        {"https", "tcp+tls+http"}};
+
 static const gh_plugin http_plugin = {
     GH_PLUGIN_HEADER,
     .n_handlers = 1,
@@ -1109,6 +1114,8 @@ static const gh_plugin http_plugin = {
     .handlers = http_handlers,
     .init = http_init,
     .fini = http_fini,
+    .aliases = http_aliases,
+    .n_aliases = sizeof(http_aliases) / sizeof(http_aliases[0]),
 };
 
 GH_PLUGIN_ENTRY(http_plugin)

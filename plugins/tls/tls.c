@@ -1113,6 +1113,9 @@ static const gh_handler tls_handler = {
 
 static const gh_handler *const tls_handlers[] = {&tls_handler};
 
+/* A side written "tls" alone is TLS over TCP. */
+static const gh_alias tls_aliases[] = {{"tls", "tcp+tls"}};
+
 static const gh_plugin tls_plugin = {
     GH_PLUGIN_HEADER,
     .n_handlers = 1,
@@ -1122,6 +1125,8 @@ static const gh_plugin tls_plugin = {
     .handlers = tls_handlers,
     .init = tls_init,
     .fini = tls_fini,
+    .aliases = tls_aliases,
+    .n_aliases = sizeof(tls_aliases) / sizeof(tls_aliases[0]),
 };
 
 GH_PLUGIN_ENTRY(tls_plugin)

@@ -186,7 +186,12 @@
 
 #define GH_ABI_MEMBERS_1_2(X)                                                  \
   X(gh_handler, connect_addr, 160,                                             \
-    int32_t (*)(gh_link *, const gh_addr *, uint32_t))
+    int32_t (*)(gh_link *, const gh_addr *, uint32_t))                         \
+  X(gh_alias, name, 0, const char *)                                           \
+  X(gh_alias, chain, 8, const char *)                                          \
+  X(gh_plugin, aliases, 64, const gh_alias *)                                  \
+  X(gh_plugin, n_aliases, 72, uint32_t)                                        \
+  X(gh_plugin, reserved, 76, uint32_t)
 
 #define GH_ABI_SIZES_1_2(X)                                                    \
   X(gh_addr, 24)                                                               \
@@ -194,7 +199,8 @@
   X(gh_option, 48)                                                             \
   X(gh_host, 304)                                                              \
   X(gh_handler, 168)                                                           \
-  X(gh_plugin, 64)
+  X(gh_plugin, 80)                                                             \
+  X(gh_alias, 16)
 
 /* ---- the checks, for either header ---- */
 

@@ -73,7 +73,7 @@ def test_group_writable_plugin_file_refused_others_load(t):
     want = f"{so}: refused: {so} is writable by group (mode 0664)"
     r = subprocess.run([ghtest.GH_BIN, "plugins", "--plugin-dir", d], capture_output=True, text=True,
                        timeout=30, env=_env(marker))
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr  # listed, and said
     assert f"refused:\n  {want}\n" in r.stdout, r.stdout
     assert "handlers:" in r.stdout and "tcp (transport" in r.stdout, r.stdout
     res = t.proto_server()

@@ -41,8 +41,10 @@ def test_installed_tree(t):
     r = subprocess.run([os.path.join(p, "bin/gatehouse"), "plugins"], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 0, r.stderr
-    assert os.path.realpath(os.path.join(p, "lib/gatehouse/plugins")) in \
-        os.path.realpath(r.stdout.split("plugin directory: ")[1].split(" (")[0])
+    dirs = r.stdout.split("plugin directories, searched in order", 1)[1].split("\n\n")[0]
+    dirs = [ln.strip() for ln in dirs.splitlines()[1:]]
+    assert [os.path.realpath(d) for d in dirs] == \
+        [os.path.realpath(os.path.join(p, "lib/gatehouse/plugins"))], r.stdout
     for so in built:
         assert so in r.stdout, (so, r.stdout)
     # the units: notify, reload by SIGHUP, drain by SIGTERM, no @VAR@ left

@@ -137,6 +137,10 @@ static const gh_handler l_good = {
 
 static const gh_handler *const handlers[] = {&t_good, &l_good};
 
+/* Its layer's name as an alias (as tls.so's "tls"), and one of its own. */
+static const gh_alias aliases[] = {{"l-good", "t-good+l-good"},
+                                   {"good-both", "t-good+l-good"}};
+
 static const gh_plugin good = {
     GH_PLUGIN_HEADER,
     .n_handlers = 2,
@@ -146,6 +150,8 @@ static const gh_plugin good = {
     .handlers = handlers,
     .init = good_init,
     .fini = good_fini,
+    .aliases = aliases,
+    .n_aliases = 2,
 };
 
 GH_PLUGIN_ENTRY(good)

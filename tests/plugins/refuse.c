@@ -12,6 +12,8 @@
  *   BAD_OPTION     an INT option with min > max
  *   INIT_FAIL      init() returns GH_EIO
  *   CALLS_CORE     init() calls a core function directly, by name
+ *   ALIAS_NAME, ALIAS_CHAIN   the descriptor declares this one alias
+ *                  (ALIAS_CHAIN defaults to "t-refuse")
  */
 #include <gatehouse/gatehouse.h>
 
@@ -133,6 +135,18 @@ static const gh_handler *const handlers[] = {&handler};
 #define N_HANDLERS DEFAULT_N_HANDLERS
 #endif
 
+#ifdef ALIAS_NAME
+#ifndef ALIAS_CHAIN
+#define ALIAS_CHAIN "t-refuse"
+#endif
+static const gh_alias aliases[] = {{ALIAS_NAME, ALIAS_CHAIN}};
+#define ALIASES aliases
+#define N_ALIASES 1
+#else
+#define ALIASES NULL
+#define N_ALIASES 0
+#endif
+
 static const gh_plugin desc = {
     .abi_major = ABI_MAJOR,
     .abi_minor = ABI_MINOR,
@@ -144,6 +158,8 @@ static const gh_plugin desc = {
     .handlers = handlers,
     .init = r_init,
     .fini = r_fini,
+    .aliases = ALIASES,
+    .n_aliases = N_ALIASES,
 };
 
 #if defined(HIDDEN_ENTRY)

@@ -265,7 +265,8 @@ static void test_server_valid(void **state) {
   assert_string_equal(c.client_ca, P("sub/clients-ca.crt"));
   assert_string_equal(c.common.admin_host, "127.0.0.1");
   assert_int_equal(c.common.admin_port, 9100);
-  assert_string_equal(c.common.plugin_dir, P("plugins"));
+  assert_string_equal(c.common.plugin_dirs[0], P("plugins"));
+  assert_null(c.common.plugin_dirs[1]);
   assert_null(c.common.user);
   assert_null(c.common.group);
   assert_int_equal(c.common.log_level, GH_LOG_DEBUG);
@@ -357,7 +358,7 @@ static void test_server_defaults(void **state) {
   assert_null(c.client_ca);
   assert_null(c.common.admin_host);
   assert_int_equal(c.common.admin_port, 0);
-  assert_null(c.common.plugin_dir);
+  assert_null(c.common.plugin_dirs);
   assert_int_equal(c.common.log_level, GH_LOG_INFO);
   assert_int_equal(c.common.drain_timeout_s, 30);
   assert_int_equal(c.common.keepalive_s, 10);
@@ -767,6 +768,39 @@ static void test_token_never_in_errors(void **state) {
 #undef NS
 }
 
+/* plugin_dir may be repeated: a search path, in the order of the lines,
+ * each resolved against the file's directory, in [server] and [client]. */
+static void test_plugin_dirs(void **state) {
+  (void)state;
+  gh__server_cfg s;
+  load_s_ok(&s, "[server]\n"
+                "tunnel_listen = :9000\n"
+                "cert = server.crt\n"
+                "key = server.key\n"
+                "plugin_dir = /usr/lib/gatehouse/plugins\n"
+                "plugin_dir = mine\n"
+                "plugin_dir = /opt/more/\n");
+  assert_string_equal(s.common.plugin_dirs[0], "/usr/lib/gatehouse/plugins");
+  assert_string_equal(s.common.plugin_dirs[1], P("mine"));
+  assert_string_equal(s.common.plugin_dirs[2], "/opt/more/");
+  assert_null(s.common.plugin_dirs[3]);
+  gh__server_cfg_free(&s);
+  gh__client_cfg c;
+  load_c_ok(&c, "[client]\n"
+                "plugin_dir = b\n"
+                "plugin_dir = a\n"
+                "[gateway dc1]\n"
+                "server = gw.example.com:9000\n"
+                "token = " TOKEN "\n"
+                "ca = ca.crt\n");
+  assert_string_equal(c.common.plugin_dirs[0], P("b"));
+  assert_string_equal(c.common.plugin_dirs[1], P("a"));
+  assert_null(c.common.plugin_dirs[2]);
+  gh__client_cfg_free(&c);
+  SERVER_ERR("[server]\nplugin_dir = a\nplugin_dir =\n", 3,
+             "plugin_dir has no value");
+}
+
 /* ------------------------------------------------------- client */
 
 static void test_client_valid(void **state) {
@@ -805,7 +839,8 @@ static void test_client_valid(void **state) {
   assert_int_equal(c.common.log_level, GH_LOG_WARN);
   assert_string_equal(c.common.admin_host, "127.0.0.1");
   assert_int_equal(c.common.admin_port, 9101);
-  assert_string_equal(c.common.plugin_dir, "/usr/lib/gatehouse/plugins");
+  assert_string_equal(c.common.plugin_dirs[0], "/usr/lib/gatehouse/plugins");
+  assert_null(c.common.plugin_dirs[1]);
   assert_int_equal(c.reconnect_max_s, 60);
   assert_int_equal(c.common.drain_timeout_s, 0);
   assert_int_equal(c.common.keepalive_s, 10);
@@ -1071,7 +1106,15 @@ static const gh_handler h_bare = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
                                   .name = "bare"};
 static const gh_handler *fake_handlers[] = {&h_tcp, &h_tls, &h_udp, &h_http,
                                             &h_bare};
-static gh__registry reg = {.handlers = fake_handlers, .n_handlers = 5};
+/* The aliases the shipped tls.so and http.so declare. */
+static const gh_alias fake_alias_list[] = {
+    {"tls", "tcp+tls"}, {"http", "tcp+http"}, {"https", "tcp+tls+http"}};
+static const gh_alias *fake_aliases[] = {
+    &fake_alias_list[0], &fake_alias_list[1], &fake_alias_list[2]};
+static gh__registry reg = {.handlers = fake_handlers,
+                           .n_handlers = 5,
+                           .aliases = fake_aliases,
+                           .n_aliases = 3};
 
 /* Loads SBASE + text (which holds one destination) and validates it. */
 static int validate(const char *text, gh__server_cfg *c, char *err,
@@ -1203,7 +1246,30 @@ static void test_validate_errors(void **state) {
             "destination 'd': one side carries datagrams and the other a byte "
             "stream");
   VALID_ERR(ONPREM("d", ":1") "listen.protocol = tcp+gzip\n", 13,
-            "listen protocol 'tcp+gzip': unknown protocol handler");
+            "listen protocol 'tcp+gzip': unknown protocol handler \"gzip\" "
+            "(known: tcp, tls, udp, http, bare)");
+  /* A handler of the side the client runs: the server needs it too, and
+   * says so; never for the side it runs itself. */
+  VALID_ERR(ONPREM("d", ":1") "resource.protocol = tcp+gzip\n", 13,
+            "resource protocol 'tcp+gzip': unknown protocol handler \"gzip\" "
+            "(known: tcp, tls, udp, http, bare); the client runs this side, "
+            "and the server checks it too: install the plugin on both "
+            "machines");
+  VALID_ERR(CLOUD("c", "dc1", "7000") "listen.protocol = tcp+gzip\n", 13,
+            "the server checks it too: install the plugin on both machines");
+  gh__server_cfg hc;
+  char herr[1024] = "";
+  assert_int_equal(validate(ONPREM("d", ":1") "listen.protocol = tcp+gzip\n",
+                            &hc, herr, sizeof(herr)),
+                   GH_EINVAL);
+  assert_null(strstr(herr, "both machines"));
+  gh__server_cfg_free(&hc);
+  assert_int_equal(validate(CLOUD("c", "dc1", "7000") "resource.protocol = "
+                                                      "tcp+gzip\n",
+                            &hc, herr, sizeof(herr)),
+                   GH_EINVAL);
+  assert_null(strstr(herr, "both machines"));
+  gh__server_cfg_free(&hc);
   VALID_ERR(ONPREM("d", ":1") "protocol = udp+tls\n", 13,
             "listen protocol 'udp+tls': protocol \"udp+tls\": \"udp\" carries "
             "datagrams");
@@ -2290,6 +2356,7 @@ int main(void) {
       cmocka_unit_test(test_nul_byte),
       cmocka_unit_test(test_unreadable_file),
       cmocka_unit_test(test_token_never_in_errors),
+      cmocka_unit_test(test_plugin_dirs),
       cmocka_unit_test(test_client_valid),
       cmocka_unit_test(test_client_acl),
       cmocka_unit_test(test_client_errors),

@@ -198,6 +198,13 @@ static void test_refusals(void **state) {
       {"refuse-garbage.so", GH_EINVAL, "not an ELF shared object"},
       {"refuse-dir.so", GH_EINVAL, "not a regular file"},
       {"no-such-file.so", GH_ENOENT, "cannot read: No such file or directory"},
+      {"refuse-aliasdup.so", GH_EEXIST, ""},
+      {"refuse-aliashandler.so", GH_EEXIST, ""},
+      {"refuse-aliaschain.so", GH_EINVAL,
+       "alias \"x\": invalid chain \"t-refuse++l\" (handler names joined by "
+       "'+', at most 8)"},
+      {"refuse-aliashide.so", GH_EINVAL,
+       "alias \"t-refuse\" would hide the transport of that name"},
   };
   snprintf(cases[0].want, sizeof(cases[0].want),
            "built for ABI 2.%d, this core speaks %d.%d", GH_ABI_MINOR,
@@ -206,7 +213,17 @@ static void test_refusals(void **state) {
            "needs ABI %d.%d, this core has %d.%d", GH_ABI_MAJOR,
            GH_ABI_MINOR + 1, GH_ABI_MAJOR, GH_ABI_MINOR);
   snprintf(cases[4].want, sizeof(cases[4].want),
-           "handler \"t-good\" is already provided by %s", good);
+           "handler \"t-good\" is already declared by %s: two plugin files "
+           "declare one name (remove one, or rename its handler)",
+           good);
+  snprintf(cases[17].want, sizeof(cases[17].want),
+           "alias \"good-both\" is already declared by %s (an alias): two "
+           "plugin files declare one name (remove one, or rename its alias)",
+           good);
+  snprintf(cases[18].want, sizeof(cases[18].want),
+           "alias \"t-good\" is already declared by %s: two plugin files "
+           "declare one name (remove one, or rename its alias)",
+           good);
   snprintf(cases[8].want, sizeof(cases[8].want),
            "descriptor size 8 is smaller than ABI 1.0's %zu",
            (size_t)GH__PLUGIN_SIZE_1_0);
@@ -236,7 +253,15 @@ static void test_refusals(void **state) {
     assert_null(r.plugins[1].dl);
     assert_null(r.plugins[1].desc);
     assert_string_equal(r.plugins[1].refused, want);
+    /* A conflict, and only that, stops a start. */
+    assert_int_equal(r.plugins[1].conflict, cases[i].rc == GH_EEXIST);
+    char why[1024] = "";
+    assert_int_equal(gh__registry_conflict(&r, why, sizeof(why)),
+                     cases[i].rc == GH_EEXIST ? GH_EEXIST : 0);
+    if (cases[i].rc == GH_EEXIST)
+      assert_string_equal(why, want);
     assert_int_equal(r.n_handlers, 2);
+    assert_int_equal(r.n_aliases, 2);
     assert_non_null(gh__registry_find(&r, "t-good"));
     assert_null(gh__registry_find(&r, "t-refuse"));
     assert_null(gh__registry_find(&r, "l-nocb"));
@@ -332,7 +357,7 @@ static void test_load_dir(void **state) {
   assert_int_equal(refused, r.n_plugins - 1);
   assert_non_null(strstr(log, " warn "));
   assert_non_null(strstr(log, "refuse-dup.so: handler \"t-good\" is already "
-                              "provided by"));
+                              "declared by"));
   assert_non_null(strstr(log, "good.so: loaded good 1.2.3"));
 
   assert_int_equal(r.n_handlers, 2);
@@ -571,11 +596,19 @@ H(h_l5, "l5", GH_KIND_LAYER, 0);
 static const gh_handler *all[] = {&h_tcp, &h_udp, &h_tls, &h_http, &h_l1,
                                   &h_l2,  &h_l3,  &h_l4,  &h_l5};
 
+/* As the shipped tls.so and http.so declare them. */
+static const gh_alias alias_list[] = {
+    {"tls", "tcp+tls"}, {"http", "tcp+http"}, {"https", "tcp+tls+http"}};
+static const gh_alias *all_aliases[] = {&alias_list[0], &alias_list[1],
+                                        &alias_list[2]};
+
 static gh__registry hand_built(size_t n) {
   gh__registry r;
   gh__registry_init(&r, &mock_host);
   r.handlers = all;
   r.n_handlers = n;
+  r.aliases = all_aliases;
+  r.n_aliases = 3;
   return r;
 }
 
@@ -592,18 +625,23 @@ static void assert_chain(const gh__registry *r, const char *spec,
     assert_ptr_equal(c.h[i], want[i]);
 }
 
-static void assert_chain_err(const gh__registry *r, const char *spec,
-                             const char *want) {
+/* GH_ENOENT: a handler that is not loaded; GH_EINVAL: anything else. */
+static void assert_chain_rc(const gh__registry *r, const char *spec,
+                            int want_rc, const char *want) {
   gh__chain c;
   c.n = 99;
-  char err[512] = "";
+  char err[1024] = "";
   int rc = gh__chain_parse(r, spec, &c, err, sizeof(err));
-  if (rc != GH_EINVAL || strcmp(err, want) != 0)
+  if (rc != want_rc || strcmp(err, want) != 0)
     print_error("\"%s\": rc %d, \"%s\"\n", spec ? spec : "(null)", rc, err);
-  assert_int_equal(rc, GH_EINVAL);
+  assert_int_equal(rc, want_rc);
   assert_int_equal(c.n, 0);
   assert_string_equal(err, want);
 }
+#define assert_chain_err(r, spec, want)                                        \
+  assert_chain_rc(r, spec, GH_EINVAL, want)
+#define assert_chain_missing(r, spec, want)                                    \
+  assert_chain_rc(r, spec, GH_ENOENT, want)
 
 static void test_chain_ok(void **state) {
   gh__registry r = hand_built(sizeof(all) / sizeof(all[0]));
@@ -635,16 +673,17 @@ static void test_chain_errors(void **state) {
   assert_chain_err(&r, "+tcp", "empty handler name in protocol \"+tcp\"");
   assert_chain_err(&r, "tcp+ +tls",
                    "empty handler name in protocol \"tcp+ +tls\"");
-  assert_chain_err(&r, "gopher",
-                   "unknown protocol handler \"gopher\" (known: tcp, udp, "
-                   "tls, http)");
-  assert_chain_err(&r, "tcp+proxy-protocol",
-                   "unknown protocol handler \"proxy-protocol\" (known: tcp, "
-                   "udp, tls, http)");
+  assert_chain_missing(&r, "gopher",
+                       "unknown protocol handler \"gopher\" (known: tcp, udp, "
+                       "tls, http)");
+  assert_chain_missing(
+      &r, "tcp+proxy-protocol",
+      "unknown protocol handler \"proxy-protocol\" (known: tcp, "
+      "udp, tls, http)");
   /* Aliases are whole specs only. */
-  assert_chain_err(&r, "tcp+https",
-                   "unknown protocol handler \"https\" (known: tcp, udp, "
-                   "tls, http)");
+  assert_chain_missing(&r, "tcp+https",
+                       "unknown protocol handler \"https\" (known: tcp, udp, "
+                       "tls, http)");
   assert_chain_err(&r, "tls+http",
                    "protocol \"tls+http\" starts with \"tls\", a layer: a "
                    "chain starts with a transport (e.g. tcp+tls)");
@@ -666,13 +705,175 @@ static void test_chain_errors(void **state) {
   gh__registry layers_only = hand_built(0);
   layers_only.handlers = all + 2; /* tls, http, l1.. */
   layers_only.n_handlers = 2;
-  assert_chain_err(&layers_only, "https",
-                   "unknown protocol handler \"tcp\" (needed by https = "
-                   "tcp+tls+http; known: tls, http)");
+  assert_chain_missing(&layers_only, "https",
+                       "unknown protocol handler \"tcp\" (needed by https = "
+                       "tcp+tls+http; known: tls, http)");
   gh__registry none = hand_built(0);
-  assert_chain_err(&none, "tcp",
-                   "unknown protocol handler \"tcp\" (no handlers are "
-                   "loaded)");
+  assert_chain_missing(&none, "tcp",
+                       "unknown protocol handler \"tcp\" (no handlers are "
+                       "loaded)");
+}
+
+/* ------------------------------------------------- aliases, names, dirs */
+
+/* good.so declares two aliases: its layer's own name, and one of its own. */
+static void test_aliases(void **state) {
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  const char *good = path_of("good.so");
+  assert_int_equal(gh__registry_load_file(&r, good, NULL, 0), 0);
+  assert_int_equal(r.n_aliases, 2);
+  const gh_alias *a = gh__registry_alias(&r, "good-both");
+  assert_non_null(a);
+  assert_string_equal(a->chain, "t-good+l-good");
+  assert_null(gh__registry_alias(&r, "t-good"));
+  assert_null(gh__registry_alias(&r, "https")); /* no built-in alias */
+
+  int is_alias = -1;
+  assert_string_equal(gh__registry_owner(&r, "good-both", 9, &is_alias), good);
+  assert_int_equal(is_alias, 1);
+  assert_string_equal(gh__registry_owner(&r, "t-good", 6, &is_alias), good);
+  assert_int_equal(is_alias, 0);
+  assert_null(gh__registry_owner(&r, "t-goodx", 7, NULL));
+  assert_null(gh__registry_owner(&r, "t-goo", 5, NULL));
+
+  /* An alias is a whole spec; its own layer's name stands for the chain. */
+  const gh_handler *t = gh__registry_find(&r, "t-good");
+  const gh_handler *l = gh__registry_find(&r, "l-good");
+  gh__chain c;
+  char err[512];
+  assert_int_equal(gh__chain_parse(&r, " good-both ", &c, err, sizeof(err)), 0);
+  assert_int_equal(c.n, 2);
+  assert_ptr_equal(c.h[0], t);
+  assert_ptr_equal(c.h[1], l);
+  assert_int_equal(gh__chain_parse(&r, "l-good", &c, err, sizeof(err)), 0);
+  assert_int_equal(c.n, 2);
+  assert_int_equal(
+      gh__chain_parse(&r, "t-good+good-both", &c, err, sizeof(err)), GH_ENOENT);
+  char buf[64];
+  assert_string_equal(gh__chain_canonical(&r, "good-both", buf, sizeof(buf)),
+                      "t-good+l-good");
+  assert_string_equal(
+      gh__chain_canonical(&r, " t-good + l-good ", buf, sizeof(buf)),
+      "t-good+l-good");
+  /* an alias this registry does not know stays as written */
+  assert_string_equal(gh__chain_canonical(&r, "https", buf, sizeof(buf)),
+                      "https");
+  assert_string_equal(gh__chain_canonical(NULL, "tls", buf, sizeof(buf)),
+                      "tls");
+  gh__registry_free(&r);
+  assert_int_equal(r.n_aliases, 0);
+}
+
+/* A descriptor of ABI 1.1's size: the bytes after it are not the
+ * plugin's, and may hold anything; the alias there is never read (it would
+ * conflict with good.so's). */
+static void test_abi11_descriptor_has_no_aliases(void **state) {
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  char err[1024];
+  assert_int_equal(
+      gh__registry_load_file(&r, path_of("good.so"), err, sizeof(err)), 0);
+  assert_int_equal(
+      gh__registry_load_file(&r, path_of("v11/v11.so"), err, sizeof(err)), 0);
+  assert_string_equal(err, "");
+  assert_int_equal(r.plugins[1].desc->size, GH_PLUGIN_SIZE_1_1);
+  assert_int_equal(gh__plugin_n_aliases(r.plugins[1].desc), 0);
+  assert_non_null(gh__registry_find(&r, "t-refuse"));
+  assert_int_equal(r.n_aliases, 2);
+  assert_int_equal(gh__registry_conflict(&r, err, sizeof(err)), 0);
+  gh__registry_free(&r);
+}
+
+/* The handler of a refused file, named where it is used: by the names its
+ * descriptor declares when it could be read, else by its file name. */
+static void test_refused_where_used(void **state) {
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  const char *initfail = path_of("refuse-initfail.so");
+  const char *abi2 = path_of("refuse-abi2.so");
+  const char *dup = path_of("refuse-dup.so");
+  gh__registry_load_file(&r, path_of("good.so"), NULL, 0);
+  gh__registry_load_file(&r, initfail, NULL, 0);
+  gh__registry_load_file(&r, abi2, NULL, 0);
+  gh__registry_load_file(&r, dup, NULL, 0);
+  assert_string_equal(r.plugins[1].names, "t-refuse ");
+  assert_null(r.plugins[2].names); /* ABI 2: nothing of it is read */
+  assert_ptr_equal(gh__registry_refused_for(&r, "t-refuse", 8), &r.plugins[1]);
+  assert_ptr_equal(gh__registry_refused_for(&r, "refuse-abi2", 11),
+                   &r.plugins[2]);
+  assert_null(gh__registry_refused_for(&r, "refuse-abi", 10));
+  assert_null(gh__registry_refused_for(&r, "refuse-dup", 10)); /* conflict */
+  assert_null(gh__registry_refused_for(&r, "t-good", 6));
+
+  char want[2048];
+  snprintf(want, sizeof(want),
+           "handler \"t-refuse\": %s was refused: init failed: input/output "
+           "error",
+           initfail);
+  assert_chain_missing(&r, "t-refuse", want);
+  snprintf(want, sizeof(want),
+           "handler \"refuse-abi2\": %s was refused: built for ABI 2.%d, this "
+           "core speaks %d.%d",
+           abi2, GH_ABI_MINOR, GH_ABI_MAJOR, GH_ABI_MINOR);
+  assert_chain_missing(&r, "t-good + refuse-abi2", want);
+  assert_chain_missing(&r, "nothing",
+                       "unknown protocol handler \"nothing\" (known: t-good, "
+                       "l-good)");
+  gh__registry_free(&r);
+}
+
+static void mkdir_copy(char *d, const char *from, const char *as) {
+  char to[256];
+  snprintf(to, sizeof(to), "%s/%s", d, as);
+  copy_file(from, to);
+  mode(to, 0644);
+}
+
+/* Several directories, in order: the same name in two files is a conflict
+ * naming both, whichever order; the same file seen twice is no conflict. */
+static void test_dirs_conflict_and_same_file(void **state) {
+  char a[] = "/tmp/gh-test-dira-XXXXXX", b[] = "/tmp/gh-test-dirb-XXXXXX";
+  assert_non_null(mkdtemp(a));
+  assert_non_null(mkdtemp(b));
+  mkdir_copy(a, path_of("good.so"), "aa-shadow.so");
+  mkdir_copy(b, path_of("good.so"), "good.so");
+  char pa[128], pb[128], want[1024], why[1024];
+  snprintf(pa, sizeof(pa), "%s/aa-shadow.so", a);
+  snprintf(pb, sizeof(pb), "%s/good.so", b);
+  for (int order = 0; order < 2; order++) {
+    const char *first = order ? b : a, *second = order ? a : b;
+    gh__registry r;
+    gh__registry_init(&r, &mock_host);
+    assert_int_equal(gh__registry_load_dir(&r, first), 1);
+    assert_int_equal(gh__registry_load_dir(&r, second), 0);
+    assert_int_equal(gh__registry_conflict(&r, why, sizeof(why)), GH_EEXIST);
+    snprintf(want, sizeof(want),
+             "%s: handler \"t-good\" is already declared by %s: two plugin "
+             "files declare one name (remove one, or rename its handler)",
+             order ? pa : pb, order ? pb : pa);
+    assert_string_equal(why, want);
+    gh__registry_free(&r);
+  }
+  /* b's file is now a link to a's: one file, loaded once */
+  unlink(pb);
+  assert_int_equal(symlink(pa, pb), 0);
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  plugin_log[0] = '\0';
+  assert_int_equal(gh__registry_load_dir(&r, a), 1);
+  assert_int_equal(gh__registry_load_dir(&r, b), 0);
+  assert_int_equal(r.n_plugins, 1);
+  assert_int_equal(gh__registry_conflict(&r, why, sizeof(why)), 0);
+  assert_string_equal(plugin_log, "good: init\n");
+  /* and so is the same directory given twice */
+  assert_int_equal(gh__registry_load_dir(&r, a), 0);
+  assert_int_equal(r.n_plugins, 1);
+  gh__registry_free(&r);
+  unlink(pb);
+  unlink(pa);
+  rmdir(a);
+  rmdir(b);
 }
 
 int main(void) {
@@ -685,6 +886,10 @@ int main(void) {
       cmocka_unit_test_setup(test_load_dir, setup),
       cmocka_unit_test_setup(test_path_check, setup),
       cmocka_unit_test_setup(test_unsafe_plugins_never_run, setup),
+      cmocka_unit_test_setup(test_aliases, setup),
+      cmocka_unit_test_setup(test_abi11_descriptor_has_no_aliases, setup),
+      cmocka_unit_test_setup(test_refused_where_used, setup),
+      cmocka_unit_test_setup(test_dirs_conflict_and_same_file, setup),
       cmocka_unit_test_setup(test_chain_ok, setup),
       cmocka_unit_test_setup(test_chain_errors, setup),
   };

@@ -453,6 +453,20 @@ typedef struct gh_handler {
 
 /* ------------------------------------------------------------- plugins */
 
+/* A name that stands for a whole chain, declared by a plugin as data: a
+ * side whose protocol is exactly the alias ("https") runs the chain
+ * ("tcp+tls+http"). Inside a chain every name is a handler, never an alias.
+ * The name follows the handler rule ([a-z0-9][a-z0-9-]{0,31}) and is unique
+ * among every handler and alias loaded, except that it may be the name of a
+ * layer of the same plugin (tls.so: the layer "tls" and the alias
+ * "tls" = "tcp+tls"). The chain's handlers may come from other plugins;
+ * they are looked up when a destination uses the alias. An array element:
+ * this struct never grows. */
+typedef struct gh_alias {
+  const char *name;  /* "https" */
+  const char *chain; /* "tcp+tls+http": handler names joined by '+' */
+} gh_alias;
+
 /* The descriptor. The first four members never move. */
 typedef struct gh_plugin {
   uint32_t abi_major; /* GH_ABI_MAJOR the plugin was built with */
@@ -468,7 +482,20 @@ typedef struct gh_plugin {
   int32_t (*init)(const gh_host *host);
   /* Optional; called once before dlclose(). */
   void (*fini)(void);
+
+  /* ---- ABI 1.2 ---- */
+
+  /* Optional: the aliases the plugin declares (see gh_alias); static, like
+   * the descriptor. A core reads them only from a descriptor whose size
+   * covers them; an older core never does. */
+  const gh_alias *aliases; /* n_aliases entries, at most 64 */
+  uint32_t n_aliases;
+  uint32_t reserved; /* 0 */
 } gh_plugin;
+
+/* The size of an ABI 1.0 and 1.1 descriptor: the core reads aliases only
+ * from a descriptor whose size is larger. */
+#define GH_PLUGIN_SIZE_1_1 ((uint32_t)offsetof(gh_plugin, aliases))
 
 #define GH_PLUGIN_ENTRY_NAME "gh_plugin_entry"
 typedef const gh_plugin *(*gh_plugin_entry_fn)(void);
