@@ -173,9 +173,16 @@ static int load(gh__registry *r, const char *path, void **dlp,
     return rc;
 
   rc = p->init(r->host);
-  if (rc != 0) {
+  if (rc > 0) { /* GH_PENDING and the like mean nothing here */
+    gh__why_set(w,
+                "%s: init() returned %d: positive values are reserved; "
+                "return 0 or a negative errno",
+                path, rc);
+    return GH_EINVAL;
+  }
+  if (rc < 0) {
     gh__why_set(w, "%s: init failed: %s", path, gh_strerror(rc));
-    return rc < 0 ? rc : GH_EINVAL;
+    return rc;
   }
   *descp = p;
   return 0;

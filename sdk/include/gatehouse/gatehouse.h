@@ -148,6 +148,11 @@ static inline const char *gh_errname(int32_t err) {
 #define GH_KIND_TRANSPORT 1u
 #define GH_KIND_LAYER 2u
 
+/* gh_handler.name: a lower-case letter or digit, then up to 31 more of
+ * them or '-'. The loader refuses any other name. */
+#define GH_HANDLER_NAME_MAX 32
+#define GH_HANDLER_NAME_RULE "[a-z0-9][a-z0-9-]{0,31}"
+
 /* gh_handler.flags */
 #define GH_HANDLER_DGRAM 0x1u /* transport: carries datagrams, not bytes */
 
@@ -168,6 +173,8 @@ static inline const char *gh_errname(int32_t err) {
 #define GH_OPT_INT 2u    /* decimal integer within [min, max] */
 #define GH_OPT_BOOL 3u   /* yes|no|true|false|on|off|1|0 */
 #define GH_OPT_FILE 4u   /* a path; the core reads the file (see opt_blob) */
+/* ---- ABI 1.2 ---- */
+#define GH_OPT_ENUM 5u /* one of the words of gh_option.choices */
 
 /* gh_option.flags */
 #define GH_OPT_MULTI 0x1u    /* the key may be given several times */
@@ -218,14 +225,30 @@ typedef struct gh_link_info {
 
 /* An option a handler accepts, declared as data. In a configuration it is
  * written HANDLER.NAME (both sides) or SIDE.HANDLER.NAME (one side). The
- * core validates type, range, presence and file readability with FILE:LINE
- * before inst_init() runs. */
+ * core validates type, range, choice, presence and file readability with
+ * FILE:LINE before inst_init() runs.
+ *
+ * GH_OPT_ENUM (ABI 1.2): `choices` lists the accepted words, 1 to
+ * GH_OPT_CHOICES_MAX of them, each of [A-Za-z0-9._+-]{1,63}, unique, then
+ * NULL; a value must be one of them exactly (case matters), and `def`, when
+ * set, too. opt_get() returns the word as written. The array is static and
+ * const in the plugin, like the option. A plugin whose descriptor says ABI
+ * 1.0 or 1.1 cannot declare it (the loader refuses the file).
+ *
+ * gh_option has no size member and lives in arrays, so it can never grow:
+ * `choices` shares its storage with `min`, which only GH_OPT_INT reads.
+ * The layout is that of ABI 1.0. */
+#define GH_OPT_CHOICES_MAX 32
 typedef struct gh_option {
   const char *name;
   uint32_t type;  /* GH_OPT_* */
   uint32_t flags; /* GH_OPT_MULTI | GH_OPT_REQUIRED */
-  int64_t min;    /* GH_OPT_INT: inclusive bounds */
-  int64_t max;
+  union {
+    int64_t min; /* GH_OPT_INT: inclusive bounds */
+    /* ---- ABI 1.2 ---- GH_OPT_ENUM: the words, NULL-terminated */
+    const char *const *choices;
+  };
+  int64_t max;      /* GH_OPT_INT; unused otherwise */
   const char *def;  /* default, as configuration text; NULL for none */
   const char *help; /* one line, shown by `gatehouse plugins` */
 } gh_option;
@@ -280,6 +303,7 @@ typedef struct gh_host {
   /* Option values of an instance, validated against the declaration.
    * opt_get: the index-th value given for `name`, or for index 0 the
    * default when none was given; NULL when there is none.
+   * For a GH_OPT_ENUM option it is one of the declared words, as declared.
    * opt_count: how many values were given (0 when only the default).
    * opt_int / opt_bool: the value (or default) parsed; 0 when unset.
    * opt_blob: the content of a GH_OPT_FILE option, read by the core when
@@ -352,6 +376,15 @@ typedef struct gh_host {
   void (*closed)(gh_link *link);
 } gh_host;
 
+/* Whether the host table has the function `member`: the core's table is at
+ * least as large as the member's end, and the member is set. A plugin
+ * checks, in init(), the newest member it calls (e.g. GH_HOST_HAS(host,
+ * closed)): members are only ever appended, so the older ones are there
+ * too. Evaluates `host` more than once. */
+#define GH_HOST_HAS(host, member)                                              \
+  ((host)->size >= offsetof(gh_host, member) + sizeof((host)->member) &&       \
+   (host)->member != NULL)
+
 /* Checks the level before it evaluates the arguments. */
 #define GH_LOG(host, level, link, ...)                                         \
   do {                                                                         \
@@ -373,7 +406,9 @@ typedef struct gh_handler {
   uint32_t kind; /* GH_KIND_* */
   uint32_t flags;
   uint32_t n_options;
-  const char *name; /* [a-z0-9-]+, unique among all loaded handlers */
+  /* GH_HANDLER_NAME_RULE, unique among all loaded handlers: it is what a
+   * chain ("tcp+tls") and an option key ("tls.cert") are written with. */
+  const char *name;
   const char *help;
   const gh_option *options; /* n_options entries */
 
@@ -464,7 +499,8 @@ typedef struct gh_plugin {
   const char *description;
   const gh_handler *const *handlers; /* n_handlers entries */
   /* Called once, after the checks, before any handler is used. Keep `host`.
-   * Return 0, or a negative code to be refused (and dlclose()d). */
+   * Return 0, or a negative code to be refused (and dlclose()d); a
+   * positive value is reserved and refuses the plugin too. */
   int32_t (*init)(const gh_host *host);
   /* Optional; called once before dlclose(). */
   void (*fini)(void);
