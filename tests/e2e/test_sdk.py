@@ -306,6 +306,43 @@ def test_readme_plugin_builds_loads_and_works(t):
     srv.wait_log(r"tap: %d bytes up, %d down \(closed\)" % (n + len("ECHO\n"), n))
 
 
+def test_close_has_stream_id_and_send_up_reenters_down(t):
+    """What the guide promises about a link, on the real core (the layers of
+    tests/plugins/probe.c on the server's listen side): a line logged in
+    close() carries the stream's id ("#N", N > 0, and link_info() agrees),
+    and send_up() may re-enter the same link's down() when the layer above
+    answers at once (bounce sends every byte straight back down)."""
+    probe = os.path.join(ghtest.GH_BUILD_DIR, "test-plugins", "probe", "probe.so")
+    assert os.path.isfile(probe), f"{probe}: not built"
+    d = os.path.join(t.dir, "plugins")
+    os.makedirs(d)
+    for so in glob.glob(os.path.join(os.path.abspath(ghtest.GH_PLUGIN_DIR), "*.so")) + [probe]:
+        os.symlink(so, os.path.join(d, os.path.basename(so)))
+    res = t.proto_server()
+    plain, port = t.ports(2)
+    token = t.token()
+    dests = [ghtest.onprem("plain", plain, res.port),
+             ghtest.onprem("b", port, res.port, protocol=None,
+                           extra={"listen.protocol": "tcp+probe+bounce",
+                                  "resource.protocol": "tcp",
+                                  "listen.probe.label": "watched"})]
+    srv = t.server(dests, {"gw1": token}, server={"plugin_dir": d})
+    cli = t.client(srv, token, client={"plugin_dir": d})
+    ghtest.wait_tunnel(plain, UP, procs=[srv, cli])
+    msg = b"bounced by the layer above probe\n"
+    with ghtest.connect(port) as c:
+        c.sendall(msg)
+        assert ghtest.recv_exact(c, len(msg)) == msg
+        c.shutdown(socket.SHUT_WR)
+        assert ghtest.expect_eof(c) in ("eof", "reset")
+    m = srv.wait_log(r"gw1 b #(\d+) \S+: probe: down\(\) re-entered inside send_up\(\)")
+    n = m.group(1)
+    assert int(n) > 0, f"the stream's id is {n} while it is open"
+    # the close() line: the same id in the subject and from link_info()
+    srv.wait_log(r"gw1 b #%s \S+: probe: close: watched, stream_id %s, destination b " % (n, n))
+    assert not re.search(r"#0 \S+: probe: close", srv.log_text()), srv.tail(20)
+
+
 def test_listen_side_and_bad_version_refused(t):
     """The plugin refuses the listen side (its inst_init), and the core refuses
     a version outside the declared 1..2 with FILE:LINE."""
