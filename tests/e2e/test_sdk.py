@@ -46,16 +46,19 @@ def _installed_sdk():
     prefix = os.path.join(top, "prefix")
     _run(["cmake", "--install", ghtest.GH_BUILD_DIR, "--prefix", prefix])
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "share", "pkgconfig"))
-    # Out of tree: a copy of the example and of the mock host as installed,
-    # nothing of the sources.
+    # Out of tree: a copy of the example as installed, nothing of the
+    # sources; `make check` finds the installed mock host with pkg-config.
     docs = os.path.join(prefix, "share", "doc", "gatehouse", "examples")
     src = os.path.join(top, "proxy-protocol")
     shutil.copytree(os.path.join(docs, "proxy-protocol"), src)
     assert sorted(os.listdir(src)) == sorted(f for f in os.listdir(EXAMPLE)
                                              if f not in ("proxy-protocol.so", "test_proxy_protocol"))
-    mock = os.path.join(docs, "mock-host")
+    mock = _run(["pkg-config", "--variable=mockdir", "gatehouse-sdk"], env=env).strip()
+    assert os.path.realpath(mock) == os.path.realpath(
+        os.path.join(prefix, "share", "gatehouse", "mock-host")), mock
     out = _run(["make"], env=env, cwd=src)
-    out += _run(["make", "check", f"MOCK_DIR={mock}"], env=env, cwd=src)
+    out += _run(["make", "check"], env=env, cwd=src)
+    assert f"{mock}/mock_host.c" in out, out
     out += _run(["make", "install"], env=env, cwd=src)
     plugindir = _run(["pkg-config", "--variable=plugindir", "gatehouse-sdk"], env=env).strip()
     _sdk.update(prefix=prefix, env=env, plugindir=plugindir, make=out,
