@@ -346,6 +346,23 @@ def test_close_has_stream_id_and_send_up_reenters_down(t):
     assert not re.search(r"#0 \S+: probe: close", srv.log_text()), srv.tail(20)
 
 
+def test_guide_states_the_headers_rules(t):
+    """The handler-name rule is one: the header's GH_HANDLER_NAME_RULE, worded
+    the same in the header and in the guide; the guide's close() table names
+    the calls the header's does."""
+    hdr = open(os.path.join(ghtest._ROOT, "sdk", "include", "gatehouse", "gatehouse.h")).read()
+    guide = open(os.path.join(ghtest._ROOT, "sdk", "README.md")).read()
+    rule = re.search(r'#define GH_HANDLER_NAME_RULE "([^"]+)"', hdr).group(1)
+    words = "a lower-case letter or digit, then up to 31 more of them or '-'"
+    assert words in " ".join(hdr.replace("*", " ").split()), "header: the rule's words changed"
+    assert f"{words}: `{rule}`" in " ".join(guide.split()), "sdk/README.md: the rule differs"
+    table = guide.split("What `close(link, reason)` may call", 1)[1].split("\n\n", 2)[1]
+    for call in ("log", "link_data", "link_set_data", "link_info", "opt_*", "closed",
+                 "send_up", "abort"):
+        assert f"`{call}`" in table, f"the guide's close() table lacks {call}"
+        assert re.search(r"\*\s.*\b%s\b" % re.escape(call.rstrip("*")), hdr), call
+
+
 def test_listen_side_and_bad_version_refused(t):
     """The plugin refuses the listen side (its inst_init), and the core refuses
     a version outside the declared 1..2 with FILE:LINE."""

@@ -646,7 +646,6 @@ mock_link *mock_link_new(mock_inst *inst) {
   return l;
 }
 
-
 static void *h_link_data(const gh_link *gl) {
   mock_link *l = L(gl, "link_data");
   return l && !gone(l, "link_data") ? l->data : NULL;
@@ -740,7 +739,7 @@ static void h_ready(gh_link *gl, int32_t status) {
   if (status > 0)
     violation("ready with status %d (> 0)", (int)status);
   if (is_transport_link(l) ? !l->connect_called
-                      : !(l->open_called && l->open_result == GH_PENDING))
+                           : !(l->open_called && l->open_result == GH_PENDING))
     violation("ready on link %llu that has no start pending",
               (unsigned long long)l->id);
   l->ready_calls++;

@@ -205,7 +205,8 @@ typedef struct gh_link_info {
   uint32_t flags; /* GH_LINK_* */
   uint16_t resource_port;
   uint16_t reserved;
-  uint64_t stream_id;        /* the tunnel stream, 0 until it is opened */
+  uint64_t stream_id;        /* the tunnel stream, 0 until it is opened; kept
+                                through close() */
   const char *destination;   /* the destination's name */
   const char *gateway;       /* the gateway's id */
   const char *resource_host; /* as configured, before name resolution */
@@ -347,7 +348,14 @@ typedef struct gh_host {
   /* Pass bytes up, toward the tunnel: a transport with what it read, a layer
    * with what it produced from up(). For a datagram link, one call is one
    * datagram. Returns 0, or a negative code when the stream is gone (the
-   * caller stops). */
+   * caller stops).
+   * Re-entrance: send_up() runs the next layer's up() at once, and a layer
+   * that answers at once (a TLS handshake) calls send_down() from there,
+   * which runs THIS link's down() before send_up() returns. Likewise
+   * send_down() may run this link's up() (a layer below answering at once)
+   * and a transport's write() may call written(). The core adds no other
+   * re-entrance: it never calls close() from inside a callback of the
+   * link's handler. Keep the link's state consistent before each call. */
   int32_t (*send_up)(gh_link *link, const uint8_t *data, uint32_t len);
   /* Pass bytes down, toward the socket; layers only. */
   int32_t (*send_down)(gh_link *link, const uint8_t *data, uint32_t len);
@@ -451,7 +459,21 @@ typedef struct gh_handler {
   /* Release the link. reason 0: an orderly end (a transport lets queued
    * bytes go out first); negative: an abortive end (a TCP transport resets
    * the connection). A transport calls host->closed() when done, possibly
-   * later; a layer is done when close() returns. */
+   * later; a layer is done when close() returns.
+   * Layers are closed top down, then the transport. Inside close(), for
+   * this link (its stream id is still set: log lines carry "#N"):
+   *   log, log_enabled                      yes
+   *   link_data, link_set_data, link_inst,  yes (read the state, free it,
+   *   link_info                                 clear the slot)
+   *   inst_*, opt_* of the link's instance  yes
+   *   alloc, realloc, free, timer_*         yes (free the link's timers)
+   *   uv_loop                               yes (transports)
+   *   closed                                transports: now or later
+   *   ready, send_up, send_down, eof_up,    no: the stream is ending; the
+   *   eof_down, written, abort                  core ignores them (send_*
+   *                                             return GH_ECANCELED)
+   * After close() returns a layer's link is dead; a transport's link takes
+   * only closed() and log() until closed(), and nothing after. */
   void (*close)(gh_link *link, int32_t reason);
 
   /* ---- layers ---- */
