@@ -346,6 +346,28 @@ def test_close_has_stream_id_and_send_up_reenters_down(t):
     assert not re.search(r"#0 \S+: probe: close", srv.log_text()), srv.tail(20)
 
 
+def test_header_compiles_pedantic_c99_and_cxx(t):
+    """The header builds warning-free under -std=c99 -pedantic and as C++
+    (gh_option's anonymous union, ABI 1.2), an ENUM option included."""
+    inc = os.path.join(ghtest._ROOT, "sdk", "include")
+    src = ('#include <gatehouse/gatehouse.h>\n'
+           'static const char *const w[] = {"upper", "rot13", NULL};\n'
+           'static const gh_option o[] = {{"mode", GH_OPT_ENUM, 0, {0}, 0, "upper", "h"}};\n'
+           'int f(void);\nint f(void) { return o[0].min == 0 && w[0] && GH_HANDLER_NAME_MAX == 32; }\n')
+    c = os.path.join(t.dir, "h.c")
+    with open(c, "w") as fh:
+        fh.write(src)
+    _run(["cc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", f"-I{inc}", "-c", c,
+          "-o", os.path.join(t.dir, "h.o")])
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if cxx:
+        cc = os.path.join(t.dir, "h.cc")
+        with open(cc, "w") as fh:
+            fh.write(src.replace("{0}", "{.choices = w}"))
+        _run([cxx, "-std=c++20", "-pedantic", "-Wall", "-Wextra", "-Werror", f"-I{inc}", "-c", cc,
+              "-o", os.path.join(t.dir, "h2.o")])
+
+
 def test_guide_states_the_headers_rules(t):
     """The handler-name rule is one: the header's GH_HANDLER_NAME_RULE, worded
     the same in the header and in the guide; the guide's close() table names

@@ -50,6 +50,12 @@ extern "C" {
 #endif
 
 #define GH_EXPORT __attribute__((visibility("default")))
+/* An anonymous union (C11, C++) stays quiet under -std=c99 -pedantic. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GH__EXTENSION __extension__
+#else
+#define GH__EXTENSION
+#endif
 #if defined(__GNUC__) || defined(__clang__)
 #define GH_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
@@ -244,7 +250,7 @@ typedef struct gh_option {
   const char *name;
   uint32_t type;  /* GH_OPT_* */
   uint32_t flags; /* GH_OPT_MULTI | GH_OPT_REQUIRED */
-  union {
+  GH__EXTENSION union {
     int64_t min; /* GH_OPT_INT: inclusive bounds */
     /* ---- ABI 1.2 ---- GH_OPT_ENUM: the words, NULL-terminated */
     const char *const *choices;
