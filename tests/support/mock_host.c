@@ -133,7 +133,8 @@ static int is_transport_link(const mock_link *l) {
 /* The link is past close(): the plugin must only call closed() for it. */
 static int dead(mock_link *l, const char *fn) {
   if (l->closed) {
-    violation("%s on link %llu after closed()", fn, (unsigned long long)l->id);
+    violation("%s on link %llu after %s", fn, (unsigned long long)l->id,
+              is_transport_link(l) ? "closed()" : "close()");
     return 1;
   }
   if (l->in_close) {
