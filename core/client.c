@@ -362,7 +362,7 @@ static void apply_locals(gh__tunnel *t, gh__gw *gw, gh__dest *nd, size_t n) {
       j++;
     if (j == n) {
       push_log(gw, GH_LOG_INFO, gw->id,
-               "%s:%d: [destination %s]: no destination '%s' was pushed by "
+               "%s:%d: [destination %s]: no destination %s was pushed by "
                "gateway %s; its values are unused",
                cc->file, l->line, l->name, l->name, gw->id);
       continue;

@@ -19,6 +19,10 @@ static void print_handler(const gh_handler *h) {
     printf("      %s.%s  %s", h->name, o->name, gh__opt_type_name(o->type));
     if (o->type == GH_OPT_INT)
       printf(" %lld..%lld", (long long)o->min, (long long)o->max);
+    if (o->type == GH_OPT_ENUM) {
+      char list[512];
+      printf(" %s", gh__opt_choices(o, "|", list, sizeof(list)));
+    }
     if (o->def)
       printf("  default %s", o->def);
     if (o->flags & GH_OPT_REQUIRED)

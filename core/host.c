@@ -220,7 +220,7 @@ static int32_t h_link_info(const gh_link *l, gh_link_info *info) {
   v.side = s->side;
   v.flags = s->dgram ? GH_LINK_DGRAM : 0;
   v.resource_port = c->resource_port;
-  v.stream_id = s->in_map ? s->mnode.key : 0;
+  v.stream_id = s->id;
   v.destination = c->name;
   v.gateway = s->d->gw->id;
   v.resource_host = c->resource_host;

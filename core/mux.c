@@ -670,6 +670,7 @@ void gh__mux_end_dgrams(gh__tunnel *t) {
 /* Registers s as stream `id` of t, with the peer's initial window. */
 int gh__mux_attach(gh__tunnel *t, gh__stream *s, uint32_t id) {
   s->mnode.key = id;
+  s->id = id;
   if (gh__map_put(&t->streams, &s->mnode) < 0)
     gh__oom();
   s->in_map = 1;

@@ -221,10 +221,18 @@ static int load(gh__registry *r, const char *path, load_res *l, gh__why *w) {
   }
 
   rc = p->init(r->host);
-  if (rc != 0) {
+  if (rc > 0) { /* GH_PENDING and the like mean nothing here */
+    gh__plugin_desc_names(p, l->names, sizeof(l->names));
+    gh__why_set(w,
+                "%s: init() returned %d: positive values are reserved; "
+                "return 0 or a negative errno",
+                path, rc);
+    return GH_EINVAL;
+  }
+  if (rc < 0) {
     gh__plugin_desc_names(p, l->names, sizeof(l->names));
     gh__why_set(w, "%s: init failed: %s", path, gh_strerror(rc));
-    return rc < 0 ? rc : GH_EINVAL;
+    return rc;
   }
   l->desc = p;
   return 0;

@@ -76,7 +76,8 @@ int gh__plugin_path_check(const char *path, char *reason, size_t len);
  *   - name, version, handlers and init are set; 1 <= n_handlers <=
  *     GH__PLUGIN_HANDLERS_MAX;
  *   - each handler: not NULL, size >= GH__HANDLER_SIZE_1_0, name matching
- *     [a-z0-9][a-z0-9-]{0,31}, unique within the plugin and among every
+ *     GH_HANDLER_NAME_RULE ([a-z0-9][a-z0-9-]{0,31}),
+ *     unique within the plugin and among every
  *     handler and alias already loaded (else a conflict, GH_EEXIST), kind
  *     known, flags known (GH_HANDLER_DGRAM on transports only), every
  *     mandatory callback of its kind present;
@@ -89,13 +90,14 @@ int gh__plugin_path_check(const char *path, char *reason, size_t len);
  *     [a-z0-9_-]{1,63} and unique within the handler, type and flags known,
  *     min <= max for GH_OPT_INT, a default that parses as its type (and is
  *     within [min, max]).
- * Then init(host) runs; a failure refuses the file too. The returned code
+ * Then init(host) runs; a failure (or a positive return, which is reserved)
+ * refuses the file too. The returned code
  * is -errno for a file that cannot be read, GH_ENOTSUP for an ABI mismatch,
  * GH_EEXIST for a handler name already loaded, init()'s negative code when
  * it fails, GH_EINVAL otherwise. err may be NULL. */
 #define GH__PLUGIN_HANDLERS_MAX 64
 #define GH__PLUGIN_ALIASES_MAX 64
-#define GH__HANDLER_NAME_MAX 32
+#define GH__HANDLER_NAME_MAX GH_HANDLER_NAME_MAX
 #define GH__OPTION_NAME_MAX 63
 /* The sizes of the descriptors of ABI 1.0: a plugin's `size` may not be
  * smaller. */
@@ -169,8 +171,13 @@ const char *gh__chain_canonical(const gh__registry *r, const char *spec,
 /* Finds an option declaration of handler h; NULL if it has none by name. */
 const gh_option *gh__handler_option(const gh_handler *h, const char *name);
 
-/* "string", "int", "bool" or "file": an option type (GH_OPT_*) in words,
- * as `gatehouse plugins` and the reference print it. */
+/* "string", "int", "bool", "file" or "enum": an option type (GH_OPT_*) in
+ * words, as `gatehouse plugins` and the reference print it. */
 const char *gh__opt_type_name(uint32_t type);
+
+/* The choices of a GH_OPT_ENUM option joined by sep ("upper, rot13"), as
+ * many whole words as fit len; "" for another type. Returns buf. */
+const char *gh__opt_choices(const gh_option *o, const char *sep, char *buf,
+                            size_t len);
 
 #endif

@@ -281,7 +281,29 @@ const char *gh__opt_type_name(uint32_t type) {
     return "bool";
   case GH_OPT_FILE:
     return "file";
+  case GH_OPT_ENUM:
+    return "enum";
   default:
     return "?";
   }
+}
+
+const char *gh__opt_choices(const gh_option *o, const char *sep, char *buf,
+                            size_t len) {
+  size_t used = 0;
+  if (!len)
+    return buf;
+  buf[0] = '\0';
+  if (o->type != GH_OPT_ENUM || !o->choices)
+    return buf;
+  for (size_t i = 0; o->choices[i]; i++) {
+    int k =
+        snprintf(buf + used, len - used, "%s%s", i ? sep : "", o->choices[i]);
+    if (k < 0 || (size_t)k >= len - used) {
+      buf[used] = '\0'; /* whole words only */
+      break;
+    }
+    used += (size_t)k;
+  }
+  return buf;
 }

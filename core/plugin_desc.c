@@ -48,8 +48,80 @@ static int default_bool_ok(const char *s) {
   return gh__word_bool(s, &b) == 0;
 }
 
-static int check_option(const char *path, const gh_handler *h,
-                        const gh_option *o, uint32_t i, gh__why *w) {
+/* A word of a GH_OPT_ENUM: what a configuration value can be written as,
+ * blanks, quotes and separators excluded. */
+static int choice_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > GH__OPTION_NAME_MAX)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '+' ||
+          c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+static int check_choices(const char *path, const gh_plugin *p,
+                         const gh_handler *h, const gh_option *o, gh__why *w) {
+  /* An older SDK has no such type: the plugin cannot mean it, and an older
+   * core would refuse it anyway. */
+  if (p->abi_minor < 2) {
+    gh__why_set(w,
+                "%s: handler \"%s\": option \"%s\" is GH_OPT_ENUM, which "
+                "needs ABI 1.2; the plugin was built for ABI %u.%u",
+                path, h->name, o->name, p->abi_major, p->abi_minor);
+    return GH_EINVAL;
+  }
+  if (!o->choices || !o->choices[0]) {
+    gh__why_set(w,
+                "%s: handler \"%s\": option \"%s\": GH_OPT_ENUM without "
+                "choices",
+                path, h->name, o->name);
+    return GH_EINVAL;
+  }
+  uint32_t n = 0;
+  int def_found = o->def == NULL;
+  for (; o->choices[n]; n++) {
+    const char *c = o->choices[n];
+    if (n == GH_OPT_CHOICES_MAX) {
+      gh__why_set(w, "%s: handler \"%s\": option \"%s\": more than %d choices",
+                  path, h->name, o->name, GH_OPT_CHOICES_MAX);
+      return GH_EINVAL;
+    }
+    if (!choice_ok(c)) {
+      gh__why_set(w,
+                  "%s: handler \"%s\": option \"%s\": invalid choice "
+                  "\"%.64s\" (must match [A-Za-z0-9._+-]{1,63})",
+                  path, h->name, o->name, c);
+      return GH_EINVAL;
+    }
+    for (uint32_t k = 0; k < n; k++)
+      if (strcmp(o->choices[k], c) == 0) {
+        gh__why_set(w,
+                    "%s: handler \"%s\": option \"%s\": choice \"%s\" "
+                    "is listed twice",
+                    path, h->name, o->name, c);
+        return GH_EINVAL;
+      }
+    if (o->def && strcmp(o->def, c) == 0)
+      def_found = 1;
+  }
+  if (!def_found) {
+    gh__why_set(w,
+                "%s: handler \"%s\": option \"%s\": default \"%.64s\" is "
+                "not one of its choices",
+                path, h->name, o->name, o->def);
+    return GH_EINVAL;
+  }
+  return 0;
+}
+
+static int check_option(const char *path, const gh_plugin *p,
+                        const gh_handler *h, const gh_option *o, uint32_t i,
+                        gh__why *w) {
   if (!o->name) {
     gh__why_set(w, "%s: handler \"%s\": option #%u has no name", path, h->name,
                 i);
@@ -68,7 +140,7 @@ static int check_option(const char *path, const gh_handler *h,
                   path, h->name, o->name);
       return GH_EINVAL;
     }
-  if (o->type < GH_OPT_STRING || o->type > GH_OPT_FILE) {
+  if (o->type < GH_OPT_STRING || o->type > GH_OPT_ENUM) {
     gh__why_set(w, "%s: handler \"%s\": option \"%s\": unknown type %u", path,
                 h->name, o->name, o->type);
     return GH_EINVAL;
@@ -96,6 +168,8 @@ static int check_option(const char *path, const gh_handler *h,
       return GH_EINVAL;
     }
   }
+  if (o->type == GH_OPT_ENUM)
+    return check_choices(path, p, h, o, w);
   if (o->type == GH_OPT_BOOL && o->def && !default_bool_ok(o->def)) {
     gh__why_set(w,
                 "%s: handler \"%s\": option \"%s\": default \"%.64s\" is not "
@@ -176,8 +250,8 @@ static int check_handler(const gh__registry *r, const char *path,
   }
   if (!name_ok(h->name)) {
     gh__why_set(w,
-                "%s: handler #%u: invalid name \"%.64s\" (must match "
-                "[a-z0-9][a-z0-9-]{0,31})",
+                "%s: handler #%u: invalid name \"%.64s\" (must "
+                "match " GH_HANDLER_NAME_RULE ")",
                 path, i, h->name);
     return GH_EINVAL;
   }
@@ -217,7 +291,7 @@ static int check_handler(const gh__registry *r, const char *path,
     return GH_EINVAL;
   }
   for (uint32_t j = 0; j < h->n_options; j++) {
-    rc = check_option(path, h, &h->options[j], j, w);
+    rc = check_option(path, p, h, &h->options[j], j, w);
     if (rc < 0)
       return rc;
   }

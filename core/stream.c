@@ -26,8 +26,8 @@ static const gh_handler *H(const gh__stream *s, size_t i) {
 const char *gh__stream_subject(const gh__stream *s, char *buf, size_t len) {
   char peer[64];
   gh__addr_format(&s->peer, peer, sizeof(peer));
-  snprintf(buf, len, "%s %s #%u %s", s->d->gw->id, s->d->cfg->name,
-           s->in_map ? s->mnode.key : 0u, peer);
+  snprintf(buf, len, "%s %s #%u %s", s->d->gw->id, s->d->cfg->name, s->id,
+           peer);
   return buf;
 }
 

@@ -28,6 +28,9 @@ struct gh_link {
 
 struct gh__stream {
   gh__map_node mnode; /* key: stream id, in t->streams */
+  uint32_t id;        /* its tunnel stream id, 0 until it has one; kept when it
+                         leaves the map, so that close() and the log lines of
+                         teardown still name it */
   gh__drt *d;
   gh__tunnel *t;
   uint32_t side;

@@ -24,7 +24,12 @@
 static const gh_option tcp_opts[] = {
     {.name = "nodelay", .type = GH_OPT_BOOL, .def = "yes"},
 };
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 static const gh_option tls_opts[] = {
+    {.name = "min_version",
+     .type = GH_OPT_ENUM,
+     .choices = tls_versions,
+     .def = "1.2"},
     {.name = "cert", .type = GH_OPT_FILE},
     {.name = "key", .type = GH_OPT_FILE},
     {.name = "ca", .type = GH_OPT_FILE},
@@ -42,7 +47,7 @@ static const gh_handler h_tcp = {GH_HANDLER_HEADER, .kind = GH_KIND_TRANSPORT,
                                  .name = "tcp", .n_options = 1,
                                  .options = tcp_opts};
 static const gh_handler h_tls = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
-                                 .name = "tls", .n_options = 5,
+                                 .name = "tls", .n_options = 6,
                                  .options = tls_opts};
 static const gh_handler h_udp = {GH_HANDLER_HEADER,
                                  .kind = GH_KIND_TRANSPORT,

@@ -310,15 +310,15 @@ int gh__cf_dest_finish(gh__dest *d, int *idx, char *err, size_t errlen) {
   const char *n = d->name ? d->name : "?";
   *idx = -1;
   if (!d->gateway)
-    return gh__cf_why(err, errlen, "destination '%s' has no gateway = ID", n);
+    return gh__cf_why(err, errlen, "destination %s has no gateway = ID", n);
   if (!d->type)
     return gh__cf_why(err, errlen,
-                      "destination '%s' has no type = onprem | cloud", n);
+                      "destination %s has no type = onprem | cloud", n);
   if (d->type == GH__DEST_ONPREM) {
     if (d->client_port || d->client_bind) {
       *idx = d->client_port ? GH__DK_CLIENT_PORT : GH__DK_CLIENT_BIND;
       return gh__cf_why(err, errlen,
-                        "destination '%s': %s is for type = cloud (the client "
+                        "destination %s: %s is for type = cloud (the client "
                         "listens); type = onprem uses listen = host:port (the "
                         "server listens)",
                         n, d->client_port ? "client_port" : "client_bind");
@@ -326,30 +326,29 @@ int gh__cf_dest_finish(gh__dest *d, int *idx, char *err, size_t errlen) {
     if (!d->listen_port)
       return gh__cf_why(
           err, errlen,
-          "destination '%s' (onprem) needs listen = host:port, where "
+          "destination %s (onprem) needs listen = host:port, where "
           "the server listens",
           n);
   } else {
     if (d->listen_port) {
       *idx = GH__DK_LISTEN;
-      return gh__cf_why(
-          err, errlen,
-          "destination '%s': listen is for type = onprem; a cloud "
-          "destination listens on the client, at client_port",
-          n);
+      return gh__cf_why(err, errlen,
+                        "destination %s: listen is for type = onprem; a cloud "
+                        "destination listens on the client, at client_port",
+                        n);
     }
     if (!d->client_port)
       return gh__cf_why(
           err, errlen,
-          "destination '%s' (cloud) needs client_port = N, where the "
+          "destination %s (cloud) needs client_port = N, where the "
           "client listens",
           n);
     if (!d->client_bind)
       d->client_bind = gh__strdup("127.0.0.1");
   }
   if (!d->resource_port)
-    return gh__cf_why(err, errlen,
-                      "destination '%s' needs resource = host:port", n);
+    return gh__cf_why(err, errlen, "destination %s needs resource = host:port",
+                      n);
   if (!d->listen_proto)
     d->listen_proto = gh__strdup("tcp");
   if (!d->resource_proto)

@@ -47,7 +47,7 @@ int gh__dest_apply_local(gh__dest *d, const gh__local_dest *l, char *err,
       if (err && errlen)
         snprintf(err, errlen,
                  "%s:%d: %s: this client runs the %s side of destination "
-                 "'%s' (type = %s); the %s side's options belong in the "
+                 "%s (type = %s); the %s side's options belong in the "
                  "server's file",
                  lk->file ? lk->file : "?", lk->line, lk->key,
                  gh__cf_side_name(mine), d->name, gh__cf_type_name(d->type),

@@ -215,10 +215,11 @@ static int rd_blob(gh__rd *r, gh__dest *d, size_t before, const char *key,
   if (!b)
     return dfail(err, errlen, GH_EPROTO, "truncated");
   if (d->opts.n != before + 1)
-    return dfail(err, errlen, GH_EPROTO,
-                 "destination '%s': file content for '%.64s', which is not "
-                 "a handler option",
-                 d->name, key);
+    return dfail(
+        err, errlen, GH_EPROTO,
+        "destination %s (pushed): file content for '%.64s', which is not "
+        "a handler option",
+        d->name, key);
   gh__kv *kv = &d->opts.v[before];
   kv->blob = gh__xcalloc(1, n ? n : 1);
   memcpy(kv->blob, b, n);
@@ -239,7 +240,8 @@ static int rd_record(gh__rd *r, gh__dest *d, char *err, size_t errlen) {
   size_t before = d->opts.n;
   rc = gh__dest_set(d, key, value, 0, reason, sizeof(reason));
   if (rc < 0)
-    rc = dfail(err, errlen, GH_EINVAL, "destination '%s': %s", d->name, reason);
+    rc = dfail(err, errlen, GH_EINVAL, "destination %s (pushed): %s", d->name,
+               reason);
   else if (tag == GH__REC_BLOB)
     rc = rd_blob(r, d, before, key, err, errlen);
   free(key);
@@ -259,7 +261,7 @@ static int rd_dest(gh__rd *r, gh__dest *v, size_t i, uint32_t *records,
   d->pushed = 1;
   for (size_t j = 0; j < i; j++)
     if (strcmp(v[j].name, d->name) == 0)
-      return dfail(err, errlen, GH_EINVAL, "destination '%s' given twice",
+      return dfail(err, errlen, GH_EINVAL, "destination %s given twice",
                    d->name);
   uint16_t nrec = gh__rd_u16(r);
   if (r->bad)

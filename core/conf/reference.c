@@ -119,7 +119,12 @@ static void handler_options(FILE *out, const gh_handler *h) {
     fprintf(out, "| `%s.%s` | %s | ", h->name, o->name, type_word(o->type));
     cell(out, o->def);
     fputs(" | ", out);
-    bounds(out, o->type, o->min, o->max);
+    if (o->type == GH_OPT_ENUM) {
+      char list[512];
+      cell(out, gh__opt_choices(o, ", ", list, sizeof(list)));
+    } else {
+      bounds(out, o->type, o->min, o->max);
+    }
     fputs(" | ", out);
     flags_cell(out, o->flags & GH_OPT_REQUIRED, o->flags & GH_OPT_MULTI,
                gh__cf_secret_option(o->name));
@@ -164,11 +169,12 @@ void gh__conf_reference(FILE *out, const gh__registry *reg) {
         "`resource.tls.ca`) for one side, or `HANDLER.KEY` for both sides; "
         "the handler must\n"
         "be in that side's protocol chain. *bool* is "
-        "yes|no|true|false|on|off|1|0; a *file*\n"
-        "option's content is read by the server and pushed to the client, "
-        "or set in the\n"
-        "client's own `[destination NAME]` section. Handlers of the plugins "
-        "shipped with\n"
+        "yes|no|true|false|on|off|1|0; an *enum*\n"
+        "is one of the words its bounds list, exactly as written there; a "
+        "*file* option's\n"
+        "content is read by the server and pushed to the client, or set in "
+        "the client's own\n"
+        "`[destination NAME]` section. Handlers of the plugins shipped with "
         "gatehouse:\n\n",
         out);
   const gh_handler **hs = NULL;

@@ -61,8 +61,8 @@ static int listen_check(gh__parse *p, size_t i) {
     if (o->type == GH__DEST_ONPREM && o->listen_port == d->listen_port &&
         hosts_clash(o->listen_host, d->listen_host))
       return gh__cf_fail(p, line,
-                         "destination '%s': listen %s clashes with destination "
-                         "'%s' (line %d)",
+                         "destination %s: listen %s clashes with destination "
+                         "%s (line %d)",
                          d->name, hp, o->name,
                          o->key_line[GH__DK_LISTEN] ? o->key_line[GH__DK_LISTEN]
                                                     : o->line);
@@ -70,13 +70,13 @@ static int listen_check(gh__parse *p, size_t i) {
   if (s->tunnel_port == d->listen_port &&
       hosts_clash(s->tunnel_host, d->listen_host))
     return gh__cf_fail(p, line,
-                       "destination '%s': listen %s clashes with tunnel_listen "
+                       "destination %s: listen %s clashes with tunnel_listen "
                        "(line %d)",
                        d->name, hp, gh__cf_key_line(p, "tunnel_listen"));
   if (s->common.admin_port == d->listen_port &&
       hosts_clash(s->common.admin_host, d->listen_host))
     return gh__cf_fail(p, line,
-                       "destination '%s': listen %s clashes with admin_listen "
+                       "destination %s: listen %s clashes with admin_listen "
                        "(line %d)",
                        d->name, hp, gh__cf_key_line(p, "admin_listen"));
   return 0;
@@ -89,8 +89,8 @@ static int client_port_check(gh__parse *p, size_t i) {
     if (o->type == GH__DEST_CLOUD && o->client_port == d->client_port &&
         strcmp(o->gateway, d->gateway) == 0)
       return gh__cf_fail(p, d->key_line[GH__DK_CLIENT_PORT],
-                         "destination '%s': client_port %u is already used by "
-                         "destination '%s' (line %d) of gateway %s",
+                         "destination %s: client_port %u is already used by "
+                         "destination %s (line %d) of gateway %s",
                          d->name, d->client_port, o->name,
                          o->key_line[GH__DK_CLIENT_PORT], d->gateway);
   }
@@ -150,7 +150,7 @@ int gh__cf_server_finish(gh__parse *p) {
     const gh__dest *d = &s->dests[i];
     if (!server_gw_find(s, d->gateway))
       return gh__cf_fail(p, d->key_line[GH__DK_GATEWAY],
-                         "destination '%s': no [gateway %s] in this file",
+                         "destination %s: no [gateway %s] in this file",
                          d->name, d->gateway);
     int rc = d->type == GH__DEST_CLOUD ? client_port_check(p, i)
                                        : listen_check(p, i);
@@ -172,7 +172,7 @@ int gh__cf_client_finish(gh__parse *p) {
       g++;
     if (g == c->n_gateways)
       return gh__cf_fail(p, l->gateway_line,
-                         "destination '%s': no [gateway %s] in this file",
+                         "destination %s: no [gateway %s] in this file",
                          l->name, l->gateway);
   }
   if (gh__cf_identity_check(p) < 0 || admin_access_check(p, &c->common) < 0)

@@ -19,20 +19,22 @@ static int vfail(const gh__dest *d, int line, char *err, size_t errlen,
                  const char *fmt, ...) {
   char msg[768];
   va_list ap;
-  const char *file = d->file ? d->file : GH__PUSHED;
   if (!err || !errlen)
     return GH_EINVAL;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  /* At a key's line the key says enough; elsewhere name the destination. */
-  if (line > 0)
-    snprintf(err, errlen, "%s:%d: %s", file, line, msg);
+  /* At a key's line the key says enough; elsewhere name the destination.
+   * A pushed one has no file here: it stands where the file would. */
+  if (d->pushed || !d->file)
+    snprintf(err, errlen, "destination %s (pushed): %s", d->name, msg);
+  else if (line > 0)
+    snprintf(err, errlen, "%s:%d: %s", d->file, line, msg);
   else if (d->line > 0)
-    snprintf(err, errlen, "%s:%d: destination '%s': %s", file, d->line, d->name,
-             msg);
+    snprintf(err, errlen, "%s:%d: destination %s: %s", d->file, d->line,
+             d->name, msg);
   else
-    snprintf(err, errlen, "%s: destination '%s': %s", file, d->name, msg);
+    snprintf(err, errlen, "%s: destination %s: %s", d->file, d->name, msg);
   return GH_EINVAL;
 }
 
@@ -130,11 +132,29 @@ static int opt_file_read(const gh__dest *d, gh__kv *kv, char *err,
   return 0;
 }
 
+/* The value is one of the option's choices, compared exactly. */
+static int opt_enum_check(const gh__dest *d, const gh__kv *kv,
+                          const gh_option *o, char *err, size_t errlen) {
+  for (size_t i = 0; o->choices && o->choices[i]; i++)
+    if (strcmp(kv->value, o->choices[i]) == 0)
+      return 0;
+  char list[512];
+  gh__opt_choices(o, ", ", list, sizeof(list));
+  if (d->pushed && !kv->file) /* vfail names the destination */
+    return vfail(d, 0, err, errlen, "%s = \"%.64s\": expected one of %s",
+                 kv->key, kv->value, list);
+  return kvfail(d, kv, err, errlen,
+                "destination %s: %s = \"%.64s\": expected one of %s", d->name,
+                kv->key, kv->value, list);
+}
+
 static int opt_value_check(const gh__dest *d, gh__kv *kv, const gh_option *o,
                            char *err, size_t errlen) {
   int64_t x;
   int b;
   switch (o->type) {
+  case GH_OPT_ENUM:
+    return opt_enum_check(d, kv, o, err, errlen);
   case GH_OPT_STRING:
     return 0;
   case GH_OPT_INT:

@@ -249,8 +249,7 @@ static void pp_close(gh_link *link, int32_t reason) {
 
 static int32_t pp_init(const gh_host *h) {
   /* Every host function used here exists since ABI 1.0. */
-  if (!h || h->abi_major != GH_ABI_MAJOR ||
-      h->size < offsetof(gh_host, closed) + sizeof h->closed)
+  if (!h || h->abi_major != GH_ABI_MAJOR || !GH_HOST_HAS(h, closed))
     return GH_ENOTSUP;
   host = h;
   return 0;

@@ -784,8 +784,7 @@ static void tcp_close(gh_link *link, int32_t reason) {
 /* -------------------------------------------------------------- plugin */
 
 static int32_t tcp_init(const gh_host *h) {
-  if (!h || h->abi_major != GH_ABI_MAJOR ||
-      h->size < offsetof(gh_host, closed) + sizeof h->closed)
+  if (!h || h->abi_major != GH_ABI_MAJOR || !GH_HOST_HAS(h, closed))
     return GH_ENOTSUP;
   host = h;
   return 0;

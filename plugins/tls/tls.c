@@ -54,6 +54,8 @@ static BIO_METHOD *link_bio; /* the BIO that moves records to and from a link */
 
 /* ------------------------------------------------------------ options */
 
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
+
 static const gh_option tls_options[] = {
     {.name = "cert",
      .type = GH_OPT_FILE,
@@ -83,7 +85,8 @@ static const gh_option tls_options[] = {
      .help = "resource side: the name sent as SNI and checked in the "
              "resource's certificate; default: the resource host"},
     {.name = "min_version",
-     .type = GH_OPT_STRING,
+     .type = GH_OPT_ENUM,
+     .choices = tls_versions,
      .def = "1.2",
      .help = "both sides: the oldest TLS version accepted, 1.2 or 1.3"},
     {.name = "handshake_timeout",
@@ -1064,8 +1067,7 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
 /* -------------------------------------------------------------- plugin */
 
 static int32_t tls_init(const gh_host *h) {
-  if (!h || h->abi_major != GH_ABI_MAJOR ||
-      h->size < offsetof(gh_host, closed) + sizeof h->closed)
+  if (!h || h->abi_major != GH_ABI_MAJOR || !GH_HOST_HAS(h, closed))
     return GH_ENOTSUP;
   host = h;
   int idx = BIO_get_new_index();

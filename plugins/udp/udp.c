@@ -621,8 +621,7 @@ static void udp_close(gh_link *link, int32_t reason) {
 /* ------------------------------------------------------------ plugin */
 
 static int32_t udp_init(const gh_host *h) {
-  if (!h || h->abi_major != GH_ABI_MAJOR ||
-      h->size < offsetof(gh_host, closed) + sizeof h->closed)
+  if (!h || h->abi_major != GH_ABI_MAJOR || !GH_HOST_HAS(h, closed))
     return GH_ENOTSUP;
   host = h;
   if (uv_random(NULL, NULL, &hash_key, sizeof hash_key, 0, NULL) != 0)

@@ -193,6 +193,21 @@
   X(gh_plugin, n_aliases, 72, uint32_t)                                        \
   X(gh_plugin, reserved, 76, uint32_t)
 
+/* Members that share the storage of an older member instead of being
+ * appended. Only for a struct that cannot grow: gh_option has no size and
+ * plugins declare arrays of it, so a member appended to it would move every
+ * option after the first of an older plugin. GH_OPT_ENUM's `choices` shares
+ * `min`'s storage, which only GH_OPT_INT reads; nothing of 1.0 moves.
+ * X(struct, member, offset, the member it shares storage with, type...) */
+#define GH_ABI_OVERLAYS_1_2(X)                                                 \
+  X(gh_option, choices, 16, min, const char *const *)
+
+/* Constants added in 1.2. X(name, value) */
+#define GH_ABI_CONSTANTS_1_2(X)                                                \
+  X(GH_OPT_ENUM, 5)                                                            \
+  X(GH_OPT_CHOICES_MAX, 32)                                                    \
+  X(GH_HANDLER_NAME_MAX, 32)
+
 #define GH_ABI_SIZES_1_2(X)                                                    \
   X(gh_addr, 24)                                                               \
   X(gh_link_info, 112)                                                         \
@@ -216,6 +231,12 @@
   _Static_assert(                                                              \
       __builtin_types_compatible_p(__typeof__(((s *)0)->m), __VA_ARGS__),      \
       #s "." #m " is not of type " #__VA_ARGS__);
+#define GH_ABI_CHECK_OVERLAY(s, m, off, base, ...)                             \
+  GH_ABI_CHECK_MEMBER(s, m, off, __VA_ARGS__)                                  \
+  _Static_assert(offsetof(s, m) == offsetof(s, base),                          \
+                 #s "." #m " does not share " #base "'s storage");             \
+  _Static_assert(sizeof(((s *)0)->m) <= sizeof(((s *)0)->base),                \
+                 #s "." #m " is larger than " #base);
 #define GH_ABI_CHECK_SIZE(s, n)                                                \
   _Static_assert(!GH_ABI_PINNED || sizeof(s) == (n),                           \
                  "sizeof(" #s ") is not " #n);
@@ -242,6 +263,9 @@ typedef struct abi_constant {
 #define GH_ABI_ROW_MEMBER(s, m, off, ...)                                      \
   {#s, #m, offsetof(s, m), sizeof(((s *)0)->m)},
 #define GH_ABI_ROW_SIZE(s, n) {#s, "(sizeof)", 0, sizeof(s)},
+#define GH_ABI_ROW_OVERLAY(s, m, off, base, ...)                               \
+  {#s, #m, offsetof(s, m), sizeof(((s *)0)->m)},                               \
+      {#s, #base, offsetof(s, base), sizeof(((s *)0)->base)},
 #define GH_ABI_ROW_CONSTANT(name, value) {#name, (int64_t)(name), NULL},
 #define GH_ABI_ROW_ERROR(name, value, msg) {"GH_" #name, (int64_t)(value), msg},
 

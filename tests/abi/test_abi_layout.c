@@ -33,6 +33,8 @@ GH_ABI_MEMBERS_1_1(GH_ABI_CHECK_MEMBER)
 #endif
 #if GH_ABI_MINOR >= 2
 GH_ABI_MEMBERS_1_2(GH_ABI_CHECK_MEMBER)
+GH_ABI_OVERLAYS_1_2(GH_ABI_CHECK_OVERLAY)
+GH_ABI_CONSTANTS_1_2(GH_ABI_CHECK_CONSTANT)
 #endif
 #if GH_ABI_MINOR == 2
 #define GH_ABI_SIZES_CURRENT GH_ABI_SIZES_1_2
@@ -158,6 +160,33 @@ static void test_constants_and_errors(void **state) {
   assert_true(errors >= 30);
 }
 
+/* A member that shares an older one's storage (layout.h) sits exactly on a
+ * member of ABI 1.0, no larger than it: the bytes of every 1.0 member mean
+ * what they meant for every type that used them. */
+static void test_overlays_within_1_0(void **state) {
+  (void)state;
+  static const abi_member rows[] = {GH_ABI_OVERLAYS_1_2(GH_ABI_ROW_OVERLAY)};
+  size_t n;
+  const abi_member *f = abi_frozen_members(&n);
+  assert_true(sizeof rows / sizeof rows[0] >= 2);
+  for (size_t i = 0; i + 1 < sizeof rows / sizeof rows[0]; i += 2) {
+    const abi_member *m = &rows[i], *base = &rows[i + 1];
+    const abi_member *old = NULL;
+    for (size_t k = 0; k < n && !old; k++)
+      if (strcmp(f[k].strct, base->strct) == 0 &&
+          strcmp(f[k].member, base->member) == 0)
+        old = &f[k];
+    if (!old)
+      fail_msg("%s.%s overlays %s, which ABI 1.0 does not have", m->strct,
+               m->member, base->member);
+    assert_int_equal(m->offset, old->offset);
+    assert_true(m->size <= old->size);
+    assert_null(find_current(m->strct, m->member)); /* not also appended */
+  }
+  /* the struct that cannot grow did not */
+  assert_int_equal(sizeof(gh_option), frozen_size("gh_option"));
+}
+
 /* What the core accepts from an older plugin is exactly ABI 1.0's sizes. */
 static void test_loader_accepts_1_0_sizes(void **state) {
   (void)state;
@@ -182,6 +211,7 @@ int main(void) {
       cmocka_unit_test(test_frozen_members_unchanged),
       cmocka_unit_test(test_additions_appended),
       cmocka_unit_test(test_constants_and_errors),
+      cmocka_unit_test(test_overlays_within_1_0),
       cmocka_unit_test(test_loader_accepts_1_0_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,11 +29,13 @@ def test_installed_tree(t):
               "lib/systemd/system/gatehouse-client.service",
               "share/doc/gatehouse/examples/gatehouse.logrotate",
               "share/doc/gatehouse/examples/server.ini", "share/doc/gatehouse/examples/client.ini",
-              "share/doc/gatehouse/README.md", "share/doc/gatehouse/SDK.md",
+              "share/doc/gatehouse/README.md", "share/doc/gatehouse/sdk/README.md",
+              "share/doc/gatehouse/docs/configuration.md",
               "share/doc/gatehouse/examples/proxy-protocol/proxy_protocol.c",
               "share/doc/gatehouse/examples/proxy-protocol/Makefile",
-              "share/doc/gatehouse/examples/mock-host/mock_host.c",
-              "share/doc/gatehouse/examples/mock-host/mock_host.h"]:
+              "share/pkgconfig/gatehouse-sdk-transport.pc",
+              "share/gatehouse/mock-host/mock_host.c",
+              "share/gatehouse/mock-host/mock_host.h"]:
         assert os.path.isfile(os.path.join(p, f)), f"missing {f}"
     built = sorted(f for f in os.listdir(ghtest.GH_PLUGIN_DIR) if f.endswith(".so"))
     assert built and sorted(os.listdir(os.path.join(p, "lib/gatehouse/plugins"))) == built
@@ -59,6 +61,61 @@ def test_installed_tree(t):
     assert "kill -USR1" in rot
 
 
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _md_links(path):
+    """The relative link targets of a Markdown file (no URL, no bare #anchor),
+    without their #anchor, outside code blocks and spans."""
+    text = re.sub(r"```.*?```", "", open(path).read(), flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    for target in _LINK.findall(text):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue
+        yield target.split("#")[0]
+
+
+def _broken_links(root):
+    """(file, target) of every relative link of every .md under root that does
+    not resolve to a file or directory."""
+    bad, n = [], 0
+    for d, _, files in os.walk(root):
+        for f in files:
+            if not f.endswith(".md"):
+                continue
+            for target in _md_links(os.path.join(d, f)):
+                n += 1
+                if not os.path.exists(os.path.normpath(os.path.join(d, target))):
+                    bad.append((os.path.relpath(os.path.join(d, f), root), target))
+    return bad, n
+
+
+def test_installed_docs_links_resolve(t):
+    """Every relative link of the installed documents (README, docs/, the SDK
+    guide, the example's README) reaches a file of the installed tree; the
+    installed README speaks of the installation, not of building sources."""
+    p = _install(t)
+    doc = os.path.join(p, "share/doc/gatehouse")
+    bad, n = _broken_links(doc)
+    assert n >= 30, f"only {n} links found under {doc}"
+    assert not bad, "broken links in the installed tree:\n" + "\n".join(f"{f}: {x}" for f, x in bad)
+    readme = open(os.path.join(doc, "README.md")).read()
+    for gone in ("scripts/demo.sh", "scripts/test.sh", "cmake -S . -B build", "<!-- source-tree"):
+        assert gone not in readme, f"the installed README says {gone!r}"
+    for there in ("gatehouse demo", "share/gatehouse/mock-host/", "[sdk/README.md](sdk/README.md)"):
+        assert there in readme, f"the installed README lacks {there!r}"
+    # the same documents in the sources: every link holds there too
+    bad = []
+    for f in ["README.md", "sdk/README.md", "examples/proxy-protocol/README.md"] + \
+            [os.path.join("docs", x) for x in os.listdir(os.path.join(ghtest._ROOT, "docs"))
+             if x.endswith(".md")]:
+        src = os.path.join(ghtest._ROOT, f)
+        for target in _md_links(src):
+            if not os.path.exists(os.path.normpath(os.path.join(os.path.dirname(src), target))):
+                bad.append((f, target))
+    assert not bad, f"broken links in the sources: {bad}"
+
+
 def test_pkg_config(t):
     if not shutil.which("pkg-config"):
         raise AssertionError("pkg-config is missing (scripts/deps.sh installs it)")
@@ -78,6 +135,22 @@ def test_pkg_config(t):
     ver = open(os.path.join(ghtest._ROOT, "sdk/include/gatehouse/version.h")).read()
     assert pc("--variable=abi_major") == re.search(r"GH_ABI_MAJOR (\d+)", ver).group(1)
     assert pc("--modversion") == re.search(r'GH_VERSION_STRING "([^"]+)"', ver).group(1)
+    mock = pc("--variable=mockdir")
+    assert os.path.realpath(mock) == os.path.realpath(os.path.join(p, "share/gatehouse/mock-host"))
+    assert os.path.isfile(os.path.join(mock, "mock_host.c"))
+
+    # transports: the SDK and libuv, the library of the core's loop
+    def tpc(*args):
+        r = subprocess.run(["pkg-config", *args, "gatehouse-sdk-transport"], capture_output=True,
+                           text=True, env=env, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    uv = subprocess.run(["pkg-config", "--libs", "libuv"], capture_output=True, text=True,
+                        timeout=30).stdout.split()
+    assert uv and all(x in tpc("--libs") for x in uv), (tpc("--libs"), uv)
+    assert inc in tpc("--cflags"), tpc("--cflags")
+    assert "gatehouse-sdk" in " ".join(tpc("--print-requires"))
 
 
 def test_examples_pass_check(t):

@@ -36,6 +36,7 @@ def test_plugins_command_lists_handlers_and_options(t):
         assert so in r.stdout, "%s not listed:\n%s" % (so, r.stdout)
     assert "tcp (transport)" in r.stdout, r.stdout
     assert "tcp.nodelay  bool  default yes" in r.stdout, r.stdout
+    assert "tls.min_version  enum 1.2|1.3  default 1.2\n" in r.stdout, r.stdout
     abi = "ABI %s.%s" % _sdk_abi()
     assert "(core %s)" % abi in r.stdout and ", %s\n" % abi in r.stdout, r.stdout
 
@@ -61,6 +62,46 @@ def test_refused_plugin_is_reported_and_others_load(t):
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert "broken.so: not an ELF shared object" in r.stdout, r.stdout
     assert "tcp (transport)" in r.stdout, r.stdout
+
+
+def test_enum_options_listed_and_refused(t):
+    """GH_OPT_ENUM: `plugins` lists the words of a plugin of ABI 1.2, and
+    refuses, naming the file and why, one built for ABI 1.1 and declarations
+    the configuration could not use (tests/plugins/CMakeLists.txt, enum/)."""
+    d = os.path.join(ghtest.GH_BUILD_DIR, "test-plugins", "enum")
+    r = subprocess.run([ghtest.GH_BIN, "plugins", "--plugin-dir", d],
+                       capture_output=True, text=True, timeout=30)
+    assert "\n      t-enum.mode  enum upper|rot13  default upper\n        what to do\n" in r.stdout, \
+        r.stdout
+    refused = r.stdout.split("\nrefused:\n", 1)[1]
+    for f, why in (("refuse-enum-abi11.so", 'option "mode" is GH_OPT_ENUM, which needs ABI 1.2; '
+                    "the plugin was built for ABI 1.1"),
+                   ("refuse-enum-def.so", 'default "lower" is not one of its choices'),
+                   ("refuse-enum-word.so", 'invalid choice "rot 13"'),
+                   ("refuse-enum-twice.so", 'choice "upper" is listed twice'),
+                   ("refuse-enum-none.so", "GH_OPT_ENUM without choices")):
+        assert re.search(r"^  \S*/%s: .*%s" % (re.escape(f), re.escape(why)), refused, re.M), \
+            (f, refused)
+
+
+def test_check_refuses_a_bad_enum_word_for_the_clients_side(t):
+    """The point of GH_OPT_ENUM: a bad word for the side the client runs (the
+    resource side of an on-prem destination) is found by the server's
+    `check`, with FILE:LINE, instead of by the plugin on the client."""
+    secs = ghtest.server_sections(t.port(), t.pki, {"gw1": t.token()}, [ghtest.onprem(
+        "db", t.port(), 5432, protocol=None,
+        extra={"listen.protocol": "tcp", "resource.protocol": "tcp+tls",
+               "resource.tls.min_version": "1.1"})])
+    text = ghtest.ini_text(secs)
+    path = os.path.join(t.dir, "server.ini")
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run([ghtest.GH_BIN, "check", "-c", path], capture_output=True, text=True,
+                       timeout=30)
+    line = ghtest.ini_line_of(text, r"^resource\.tls\.min_version")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert f'{path}:{line}: destination db: resource.tls.min_version = "1.1": expected one of ' \
+        "1.2, 1.3" in r.stderr, r.stderr
 
 
 if __name__ == "__main__":

@@ -46,16 +46,19 @@ def _installed_sdk():
     prefix = os.path.join(top, "prefix")
     _run(["cmake", "--install", ghtest.GH_BUILD_DIR, "--prefix", prefix])
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "share", "pkgconfig"))
-    # Out of tree: a copy of the example and of the mock host as installed,
-    # nothing of the sources.
+    # Out of tree: a copy of the example as installed, nothing of the
+    # sources; `make check` finds the installed mock host with pkg-config.
     docs = os.path.join(prefix, "share", "doc", "gatehouse", "examples")
     src = os.path.join(top, "proxy-protocol")
     shutil.copytree(os.path.join(docs, "proxy-protocol"), src)
     assert sorted(os.listdir(src)) == sorted(f for f in os.listdir(EXAMPLE)
                                              if f not in ("proxy-protocol.so", "test_proxy_protocol"))
-    mock = os.path.join(docs, "mock-host")
+    mock = _run(["pkg-config", "--variable=mockdir", "gatehouse-sdk"], env=env).strip()
+    assert os.path.realpath(mock) == os.path.realpath(
+        os.path.join(prefix, "share", "gatehouse", "mock-host")), mock
     out = _run(["make"], env=env, cwd=src)
-    out += _run(["make", "check", f"MOCK_DIR={mock}"], env=env, cwd=src)
+    out += _run(["make", "check"], env=env, cwd=src)
+    assert f"{mock}/mock_host.c" in out, out
     out += _run(["make", "install"], env=env, cwd=src)
     plugindir = _run(["pkg-config", "--variable=plugindir", "gatehouse-sdk"], env=env).strip()
     _sdk.update(prefix=prefix, env=env, plugindir=plugindir, make=out,
@@ -304,6 +307,82 @@ def test_readme_plugin_builds_loads_and_works(t):
     # the resource side (client) saw the request go down and the echo go up
     cli.wait_log(r"counted: %d bytes up, %d down \(closed\)" % (n, n + len("ECHO\n")))
     srv.wait_log(r"tap: %d bytes up, %d down \(closed\)" % (n + len("ECHO\n"), n))
+
+
+def test_close_has_stream_id_and_send_up_reenters_down(t):
+    """What the guide promises about a link, on the real core (the layers of
+    tests/plugins/probe.c on the server's listen side): a line logged in
+    close() carries the stream's id ("#N", N > 0, and link_info() agrees),
+    and send_up() may re-enter the same link's down() when the layer above
+    answers at once (bounce sends every byte straight back down)."""
+    probe = os.path.join(ghtest.GH_BUILD_DIR, "test-plugins", "probe", "probe.so")
+    assert os.path.isfile(probe), f"{probe}: not built"
+    d = os.path.join(t.dir, "plugins")
+    os.makedirs(d)
+    for so in glob.glob(os.path.join(os.path.abspath(ghtest.GH_PLUGIN_DIR), "*.so")) + [probe]:
+        os.symlink(so, os.path.join(d, os.path.basename(so)))
+    res = t.proto_server()
+    plain, port = t.ports(2)
+    token = t.token()
+    dests = [ghtest.onprem("plain", plain, res.port),
+             ghtest.onprem("b", port, res.port, protocol=None,
+                           extra={"listen.protocol": "tcp+probe+bounce",
+                                  "resource.protocol": "tcp",
+                                  "listen.probe.label": "watched"})]
+    srv = t.server(dests, {"gw1": token}, server={"plugin_dir": d})
+    cli = t.client(srv, token, client={"plugin_dir": d})
+    ghtest.wait_tunnel(plain, UP, procs=[srv, cli])
+    msg = b"bounced by the layer above probe\n"
+    with ghtest.connect(port) as c:
+        c.sendall(msg)
+        assert ghtest.recv_exact(c, len(msg)) == msg
+        c.shutdown(socket.SHUT_WR)
+        assert ghtest.expect_eof(c) in ("eof", "reset")
+    m = srv.wait_log(r"gw1 b #(\d+) \S+: probe: down\(\) re-entered inside send_up\(\)")
+    n = m.group(1)
+    assert int(n) > 0, f"the stream's id is {n} while it is open"
+    # the close() line: the same id in the subject and from link_info()
+    srv.wait_log(r"gw1 b #%s \S+: probe: close: watched, stream_id %s, destination b " % (n, n))
+    assert not re.search(r"#0 \S+: probe: close", srv.log_text()), srv.tail(20)
+
+
+def test_header_compiles_pedantic_c99_and_cxx(t):
+    """The header builds warning-free under -std=c99 -pedantic and as C++
+    (gh_option's anonymous union, ABI 1.2), an ENUM option included."""
+    inc = os.path.join(ghtest._ROOT, "sdk", "include")
+    src = ('#include <gatehouse/gatehouse.h>\n'
+           'static const char *const w[] = {"upper", "rot13", NULL};\n'
+           'static const gh_option o[] = {{"mode", GH_OPT_ENUM, 0, {0}, 0, "upper", "h"}};\n'
+           'int f(void);\nint f(void) { return o[0].min == 0 && w[0] && GH_HANDLER_NAME_MAX == 32; }\n')
+    c = os.path.join(t.dir, "h.c")
+    with open(c, "w") as fh:
+        fh.write(src)
+    _run(["cc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", f"-I{inc}", "-c", c,
+          "-o", os.path.join(t.dir, "h.o")])
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if cxx:
+        cc = os.path.join(t.dir, "h.cc")
+        with open(cc, "w") as fh:
+            fh.write(src.replace("{0}", "{.choices = w}"))
+        _run([cxx, "-std=c++20", "-pedantic", "-Wall", "-Wextra", "-Werror", f"-I{inc}", "-c", cc,
+              "-o", os.path.join(t.dir, "h2.o")])
+
+
+def test_guide_states_the_headers_rules(t):
+    """The handler-name rule is one: the header's GH_HANDLER_NAME_RULE, worded
+    the same in the header and in the guide; the guide's close() table names
+    the calls the header's does."""
+    hdr = open(os.path.join(ghtest._ROOT, "sdk", "include", "gatehouse", "gatehouse.h")).read()
+    guide = open(os.path.join(ghtest._ROOT, "sdk", "README.md")).read()
+    rule = re.search(r'#define GH_HANDLER_NAME_RULE "([^"]+)"', hdr).group(1)
+    words = "a lower-case letter or digit, then up to 31 more of them or '-'"
+    assert words in " ".join(hdr.replace("*", " ").split()), "header: the rule's words changed"
+    assert f"{words}: `{rule}`" in " ".join(guide.split()), "sdk/README.md: the rule differs"
+    table = guide.split("What `close(link, reason)` may call", 1)[1].split("\n\n", 2)[1]
+    for call in ("log", "link_data", "link_set_data", "link_info", "opt_*", "closed",
+                 "send_up", "abort"):
+        assert f"`{call}`" in table, f"the guide's close() table lacks {call}"
+        assert re.search(r"\*\s.*\b%s\b" % re.escape(call.rstrip("*")), hdr), call
 
 
 def test_listen_side_and_bad_version_refused(t):

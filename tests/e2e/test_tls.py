@@ -337,9 +337,9 @@ def test_resource_mutual_local_override(t):
         ghtest.source_check(p, 2 * MiB + 6)
     assert set(res.subjects) == {"gw1 client"}, res.subjects
     cli.wait_log(r"destination local1: resource\.tls\.cert, resource\.tls\.key from .*client\.ini", 5)
-    cli.wait_log(r"no destination 'absent'", 5)
+    cli.wait_log(r"no destination absent ", 5)
     cli.wait_log(r"destination wrongside cannot run here: .*client\.ini:\d+: listen\.tls\.cert: this "
-                 r"client runs the resource side of destination 'wrongside'", 5)
+                 r"client runs the resource side of destination wrongside ", 5)
     srv.wait_log(r"client reports destination wrongside: .*this client runs the resource side", 10)
     # the server pushed no key of d1 (it has none), and the client's key
     # appears in no log
@@ -516,7 +516,7 @@ def test_config_errors(t):
         ([("listen.tls.cert", pki.server_cert), ("listen.tls.key", pki.client_key)],
          r"listen\.tls\.key does not match listen\.tls\.cert"),
         (_listen_keys(pki, extra=[("listen.tls.min_version", "1.1")]),
-         r"listen\.tls\.min_version must be 1\.2 or 1\.3, not '1\.1'"),
+         r"destination bad: listen\.tls\.min_version = \"1\.1\": expected one of 1\.2, 1\.3"),
         ([("listen.tls.client_ca", pki.ca_cert)], r"the listen side needs listen\.tls\.cert"),
         ([("listen.tls.cert", pki.server_cert)], r"listen\.tls\.cert and listen\.tls\.key go together"),
         (_listen_keys(pki, extra=[("listen.tls.handshake_timeout", 0)]),

@@ -11,6 +11,11 @@
  *   LAYER_NO_DOWN  the handler is a layer without down() and up_eof()
  *   BAD_OPTION     an INT option with min > max
  *   INIT_FAIL      init() returns GH_EIO
+ *   INIT_POSITIVE  init() returns 3
+ *   ENUM_OPTION    an ENUM option "mode" (upper|rot13, default upper): valid
+ *                  as such; with ABI_MINOR=1 it is refused for the ABI, with
+ *                  ENUM_DEFAULT="x" / ENUM_CHOICE="a b" / ENUM_TWICE /
+ *                  ENUM_NONE for the declaration
  *   CALLS_CORE     init() calls a core function directly, by name
  *   ALIAS_NAME, ALIAS_CHAIN   the descriptor declares this one alias
  *                  (ALIAS_CHAIN defaults to "t-refuse")
@@ -54,6 +59,8 @@ static int32_t r_init(const gh_host *h) {
   GH_LOG(host, GH_LOG_INFO, NULL, "refuse: init");
 #ifdef INIT_FAIL
   return GH_EIO;
+#elif defined(INIT_POSITIVE)
+  return 3;
 #else
   return 0;
 #endif
@@ -91,6 +98,29 @@ STUB void l_eof(gh_link *k) {}
 #ifdef BAD_OPTION
 static const gh_option options[] = {
     {.name = "limit", .type = GH_OPT_INT, .min = 10, .max = 1},
+};
+#define N_OPTIONS 1
+#define OPTIONS options
+#elif defined(ENUM_OPTION)
+#ifndef ENUM_DEFAULT
+#define ENUM_DEFAULT "upper"
+#endif
+#ifndef ENUM_CHOICE
+#define ENUM_CHOICE "rot13"
+#endif
+#if defined(ENUM_NONE)
+static const char *const choices[] = {NULL};
+#elif defined(ENUM_TWICE)
+static const char *const choices[] = {"upper", "upper", NULL};
+#else
+static const char *const choices[] = {"upper", ENUM_CHOICE, NULL};
+#endif
+static const gh_option options[] = {
+    {.name = "mode",
+     .type = GH_OPT_ENUM,
+     .choices = choices,
+     .def = ENUM_DEFAULT,
+     .help = "what to do"},
 };
 #define N_OPTIONS 1
 #define OPTIONS options

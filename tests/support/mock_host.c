@@ -126,10 +126,20 @@ static mock_link *L(const gh_link *gl, const char *fn) {
   return l;
 }
 
+static int is_transport_link(const mock_link *l) {
+  return l->inst->h->kind == GH_KIND_TRANSPORT;
+}
+
 /* The link is past close(): the plugin must only call closed() for it. */
 static int dead(mock_link *l, const char *fn) {
   if (l->closed) {
-    violation("%s on link %llu after closed()", fn, (unsigned long long)l->id);
+    violation("%s on link %llu after %s", fn, (unsigned long long)l->id,
+              is_transport_link(l) ? "closed()" : "close()");
+    return 1;
+  }
+  if (l->in_close) {
+    violation("%s on link %llu inside its close()", fn,
+              (unsigned long long)l->id);
     return 1;
   }
   if (l->close_called) {
@@ -137,6 +147,16 @@ static int dead(mock_link *l, const char *fn) {
     return 1;
   }
   return 0;
+}
+
+/* Reading the link, or setting its data: fine until close() returns (a
+ * transport: until closed()). */
+static int gone(mock_link *l, const char *fn) {
+  if (!l->closed)
+    return 0;
+  violation("%s on link %llu after %s", fn, (unsigned long long)l->id,
+            is_transport_link(l) ? "closed()" : "close()");
+  return 1;
 }
 
 /* ------------------------------------------------------------- logging */
@@ -487,8 +507,26 @@ void mock_inst_blob(mock_inst *i, const char *name, const void *data,
   i->opts = o;
 }
 
+/* What the core checks before inst_init() and the mock would not
+ * otherwise: a GH_OPT_ENUM value is one of its choices. */
+static void enum_values_check(const mock_inst *i) {
+  for (const struct mock_opt *o = i->opts; o; o = o->next) {
+    const gh_option *d = o->value ? mock_option(i->h, o->name) : NULL;
+    if (!d || d->type != GH_OPT_ENUM)
+      continue;
+    int found = 0;
+    for (size_t k = 0; d->choices && d->choices[k] && !found; k++)
+      found = strcmp(d->choices[k], o->value) == 0;
+    if (!found)
+      violation("test: %s.%s = \"%s\" is not one of its choices (the core "
+                "refuses such a configuration)",
+                i->h->name, o->name, o->value);
+  }
+}
+
 int32_t mock_inst_init(mock_inst *i) {
   i->err[0] = '\0';
+  enum_values_check(i);
   if (!i->h->inst_init) {
     i->inited = 1;
     return 0;
@@ -609,27 +647,30 @@ mock_link *mock_link_new(mock_inst *inst) {
   return l;
 }
 
-static int is_transport(const mock_link *l) {
-  return l->inst->h->kind == GH_KIND_TRANSPORT;
-}
-
 static void *h_link_data(const gh_link *gl) {
   mock_link *l = L(gl, "link_data");
-  return l ? l->data : NULL;
+  return l && !gone(l, "link_data") ? l->data : NULL;
 }
+/* Allowed inside close() (to clear it), not after. */
 static void h_link_set_data(gh_link *gl, void *data) {
   mock_link *l = L(gl, "link_set_data");
-  if (l && !dead(l, "link_set_data"))
-    l->data = data;
+  if (!l || gone(l, "link_set_data"))
+    return;
+  if (l->close_called && !l->in_close) {
+    violation("link_set_data on link %llu after close()",
+              (unsigned long long)l->id);
+    return;
+  }
+  l->data = data;
 }
 static gh_inst *h_link_inst(const gh_link *gl) {
   mock_link *l = L(gl, "link_inst");
-  return l ? mock_gi(l->inst) : NULL;
+  return l && !gone(l, "link_inst") ? mock_gi(l->inst) : NULL;
 }
 
 static int32_t h_link_info(const gh_link *gl, gh_link_info *info) {
   mock_link *l = L(gl, "link_info");
-  if (!l || !info)
+  if (!l || !info || gone(l, "link_info"))
     return GH_EINVAL;
   if (info->size < GH_LINK_INFO_SIZE_1_0)
     violation("link_info: size %u smaller than ABI 1.0's",
@@ -698,8 +739,8 @@ static void h_ready(gh_link *gl, int32_t status) {
     violation("ready twice on link %llu", (unsigned long long)l->id);
   if (status > 0)
     violation("ready with status %d (> 0)", (int)status);
-  if (is_transport(l) ? !l->connect_called
-                      : !(l->open_called && l->open_result == GH_PENDING))
+  if (is_transport_link(l) ? !l->connect_called
+                           : !(l->open_called && l->open_result == GH_PENDING))
     violation("ready on link %llu that has no start pending",
               (unsigned long long)l->id);
   l->ready_calls++;
@@ -721,7 +762,7 @@ static int32_t h_send_down(gh_link *gl, const uint8_t *data, uint32_t len) {
   mock_link *l = L(gl, "send_down");
   if (!l || dead(l, "send_down"))
     return GH_EINVAL;
-  if (is_transport(l))
+  if (is_transport_link(l))
     violation("send_down from a transport");
   l->send_down_calls++;
   mock_buf_append(&l->down, data, len);
@@ -741,7 +782,7 @@ static void h_eof_down(gh_link *gl) {
   mock_link *l = L(gl, "eof_down");
   if (!l || dead(l, "eof_down"))
     return;
-  if (is_transport(l))
+  if (is_transport_link(l))
     violation("eof_down from a transport");
   l->eof_down++;
 }
@@ -784,7 +825,7 @@ static void h_closed(gh_link *gl) {
   mock_link *l = L(gl, "closed");
   if (!l)
     return;
-  if (!is_transport(l))
+  if (!is_transport_link(l))
     violation("closed() from a layer");
   if (!l->close_called)
     violation("closed() on link %llu without close()",
@@ -897,8 +938,10 @@ void mock_close(mock_link *l, int32_t reason) {
     return;
   l->close_called = 1;
   l->close_reason = reason;
+  l->in_close = 1;
   l->inst->h->close(mock_gl(l), reason);
-  if (!is_transport(l))
+  l->in_close = 0;
+  if (!is_transport_link(l))
     l->closed++;
 }
 
@@ -964,6 +1007,14 @@ const gh_plugin *mock_plugin_load(const char *path, char *err, size_t errlen) {
     why = "descriptor incomplete";
   if (!why) {
     int32_t rc = p->init(&mock_host);
+    if (rc > 0) {
+      snprintf(err, errlen,
+               "%s: init() returned %d: positive values are reserved; return "
+               "0 or a negative errno",
+               path, (int)rc);
+      dlclose(dl);
+      return NULL;
+    }
     if (rc) {
       snprintf(err, errlen, "%s: init failed: %s", path, gh_strerror(rc));
       dlclose(dl);

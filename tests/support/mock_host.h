@@ -5,8 +5,16 @@
  * the loop until a condition holds; the mock records what the plugin did
  * (accepted links and their addresses, bytes passed up and down, EOFs,
  * aborts, ready statuses, written counts, closes) and counts contract
- * violations (a host call on a link after close(), written() beyond what
- * was given to write(), closed() twice, an undeclared option, ...).
+ * violations (a host call on a link that close() does not allow, any after
+ * it, written() beyond what was given to write(), closed() twice, an
+ * undeclared option, an enum value not among its choices, ...).
+ *
+ * Inside close() a handler may call, for that link: log, link_data,
+ * link_set_data, link_inst, link_info, the instance's and options'
+ * functions, alloc/free and timers; a transport also closed(). ready,
+ * send_up, send_down, eof_up, eof_down, written and abort are violations
+ * there (the core ignores them). After close() returned, a layer's link is
+ * dead; a transport's stays usable for closed() and log() only.
  *
  *   mock_init();
  *   mock_plugin_load(MOCK_PLUGIN_PATH("tcp"), err, sizeof err);
@@ -104,6 +112,7 @@ struct mock_link {
   uint32_t write_calls;
   int shutdown_called;
   int close_called;
+  int in_close; /* inside the handler's close() */
   int32_t close_reason;
 
   /* What the plugin did (host calls). */
@@ -218,7 +227,9 @@ void mock_inst_opt(mock_inst *inst, const char *name, const char *value);
  * it, opt_blob() reads the file named by the value. */
 void mock_inst_blob(mock_inst *inst, const char *name, const void *data,
                     size_t len);
-/* Calls the handler's inst_init() (if any); its reason goes to inst->err. */
+/* Calls the handler's inst_init() (if any); its reason goes to inst->err.
+ * A GH_OPT_ENUM value that is not one of its choices is a violation first
+ * (the core would have refused the configuration). */
 int32_t mock_inst_init(mock_inst *inst);
 /* Calls inst_free() now (else mock_fini() does). */
 void mock_inst_free(mock_inst *inst);

@@ -489,33 +489,33 @@ static void test_server_errors_destinations(void **state) {
   (void)state;
   SERVER_ERR(SBASE "[destination d]\ngateway = dc9\ntype = onprem\n"
                    "listen = :15432\nresource = db:5432\n",
-             9, "destination 'd': no [gateway dc9] in this file");
+             9, "destination d: no [gateway dc9] in this file");
   SERVER_ERR(SBASE "[destination d]\ngateway = dc1\nlisten = :1\n"
                    "resource = db:5432\n",
-             8, "destination 'd' has no type = onprem | cloud");
+             8, "destination d has no type = onprem | cloud");
   SERVER_ERR(SBASE "[destination d]\ntype = onprem\nlisten = :1\n"
                    "resource = db:5432\n",
-             8, "destination 'd' has no gateway = ID");
+             8, "destination d has no gateway = ID");
   SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = both\n", 10,
              "type must be onprem or cloud");
   SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = cloud\n"
                    "client_port = 1\nlisten = :2\nresource = db:5432\n",
-             12, "destination 'd': listen is for type = onprem");
+             12, "destination d: listen is for type = onprem");
   SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
                    "listen = :2\nclient_port = 1\nresource = db:5432\n",
-             12, "destination 'd': client_port is for type = cloud");
+             12, "destination d: client_port is for type = cloud");
   SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
                    "listen = :2\nclient_bind = 0.0.0.0\nresource = db:5432\n",
-             12, "destination 'd': client_bind is for type = cloud");
+             12, "destination d: client_bind is for type = cloud");
   SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = cloud\n"
                    "resource = db:5432\n",
-             8, "destination 'd' (cloud) needs client_port");
+             8, "destination d (cloud) needs client_port");
   SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
                    "resource = db:5432\n",
-             8, "destination 'd' (onprem) needs listen = host:port");
+             8, "destination d (onprem) needs listen = host:port");
   SERVER_ERR(SBASE "[destination d]\ngateway = dc1\ntype = onprem\n"
                    "listen = :1\n",
-             8, "destination 'd' needs resource = host:port");
+             8, "destination d needs resource = host:port");
   SERVER_ERR(SBASE "[destination d]\nresource = :5432\n", 9,
              "resource: expected host:port");
   SERVER_ERR(SBASE "[destination d]\nlisten = 0.0.0.0\n", 9,
@@ -559,8 +559,8 @@ static void test_server_client_port_unique(void **state) {
   /* two cloud destinations of dc1 on 12000: the second one's line */
   SERVER_ERR(SBASE CLOUD("a", "dc1", "12000") "\n" CLOUD("b", "dc1", "12000"),
              17,
-             "destination 'b': client_port 12000 is already used by "
-             "destination 'a' (line 11) of gateway dc1");
+             "destination b: client_port 12000 is already used by "
+             "destination a (line 11) of gateway dc1");
   /* another gateway, another port, or an on-prem one: fine */
   gh__server_cfg c;
   static const char fine[] = SBASE "[gateway dc2]\n"
@@ -603,8 +603,8 @@ static void test_server_listen_clash(void **state) {
                    "listen = %s\nresource = db:1\n",
              cases[i].a, cases[i].b);
     if (cases[i].clash) {
-      SERVER_ERR(ini, 16, "destination 'b': listen");
-      SERVER_ERR(ini, 16, "clashes with destination 'a' (line 11)");
+      SERVER_ERR(ini, 16, "destination b: listen");
+      SERVER_ERR(ini, 16, "clashes with destination a (line 11)");
     } else {
       gh__server_cfg c;
       load_s_ok(&c, ini);
@@ -613,7 +613,7 @@ static void test_server_listen_clash(void **state) {
   }
   /* the tunnel's own address */
   SERVER_ERR(SBASE ONPREM("a", "127.0.0.1:9000"), 11,
-             "destination 'a': listen 127.0.0.1:9000 clashes with "
+             "destination a: listen 127.0.0.1:9000 clashes with "
              "tunnel_listen (line 2)");
 }
 
@@ -1104,15 +1104,25 @@ static const gh_handler h_http = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
                                   .options = http_opts};
 static const gh_handler h_bare = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
                                   .name = "bare"};
-static const gh_handler *fake_handlers[] = {&h_tcp, &h_tls, &h_udp, &h_http,
-                                            &h_bare};
+static const char *const case_modes[] = {"upper", "rot13", NULL};
+static const gh_option case_opts[] = {
+    {.name = "mode",
+     .type = GH_OPT_ENUM,
+     .choices = case_modes,
+     .def = "upper"},
+};
+static const gh_handler h_case = {GH_HANDLER_HEADER, .kind = GH_KIND_LAYER,
+                                  .name = "case", .n_options = 1,
+                                  .options = case_opts};
+static const gh_handler *fake_handlers[] = {&h_tcp,  &h_tls,  &h_udp,
+                                            &h_http, &h_bare, &h_case};
 /* The aliases the shipped tls.so and http.so declare. */
 static const gh_alias fake_alias_list[] = {
     {"tls", "tcp+tls"}, {"http", "tcp+http"}, {"https", "tcp+tls+http"}};
 static const gh_alias *fake_aliases[] = {
     &fake_alias_list[0], &fake_alias_list[1], &fake_alias_list[2]};
 static gh__registry reg = {.handlers = fake_handlers,
-                           .n_handlers = 5,
+                           .n_handlers = 6,
                            .aliases = fake_aliases,
                            .n_aliases = 3};
 
@@ -1217,6 +1227,15 @@ static void test_validate_errors(void **state) {
             "from 1 to 86400");
   VALID_ERR(ONPREM("d", ":1") "protocol = udp\nudp.idle_timeout = 6O\n", 14,
             "whole number");
+  /* GH_OPT_ENUM: one of the words, exactly */
+  VALID_ERR(ONPREM("d", ":1") "protocol = tcp+case\ncase.mode = bogus\n", 14,
+            "destination d: case.mode = \"bogus\": expected one of upper, "
+            "rot13");
+  VALID_ERR(ONPREM("d", ":1") "protocol = tcp+case\n"
+                              "resource.case.mode = Upper\n",
+            14,
+            "destination d: resource.case.mode = \"Upper\": expected one of "
+            "upper, rot13");
   char want[600];
   snprintf(want, sizeof(want),
            "listen.tls.cert: cannot read '%s': No such file or directory",
@@ -1226,7 +1245,7 @@ static void test_validate_errors(void **state) {
             14, want);
   /* REQUIRED: at the section's line, naming the destination */
   VALID_ERR(ONPREM("d", ":1") "resource.protocol = http\n", 8,
-            "destination 'd': the resource side's handler http needs "
+            "destination d: the resource side's handler http needs "
             "resource.http.host");
   /* given twice for one side (one way or another) */
   VALID_ERR(ONPREM("d", ":1") "protocol = tls\n"
@@ -1243,7 +1262,7 @@ static void test_validate_errors(void **state) {
             "14)");
   /* chains */
   VALID_ERR(ONPREM("d", ":1") "listen.protocol = udp\n", 8,
-            "destination 'd': one side carries datagrams and the other a byte "
+            "destination d: one side carries datagrams and the other a byte "
             "stream");
   VALID_ERR(ONPREM("d", ":1") "listen.protocol = tcp+gzip\n", 13,
             "listen protocol 'tcp+gzip': unknown protocol handler \"gzip\" "
@@ -1284,6 +1303,11 @@ static void test_validate_errors(void **state) {
                                               "http.add_header = A: 1\n"
                                               "http.add_header = B: 2\n"
                                               "tls.verify = off\n",
+                            &c, err, sizeof(err)),
+                   0);
+  gh__server_cfg_free(&c);
+  assert_int_equal(validate(ONPREM("d", ":1") "protocol = tcp+case\n"
+                                              "listen.case.mode = rot13\n",
                             &c, err, sizeof(err)),
                    0);
   gh__server_cfg_free(&c);
@@ -1698,11 +1722,11 @@ static void test_push_decode_bad(void **state) {
   w_head(&w, 1);
   w_min(&w, "m", 1);
   w_rec(&w, "bogus", "1");
-  DECODE_FAILS(&w, GH_EINVAL, "destination 'm': unknown key 'bogus'");
+  DECODE_FAILS(&w, GH_EINVAL, "destination m (pushed): unknown key 'bogus'");
   w_head(&w, 1);
   w_dest(&w, "m", 1);
   w_rec(&w, "type", "cloud");
-  DECODE_FAILS(&w, GH_EINVAL, "destination 'm' has no gateway");
+  DECODE_FAILS(&w, GH_EINVAL, "destination m has no gateway");
   w_head(&w, 1);
   w_min(&w, "m", 1);
   w_rec(&w, "listen", ":1");
@@ -1710,7 +1734,7 @@ static void test_push_decode_bad(void **state) {
   w_head(&w, 2);
   w_min(&w, "m", 0);
   w_min(&w, "m", 0);
-  DECODE_FAILS(&w, GH_EINVAL, "destination 'm' given twice");
+  DECODE_FAILS(&w, GH_EINVAL, "destination m given twice");
   w_head(&w, 1);
   w_min(&w, "bad name", 0);
   DECODE_FAILS(&w, GH_EPROTO, "bad destination name");
@@ -1845,7 +1869,7 @@ static void test_client_local_errors(void **state) {
   CLIENT_ERR(CBASE "[destination db]\ngateway = dc1\nresource = h:1\n", 10,
              "'resource' cannot be set");
   CLIENT_ERR(CBASE "[destination db]\ngateway = dc9\n", 9,
-             "destination 'db': no [gateway dc9] in this file");
+             "destination db: no [gateway dc9] in this file");
   CLIENT_ERR(CBASE "[destination db]\ngateway = dc1\ngateway = dc1\n", 10,
              "gateway is already set in [destination db] (line 9)");
   CLIENT_ERR(CBASE "[destination db]\ngateway = bad id\n", 9,
@@ -1962,7 +1986,7 @@ static void test_client_local_apply(void **state) {
   char want[600];
   snprintf(want, sizeof(want),
            "%s:7: listen.tls.cert: this client runs the resource side of "
-           "destination 'db' (type = onprem)",
+           "destination db (type = onprem)",
            P("sub/c.ini"));
   if (strncmp(err, want, strlen(want)) != 0)
     print_error("got '%s'\n", err);
@@ -2172,6 +2196,34 @@ static void test_server_unspecified_resource(void **state) {
   }
 }
 
+/* An enum value is checked on the client too, for the side it runs; the
+ * message names the pushed destination where a file would be. */
+static void test_push_enum_checked(void **state) {
+  (void)state;
+  const char *values[] = {"rot13", "bogus"};
+  for (int i = 0; i < 2; i++) {
+    wbuf w;
+    gh__dest *v;
+    size_t n;
+    char err[1024] = "";
+    w_head(&w, 1);
+    w_min(&w, "m", 2);
+    w_rec(&w, "listen.protocol", "tcp+case");
+    w_rec(&w, "listen.case.mode", values[i]);
+    assert_int_equal(gh__dests_decode(w.b, w.n, &v, &n, err, sizeof(err)), 0);
+    int rc = gh__dest_validate(&v[0], &reg, err, sizeof(err));
+    if (i == 0) {
+      assert_int_equal(rc, 0);
+    } else {
+      assert_int_equal(rc, GH_EINVAL);
+      assert_string_equal(err, "destination m (pushed): listen.case.mode = "
+                               "\"bogus\": expected one of upper, rot13");
+    }
+    gh__dest_free(&v[0]);
+    free(v);
+  }
+}
+
 /* A file option pushed as a path, with no content: never opened, and the
  * same answer whether the file exists or not. */
 static void test_push_bare_path_refused(void **state) {
@@ -2374,6 +2426,7 @@ int main(void) {
       cmocka_unit_test(test_client_gateway_acl_errors),
       cmocka_unit_test(test_server_unspecified_resource),
       cmocka_unit_test(test_push_bare_path_refused),
+      cmocka_unit_test(test_push_enum_checked),
       cmocka_unit_test(test_file_read_fifo),
       cmocka_unit_test(test_push_decode_mutations),
       cmocka_unit_test(test_client_local_valid),

@@ -147,6 +147,27 @@ static void test_good_loads(void **state) {
   assert_unloaded(good);
 }
 
+/* A GH_OPT_ENUM option of a plugin of ABI 1.2 loads with its choices;
+ * `gatehouse plugins` and the validation read them from there. */
+static void test_enum_option_loads(void **state) {
+  gh__registry r;
+  gh__registry_init(&r, &mock_host);
+  char err[1024];
+  const char *path = path_of("enum/enum-ok.so");
+  assert_int_equal(gh__registry_load_file(&r, path, err, sizeof(err)), 0);
+  const gh_handler *h = gh__registry_find(&r, "t-enum");
+  assert_non_null(h);
+  const gh_option *o = gh__handler_option(h, "mode");
+  assert_non_null(o);
+  assert_int_equal(o->type, GH_OPT_ENUM);
+  assert_string_equal(gh__opt_type_name(o->type), "enum");
+  char list[64];
+  assert_string_equal(gh__opt_choices(o, "|", list, sizeof(list)),
+                      "upper|rot13");
+  assert_string_equal(gh__opt_choices(o, ", ", list, 9), "upper"); /* cut */
+  gh__registry_free(&r);
+}
+
 /* A name without a slash is the file in the working directory, not one
  * searched for along the library path. */
 static void test_relative_path(void **state) {
@@ -205,6 +226,25 @@ static void test_refusals(void **state) {
        "'+', at most 8)"},
       {"refuse-aliashide.so", GH_EINVAL,
        "alias \"t-refuse\" would hide the transport of that name"},
+      {"refuse-initpos.so", GH_EINVAL,
+       "init() returned 3: positive values are reserved; return 0 or a "
+       "negative errno"},
+      /* GH_OPT_ENUM: not in a plugin of ABI 1.1; a declaration the
+       * configuration could not use */
+      {"enum/refuse-enum-abi11.so", GH_EINVAL,
+       "handler \"t-refuse\": option \"mode\" is GH_OPT_ENUM, which needs "
+       "ABI 1.2; the plugin was built for ABI 1.1"},
+      {"enum/refuse-enum-def.so", GH_EINVAL,
+       "handler \"t-refuse\": option \"mode\": default \"lower\" is not one "
+       "of its choices"},
+      {"enum/refuse-enum-word.so", GH_EINVAL,
+       "handler \"t-refuse\": option \"mode\": invalid choice \"rot 13\" "
+       "(must match [A-Za-z0-9._+-]{1,63})"},
+      {"enum/refuse-enum-twice.so", GH_EINVAL,
+       "handler \"t-refuse\": option \"mode\": choice \"upper\" is listed "
+       "twice"},
+      {"enum/refuse-enum-none.so", GH_EINVAL,
+       "handler \"t-refuse\": option \"mode\": GH_OPT_ENUM without choices"},
   };
   snprintf(cases[0].want, sizeof(cases[0].want),
            "built for ABI 2.%d, this core speaks %d.%d", GH_ABI_MINOR,
@@ -268,7 +308,8 @@ static void test_refusals(void **state) {
     assert_unloaded(path);
     /* Only a plugin that passed every check had init() called; no refused
      * plugin has fini() called. */
-    if (cases[i].rc == GH_EIO)
+    if (cases[i].rc == GH_EIO ||
+        strcmp(cases[i].file, "refuse-initpos.so") == 0)
       assert_string_equal(plugin_log, "good: init\nrefuse: init\n");
     else
       assert_string_equal(plugin_log, "good: init\n");
@@ -883,6 +924,7 @@ int main(void) {
       cmocka_unit_test_setup(test_refusals, setup),
       cmocka_unit_test_setup(test_core_exports_nothing, setup),
       cmocka_unit_test_setup(test_null_err, setup),
+      cmocka_unit_test_setup(test_enum_option_loads, setup),
       cmocka_unit_test_setup(test_load_dir, setup),
       cmocka_unit_test_setup(test_path_check, setup),
       cmocka_unit_test_setup(test_unsafe_plugins_never_run, setup),

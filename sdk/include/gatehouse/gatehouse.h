@@ -50,6 +50,12 @@ extern "C" {
 #endif
 
 #define GH_EXPORT __attribute__((visibility("default")))
+/* An anonymous union (C11, C++) stays quiet under -std=c99 -pedantic. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GH__EXTENSION __extension__
+#else
+#define GH__EXTENSION
+#endif
 #if defined(__GNUC__) || defined(__clang__)
 #define GH_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
@@ -148,6 +154,11 @@ static inline const char *gh_errname(int32_t err) {
 #define GH_KIND_TRANSPORT 1u
 #define GH_KIND_LAYER 2u
 
+/* gh_handler.name: a lower-case letter or digit, then up to 31 more of
+ * them or '-'. The loader refuses any other name. */
+#define GH_HANDLER_NAME_MAX 32
+#define GH_HANDLER_NAME_RULE "[a-z0-9][a-z0-9-]{0,31}"
+
 /* gh_handler.flags */
 #define GH_HANDLER_DGRAM 0x1u /* transport: carries datagrams, not bytes */
 
@@ -168,6 +179,8 @@ static inline const char *gh_errname(int32_t err) {
 #define GH_OPT_INT 2u    /* decimal integer within [min, max] */
 #define GH_OPT_BOOL 3u   /* yes|no|true|false|on|off|1|0 */
 #define GH_OPT_FILE 4u   /* a path; the core reads the file (see opt_blob) */
+/* ---- ABI 1.2 ---- */
+#define GH_OPT_ENUM 5u /* one of the words of gh_option.choices */
 
 /* gh_option.flags */
 #define GH_OPT_MULTI 0x1u    /* the key may be given several times */
@@ -198,7 +211,8 @@ typedef struct gh_link_info {
   uint32_t flags; /* GH_LINK_* */
   uint16_t resource_port;
   uint16_t reserved;
-  uint64_t stream_id;        /* the tunnel stream, 0 until it is opened */
+  uint64_t stream_id;        /* the tunnel stream, 0 until it is opened; kept
+                                through close() */
   const char *destination;   /* the destination's name */
   const char *gateway;       /* the gateway's id */
   const char *resource_host; /* as configured, before name resolution */
@@ -218,14 +232,30 @@ typedef struct gh_link_info {
 
 /* An option a handler accepts, declared as data. In a configuration it is
  * written HANDLER.NAME (both sides) or SIDE.HANDLER.NAME (one side). The
- * core validates type, range, presence and file readability with FILE:LINE
- * before inst_init() runs. */
+ * core validates type, range, choice, presence and file readability with
+ * FILE:LINE before inst_init() runs.
+ *
+ * GH_OPT_ENUM (ABI 1.2): `choices` lists the accepted words, 1 to
+ * GH_OPT_CHOICES_MAX of them, each of [A-Za-z0-9._+-]{1,63}, unique, then
+ * NULL; a value must be one of them exactly (case matters), and `def`, when
+ * set, too. opt_get() returns the word as written. The array is static and
+ * const in the plugin, like the option. A plugin whose descriptor says ABI
+ * 1.0 or 1.1 cannot declare it (the loader refuses the file).
+ *
+ * gh_option has no size member and lives in arrays, so it can never grow:
+ * `choices` shares its storage with `min`, which only GH_OPT_INT reads.
+ * The layout is that of ABI 1.0. */
+#define GH_OPT_CHOICES_MAX 32
 typedef struct gh_option {
   const char *name;
   uint32_t type;  /* GH_OPT_* */
   uint32_t flags; /* GH_OPT_MULTI | GH_OPT_REQUIRED */
-  int64_t min;    /* GH_OPT_INT: inclusive bounds */
-  int64_t max;
+  GH__EXTENSION union {
+    int64_t min; /* GH_OPT_INT: inclusive bounds */
+    /* ---- ABI 1.2 ---- GH_OPT_ENUM: the words, NULL-terminated */
+    const char *const *choices;
+  };
+  int64_t max;      /* GH_OPT_INT; unused otherwise */
   const char *def;  /* default, as configuration text; NULL for none */
   const char *help; /* one line, shown by `gatehouse plugins` */
 } gh_option;
@@ -280,6 +310,7 @@ typedef struct gh_host {
   /* Option values of an instance, validated against the declaration.
    * opt_get: the index-th value given for `name`, or for index 0 the
    * default when none was given; NULL when there is none.
+   * For a GH_OPT_ENUM option it is one of the declared words, as declared.
    * opt_count: how many values were given (0 when only the default).
    * opt_int / opt_bool: the value (or default) parsed; 0 when unset.
    * opt_blob: the content of a GH_OPT_FILE option, read by the core when
@@ -323,7 +354,14 @@ typedef struct gh_host {
   /* Pass bytes up, toward the tunnel: a transport with what it read, a layer
    * with what it produced from up(). For a datagram link, one call is one
    * datagram. Returns 0, or a negative code when the stream is gone (the
-   * caller stops). */
+   * caller stops).
+   * Re-entrance: send_up() runs the next layer's up() at once, and a layer
+   * that answers at once (a TLS handshake) calls send_down() from there,
+   * which runs THIS link's down() before send_up() returns. Likewise
+   * send_down() may run this link's up() (a layer below answering at once)
+   * and a transport's write() may call written(). The core adds no other
+   * re-entrance: it never calls close() from inside a callback of the
+   * link's handler. Keep the link's state consistent before each call. */
   int32_t (*send_up)(gh_link *link, const uint8_t *data, uint32_t len);
   /* Pass bytes down, toward the socket; layers only. */
   int32_t (*send_down)(gh_link *link, const uint8_t *data, uint32_t len);
@@ -352,6 +390,15 @@ typedef struct gh_host {
   void (*closed)(gh_link *link);
 } gh_host;
 
+/* Whether the host table has the function `member`: the core's table is at
+ * least as large as the member's end, and the member is set. A plugin
+ * checks, in init(), the newest member it calls (e.g. GH_HOST_HAS(host,
+ * closed)): members are only ever appended, so the older ones are there
+ * too. Evaluates `host` more than once. */
+#define GH_HOST_HAS(host, member)                                              \
+  ((host)->size >= offsetof(gh_host, member) + sizeof((host)->member) &&       \
+   (host)->member != NULL)
+
 /* Checks the level before it evaluates the arguments. */
 #define GH_LOG(host, level, link, ...)                                         \
   do {                                                                         \
@@ -373,7 +420,9 @@ typedef struct gh_handler {
   uint32_t kind; /* GH_KIND_* */
   uint32_t flags;
   uint32_t n_options;
-  const char *name; /* [a-z0-9-]+, unique among all loaded handlers */
+  /* GH_HANDLER_NAME_RULE, unique among all loaded handlers: it is what a
+   * chain ("tcp+tls") and an option key ("tls.cert") are written with. */
+  const char *name;
   const char *help;
   const gh_option *options; /* n_options entries */
 
@@ -416,7 +465,21 @@ typedef struct gh_handler {
   /* Release the link. reason 0: an orderly end (a transport lets queued
    * bytes go out first); negative: an abortive end (a TCP transport resets
    * the connection). A transport calls host->closed() when done, possibly
-   * later; a layer is done when close() returns. */
+   * later; a layer is done when close() returns.
+   * Layers are closed top down, then the transport. Inside close(), for
+   * this link (its stream id is still set: log lines carry "#N"):
+   *   log, log_enabled                      yes
+   *   link_data, link_set_data, link_inst,  yes (read the state, free it,
+   *   link_info                                 clear the slot)
+   *   inst_*, opt_* of the link's instance  yes
+   *   alloc, realloc, free, timer_*         yes (free the link's timers)
+   *   uv_loop                               yes (transports)
+   *   closed                                transports: now or later
+   *   ready, send_up, send_down, eof_up,    no: the stream is ending; the
+   *   eof_down, written, abort                  core ignores them (send_*
+   *                                             return GH_ECANCELED)
+   * After close() returns a layer's link is dead; a transport's link takes
+   * only closed() and log() until closed(), and nothing after. */
   void (*close)(gh_link *link, int32_t reason);
 
   /* ---- layers ---- */
@@ -478,7 +541,8 @@ typedef struct gh_plugin {
   const char *description;
   const gh_handler *const *handlers; /* n_handlers entries */
   /* Called once, after the checks, before any handler is used. Keep `host`.
-   * Return 0, or a negative code to be refused (and dlclose()d). */
+   * Return 0, or a negative code to be refused (and dlclose()d); a
+   * positive value is reserved and refuses the plugin too. */
   int32_t (*init)(const gh_host *host);
   /* Optional; called once before dlclose(). */
   void (*fini)(void);
