@@ -1266,12 +1266,12 @@ static void test_validate_errors(void **state) {
             "stream");
   VALID_ERR(ONPREM("d", ":1") "listen.protocol = tcp+gzip\n", 13,
             "listen protocol 'tcp+gzip': unknown protocol handler \"gzip\" "
-            "(known: tcp, tls, udp, http, bare)");
+            "(known: tcp, tls, udp, http, bare, case)");
   /* A handler of the side the client runs: the server needs it too, and
    * says so; never for the side it runs itself. */
   VALID_ERR(ONPREM("d", ":1") "resource.protocol = tcp+gzip\n", 13,
             "resource protocol 'tcp+gzip': unknown protocol handler \"gzip\" "
-            "(known: tcp, tls, udp, http, bare); the client runs this side, "
+            "(known: tcp, tls, udp, http, bare, case); the client runs this side, "
             "and the server checks it too: install the plugin on both "
             "machines");
   VALID_ERR(CLOUD("c", "dc1", "7000") "listen.protocol = tcp+gzip\n", 13,
