@@ -188,6 +188,11 @@
   X(gh_handler, connect_addr, 160,                                             \
     int32_t (*)(gh_link *, const gh_addr *, uint32_t))
 
+/* X(name, value) */
+#define GH_ABI_CONSTANTS_1_2(X)                                                \
+  X(GH_HANDLER_UNIX, 2)                                                        \
+  X(GH_AF_UNIX, 7)
+
 #define GH_ABI_SIZES_1_2(X)                                                    \
   X(gh_addr, 24)                                                               \
   X(gh_link_info, 112)                                                         \
