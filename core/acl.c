@@ -579,8 +579,8 @@ int gh__acl_check(const gh__acl *acl, const char *host, uint16_t port,
 /* The glob with the directory it starts with made canonical, glob
  * characters of that directory escaped: 0, or -1 when there is no such
  * directory or it is already canonical. */
-static int glob_canonical(const char *glob, gh__path_canon_fn canon,
-                          char *out, size_t outlen) {
+static int glob_canonical(const char *glob, gh__path_canon_fn canon, char *out,
+                          size_t outlen) {
   size_t meta = strcspn(glob, "*?[\\");
   size_t dir = meta;
   while (dir > 0 && glob[dir] != '/')
@@ -690,8 +690,8 @@ int gh__acl_listen_equal(const gh__acl *a, const gh__acl *b) {
       return ea && eb;
     const gh__acl_rule *x = &a->v[i++], *y = &b->v[j++];
     if (x->any_host != y->any_host || !str_same(x->name, y->name) ||
-        !str_same(x->path, y->path) ||
-        x->port_lo != y->port_lo || x->port_hi != y->port_hi ||
+        !str_same(x->path, y->path) || x->port_lo != y->port_lo ||
+        x->port_hi != y->port_hi ||
         memcmp(&x->range, &y->range, sizeof(x->range)) != 0)
       return 0;
   }

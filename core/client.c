@@ -13,8 +13,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "console/console.h"
 #include "client.h"
+#include "console/console.h"
 #include "gateway.h"
 #include "log.h"
 #include "loop.h"

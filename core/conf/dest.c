@@ -434,8 +434,7 @@ void gh__dest_listen_text(const gh__dest *d, char *out, size_t len) {
 }
 
 void gh__dest_resource_text(const gh__dest *d, char *out, size_t len) {
-  endpoint_text(d->resource_unix, d->resource_host, d->resource_port, out,
-                len);
+  endpoint_text(d->resource_unix, d->resource_host, d->resource_port, out, len);
 }
 
 /* ---- comparing ---- */

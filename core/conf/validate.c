@@ -110,7 +110,8 @@ static int unix_side_check(const gh__dest *d, uint32_t side, char *err,
     return vfail(d, d->key_line[idx], err, errlen,
                  "%s = unix:%s needs a transport for socket paths (%s."
                  "protocol = unix, or unix+LAYERS), not %s",
-                 key, side == GH_SIDE_LISTEN ? d->listen_host : d->resource_host,
+                 key,
+                 side == GH_SIDE_LISTEN ? d->listen_host : d->resource_host,
                  key, c->n > 0 ? c->h[0]->name : "?");
   return vfail(d, d->key_line[idx], err, errlen,
                "transport %s takes a socket path: write %s = unix:/PATH",

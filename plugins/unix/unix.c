@@ -112,7 +112,8 @@ static int owner_syntax_ok(const char *s) {
   const char *colon = strchr(s, ':');
   if (!colon)
     return name_ok(s, strlen(s));
-  return name_ok(s, (size_t)(colon - s)) && name_ok(colon + 1, strlen(colon + 1));
+  return name_ok(s, (size_t)(colon - s)) &&
+         name_ok(colon + 1, strlen(colon + 1));
 }
 
 static int32_t unix_inst_init(gh_inst *inst, char *err, uint32_t errlen) {
@@ -492,9 +493,8 @@ static int clear_stale(const struct sockaddr_un *sa) {
   int e = errno;
   close(fd);
   if (rc == 0 || e != ECONNREFUSED) {
-    GH_LOG(host, GH_LOG_ERROR, NULL,
-           "unix: %s is a socket %s: not replaced", sa->sun_path,
-           rc == 0 ? "that a process listens on" : strerror(e));
+    GH_LOG(host, GH_LOG_ERROR, NULL, "unix: %s is a socket %s: not replaced",
+           sa->sun_path, rc == 0 ? "that a process listens on" : strerror(e));
     return GH_EADDRINUSE;
   }
   if (unlink(sa->sun_path) < 0 && errno != ENOENT)
