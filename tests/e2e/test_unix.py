@@ -137,6 +137,14 @@ class Recorder:
         self.th.join(2)
 
 
+def mode_of(path):
+    """The permissions of path, or None while it does not exist."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
 def short_dir(t):
     """A directory for sockets: sun_path holds 107 bytes, and the case's
     own directory may be deep. Removed after the case."""
@@ -317,11 +325,14 @@ def test_mode_owner_and_cleanup(t):
     # a reload without b removes its file, a stays
     text = srv.config_text()
     head, _, _ = text.partition("[destination b]")
-    with open(srv.config_path, "w") as f:
-        f.write(head)
+    assert "unix.mode = 0640" in head
+    with open(srv.config_path, "w") as f:  # and a's mode changes: a new listener
+        f.write(head.replace("unix.mode = 0640", "unix.mode = 0660"))
     srv.send_signal(signal.SIGHUP)
     ghtest.wait_until(lambda: not os.path.exists(b), 20, what="b.sock removed at reload")
-    assert os.path.exists(a)
+    ghtest.wait_until(lambda: mode_of(a) == 0o660, 20,
+                      what="a.sock made again with its new mode")
+    wait_unix_echo(a, procs=[srv, cli])
     # a second server on the same path: a live socket is not replaced
     tok = t.token()
     other = t.server([dest("a", "onprem", listen=f"unix:{a}", resource=res.addr)],
