@@ -63,7 +63,7 @@ void gh__addr_format(const gh_addr *addr, char *out, size_t outlen) {
   if (!out || outlen == 0)
     return;
   if (addr->family == GH_AF_UNIX) {
-    snprintf(out, outlen, "a unix-socket peer");
+    snprintf(out, outlen, "(unix socket)");
     return;
   }
   if (addr->family == GH_AF_INET)

@@ -486,7 +486,9 @@ static int clear_stale(const struct sockaddr_un *sa) {
            "unix: %s exists and is not a socket: not replaced", sa->sun_path);
     return GH_EEXIST;
   }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* Non-blocking: a listener with a full backlog answers EAGAIN at once
+   * (in use) where a blocking connect would hang the event loop. */
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
   int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa);

@@ -192,7 +192,7 @@ static void test_unix_peer(void **state) {
   gh__iplist_free(&l);
   char text[64];
   gh__addr_format(&peer, text, sizeof(text));
-  assert_string_equal(text, "a unix-socket peer");
+  assert_string_equal(text, "(unix socket)");
   /* over the tunnel it is "no address" */
   uint8_t buf[512];
   gh__open o = {{"pg", 2}, peer};
