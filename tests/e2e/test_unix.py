@@ -26,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ghtest  # noqa: E402
+import hostile_server as hs  # noqa: E402
 from ghtest import HOST, rng  # noqa: E402
 
 UP = 30.0
@@ -358,6 +359,64 @@ def test_mode_owner_and_cleanup(t):
     assert "exists and is not a socket: not replaced" in third.log_text()
     with open(a) as f:
         assert f.read() == "precious"
+
+
+def test_hostile_server_pushes_socket_paths(t):
+    """A compromised server (hostile_server.py) pushes socket paths of its
+    choosing and opens streams to them: only what the client's unix: rules
+    allow is reached; /var/run/docker.sock, a denied socket, a link to it
+    and a path with '..' are refused and never connected to; an allowed
+    socket works; a pushed socket listener outside the listen rules does
+    not start."""
+    d = short_dir(t)
+    ok_dir, no_dir = os.path.join(d, "ok"), os.path.join(d, "no")
+    os.mkdir(ok_dir)
+    os.mkdir(no_dir)
+    good = unix_proto(t, os.path.join(ok_dir, "good.sock"))
+    secret = Recorder(os.path.join(no_dir, "secret.sock"))
+    t.defer(secret.close)
+    os.symlink(os.path.join(no_dir, "secret.sock"), os.path.join(ok_dir, "link.sock"))
+    srv = hs.HostileServer(t.pki)
+    t.peers.append(srv)
+    gw = [("server", f"{HOST}:{srv.port}"), ("token", t.token()),
+          ("ca", t.pki.ca_cert), ("connections", 1)]
+    acl = [("allow", f"unix:{ok_dir}/*"), ("allow", "*"),
+           ("listen", f"unix:{ok_dir}/*.sock")]
+    cli = t.gatehouse("client", ghtest.client_sections({"gw1": gw}, acl))
+    tun = srv.accept()
+    unixed = dict(protocol="unix")
+    tun.push([
+        hs.onprem("good", f"unix:{ok_dir}/good.sock", **unixed),
+        hs.onprem("docker", "unix:/var/run/docker.sock", **unixed),
+        hs.onprem("secret", f"unix:{no_dir}/secret.sock", **unixed),
+        hs.onprem("link", f"unix:{ok_dir}/link.sock", **unixed),
+        hs.onprem("mismatch", f"unix:{no_dir}/secret.sock"),  # a tcp chain
+        ("away", [("gateway", "gw1"), ("type", "cloud"), ("listen", f"unix:{no_dir}/l.sock"),
+                  ("resource", "127.0.0.1:1"), ("listen.protocol", "unix"),
+                  ("resource.protocol", "tcp"), ("connect_timeout", 5)]),
+    ])
+    code, msg = tun.notice("away")
+    assert code == hs.EDENIED and "listen policy" in msg, (code, msg)
+    assert not os.path.exists(os.path.join(no_dir, "l.sock"))
+    code, msg = tun.notice("mismatch")
+    assert code != 0 and "needs a transport for socket paths" in msg, (code, msg)
+    st = tun.open("good")
+    assert st.result == ("ok",), st.result
+    tun.send(st, b"ECHO\nhello", fin=True)
+    assert tun.recv(st, 5) == b"hello"
+    for name, shown in (("docker", "unix:/var/run/docker.sock refused by the ACL"),
+                        ("secret", f"unix:{no_dir}/secret.sock refused by the ACL"),
+                        ("link", f"(it leads to {no_dir}/secret.sock) refused by the ACL")):
+        st = tun.open(name)
+        assert st.result[0] == "fail" and st.result[1] == hs.EDENIED, (name, st.result)
+        assert shown in st.result[2], (name, st.result)
+        cli.wait_log(__import__("re").escape(shown))
+    assert secret.accepted == 0, f"a denied socket was connected to {secret.accepted} times"
+    # a path with '..' is no path the client takes: the set is refused
+    tun.push([hs.onprem("dots", f"unix:{ok_dir}/../no/secret.sock", **unixed)])
+    cli.wait_log(r"bad destination set from the server: .*not a socket path")
+    assert secret.accepted == 0
+    assert good.accepted >= 1
 
 
 def _pg_bin():
