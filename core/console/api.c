@@ -110,6 +110,10 @@ void gh__console_acl_hit(const char *gateway, int line, int allowed) {
 
 static void rule_target(const gh__acl_rule *r, char *out, size_t len) {
   char host[128], ports[32];
+  if (r->path) {
+    snprintf(out, len, "unix:%s", r->path);
+    return;
+  }
   if (r->any_host) {
     snprintf(host, sizeof(host), "*");
   } else if (r->name) {

@@ -26,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ghtest  # noqa: E402
+import console_helpers as ch  # noqa: E402
 import hostile_server as hs  # noqa: E402
 from ghtest import HOST, rng  # noqa: E402
 
@@ -273,7 +274,10 @@ def test_acl_path_rules(t):
     ]
     acl = [("deny", f"unix:{ok_dir}/inner.sock"), ("allow", f"unix:{ok_dir}/*"),
            ("allow", "*")]  # `*` allows networks, never a socket path
-    srv, cli, _ = t.pair(dests, acl=acl)
+    cadm = t.port()
+    token = t.token()
+    srv = t.server(dests, {"gw1": token})
+    cli = t.client(srv, token, acl=acl, client={"admin_listen": f"{HOST}:{cadm}"})
     ghtest.wait_tunnel(p[0], procs=[srv, cli])
     assert ghtest.echo_check(p[0], 1 << 20) == 1 << 20
     for port, name in ((p[1], "docker"), (p[2], "link"), (p[3], "inner")):
@@ -288,6 +292,15 @@ def test_acl_path_rules(t):
     srv.wait_log(r"docker.*refused by the ACL")
     assert secret.accepted == 0, f"a denied path was connected to {secret.accepted} times"
     assert inner.accepted == 0, f"a denied path was connected to {inner.accepted} times"
+    # the console shows the path rules with their hits, as any other rules:
+    # deny inner (1), allow ok/* (good's opens), no match (docker, and link:
+    # the decision counted is its real path's)
+    co = ch.get_json(cadm, "/api/v1/overview")
+    got = [(r["action"], r["target"], r["hits"]) for r in co["gateways"][0]["acl"]["rules"]]
+    assert got[0] == ("deny", f"unix:{ok_dir}/inner.sock", 1), got
+    assert got[1][:2] == ("allow", f"unix:{ok_dir}/*") and got[1][2] >= 2, got
+    assert got[2] == ("allow", "*", 0), got
+    assert co["gateways"][0]["acl"]["no_match_hits"] == 2, co["gateways"][0]["acl"]
     # the check is at each open, the path written and where it leads: the
     # link retargeted at an allowed socket works
     os.unlink(os.path.join(ok_dir, "link.sock"))
