@@ -386,7 +386,7 @@ static int acl_push(gh__acl *acl, const gh__acl_rule *r) {
   return 0;
 }
 
-static char *gh__strdup_or_null(const char *s) {
+static char *str_dup(const char *s) {
   size_t n = strlen(s) + 1;
   char *p = malloc(n);
   if (p)
@@ -453,7 +453,7 @@ static int rule_add(gh__acl *acl, int allow, int listen, const char *target,
                       "expected unix:/ABSOLUTE/PATH, * ? [...] matching within "
                       "one component (e.g. unix:/run/postgresql/*)",
                       t);
-    r.path = gh__strdup_or_null(buf + ul);
+    r.path = str_dup(buf + ul);
     if (!r.path)
       return GH_ENOMEM;
   } else if (strcmp(buf, "*") == 0) {
