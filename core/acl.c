@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,10 @@
 #define GH__ACL_MAX 65536
 /* Longest entry: two IPv6 addresses in text and a '-'. */
 #define GH__ENTRY_MAX 96
+/* sizeof(sockaddr_un.sun_path) on Linux, its NUL included. */
+#define GH__SUN_PATH_MAX 108
+/* The prefix of a target that makes it a path rule. */
+#define GH__UNIX_PREFIX "unix:"
 
 static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -57,6 +62,10 @@ void gh__addr_format(const gh_addr *addr, char *out, size_t outlen) {
   char ip[INET6_ADDRSTRLEN] = "?";
   if (!out || outlen == 0)
     return;
+  if (addr->family == GH_AF_UNIX) {
+    snprintf(out, outlen, "(unix socket)");
+    return;
+  }
   if (addr->family == GH_AF_INET)
     inet_ntop(AF_INET, addr->addr, ip, sizeof(ip));
   else if (addr->family == GH_AF_INET6)
@@ -377,6 +386,48 @@ static int acl_push(gh__acl *acl, const gh__acl_rule *r) {
   return 0;
 }
 
+static char *str_dup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p)
+    memcpy(p, s, n);
+  return p;
+}
+
+/* Absolute, and no empty, "." or ".." component: a rule and a path are
+ * compared as text, so "/a/../b" must not pass for something under /a. */
+static int path_components_ok(const char *s) {
+  if (s[0] != '/')
+    return 0;
+  for (const char *p = s; *p;) {
+    const char *c = p + 1, *end = strchr(c, '/');
+    size_t n = end ? (size_t)(end - c) : strlen(c);
+    if (n == 0 || (n == 1 && c[0] == '.') ||
+        (n == 2 && c[0] == '.' && c[1] == '.'))
+      return 0;
+    p = c + n;
+  }
+  return 1;
+}
+
+int gh__unix_path_valid(const char *text) {
+  if (!text || strlen(text) >= GH__SUN_PATH_MAX)
+    return 0;
+  for (const char *p = text; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      return 0;
+  return path_components_ok(text);
+}
+
+static int path_glob_valid(const char *g) {
+  if (strlen(g) >= 4096)
+    return 0;
+  for (const char *p = g; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f || is_blank(*p))
+      return 0;
+  return path_components_ok(g);
+}
+
 static int rule_add(gh__acl *acl, int allow, int listen, const char *target,
                     int line, char *err, size_t errlen) {
   char buf[512];
@@ -395,7 +446,17 @@ static int rule_add(gh__acl *acl, int allow, int listen, const char *target,
 
   gh__acl_rule r = {.allow = allow ? 1 : 0, .listen = listen, .line = line};
   char *host = NULL, *ports = NULL;
-  if (strcmp(buf, "*") == 0) {
+  size_t ul = strlen(GH__UNIX_PREFIX);
+  if (strncmp(buf, GH__UNIX_PREFIX, ul) == 0) {
+    if (!path_glob_valid(buf + ul))
+      return acl_fail(err, errlen,
+                      "expected unix:/ABSOLUTE/PATH, * ? [...] matching within "
+                      "one component (e.g. unix:/run/postgresql/*)",
+                      t);
+    r.path = str_dup(buf + ul);
+    if (!r.path)
+      return GH_ENOMEM;
+  } else if (strcmp(buf, "*") == 0) {
     r.any_host = 1;
     r.port_lo = 0;
     r.port_hi = 65535;
@@ -425,6 +486,7 @@ static int rule_add(gh__acl *acl, int allow, int listen, const char *target,
   int rc = acl_push(acl, &r);
   if (rc < 0) {
     free(r.name);
+    free(r.path);
     if (err && errlen)
       snprintf(err, errlen, "too many [acl] rules (at most %d)", GH__ACL_MAX);
     return rc == GH_ELIMIT ? GH_EINVAL : rc;
@@ -470,7 +532,7 @@ static int acl_decide(const gh__acl *acl, const char *host, uint16_t port,
   }
   for (size_t i = 0; i < acl->n; i++) {
     const gh__acl_rule *r = &acl->v[i];
-    if (r->listen || port < r->port_lo || port > r->port_hi)
+    if (r->listen || r->path || port < r->port_lo || port > r->port_hi)
       continue;
     int hit = r->any_host ? 1
               : r->name   ? host && name_eq(r->name, host)
@@ -512,6 +574,67 @@ int gh__acl_check(const gh__acl *acl, const char *host, uint16_t port,
   return ok;
 }
 
+/* ---- socket paths */
+
+/* The glob with the directory it starts with made canonical, glob
+ * characters of that directory escaped: 0, or -1 when there is no such
+ * directory or it is already canonical. */
+static int glob_canonical(const char *glob, gh__path_canon_fn canon, char *out,
+                          size_t outlen) {
+  size_t meta = strcspn(glob, "*?[\\");
+  size_t dir = meta;
+  while (dir > 0 && glob[dir] != '/')
+    dir--;
+  if (dir == 0)
+    return -1; /* a glob in the first component: nothing to resolve */
+  char d[4096], c[4096];
+  if (dir >= sizeof(d))
+    return -1;
+  memcpy(d, glob, dir);
+  d[dir] = '\0';
+  if (canon(d, c, sizeof(c)) < 0 || strcmp(c, d) == 0)
+    return -1;
+  size_t o = 0;
+  for (const char *p = c; *p; p++) {
+    if (o + 3 >= outlen)
+      return -1;
+    if (strchr("*?[\\", *p))
+      out[o++] = '\\';
+    out[o++] = *p;
+  }
+  size_t rest = strlen(glob + dir);
+  if (o + rest + 1 > outlen)
+    return -1;
+  memcpy(out + o, glob + dir, rest + 1);
+  return 0;
+}
+
+static int path_hit(const gh__acl_rule *r, const char *path,
+                    gh__path_canon_fn canon) {
+  if (fnmatch(r->path, path, FNM_PATHNAME) == 0)
+    return 1;
+  char g[8192];
+  return canon && glob_canonical(r->path, canon, g, sizeof(g)) == 0 &&
+         fnmatch(g, path, FNM_PATHNAME) == 0;
+}
+
+int gh__acl_path_check(const gh__acl *acl, const char *path, int listen,
+                       gh__path_canon_fn canon, int *line) {
+  if (line)
+    *line = 0;
+  if (!acl || !path)
+    return 0;
+  for (size_t i = 0; i < acl->n; i++) {
+    const gh__acl_rule *r = &acl->v[i];
+    if (!r->path || r->listen != (listen ? 1 : 0) || !path_hit(r, path, canon))
+      continue;
+    if (line)
+      *line = r->line;
+    return r->allow;
+  }
+  return 0;
+}
+
 /* ---- the listen policy */
 
 static int is_loopback(const gh_addr *addr) {
@@ -536,7 +659,7 @@ int gh__acl_listen_check(const gh__acl *acl, const char *bind, uint16_t port,
     addr_unmap(&a);
   for (size_t i = 0; acl && i < acl->n; i++) {
     const gh__acl_rule *r = &acl->v[i];
-    if (!r->listen || port < r->port_lo || port > r->port_hi)
+    if (!r->listen || r->path || port < r->port_lo || port > r->port_hi)
       continue;
     int hit = r->any_host ? 1
               : r->name   ? bind && name_eq(r->name, bind)
@@ -567,15 +690,18 @@ int gh__acl_listen_equal(const gh__acl *a, const gh__acl *b) {
       return ea && eb;
     const gh__acl_rule *x = &a->v[i++], *y = &b->v[j++];
     if (x->any_host != y->any_host || !str_same(x->name, y->name) ||
-        x->port_lo != y->port_lo || x->port_hi != y->port_hi ||
+        !str_same(x->path, y->path) || x->port_lo != y->port_lo ||
+        x->port_hi != y->port_hi ||
         memcmp(&x->range, &y->range, sizeof(x->range)) != 0)
       return 0;
   }
 }
 
 void gh__acl_free(gh__acl *acl) {
-  for (size_t i = 0; i < acl->n; i++)
+  for (size_t i = 0; i < acl->n; i++) {
     free(acl->v[i].name);
+    free(acl->v[i].path);
+  }
   free(acl->v);
   memset(acl, 0, sizeof(*acl));
 }

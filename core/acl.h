@@ -53,11 +53,16 @@ int gh__hostname_valid(const char *name);
  *                          written), a numeric address, a CIDR block or a
  *                          range a-b; or * for any host
  *   PORTS                  *, N or LO-HI
+ *   unix:GLOB              Unix socket paths: an absolute path where * ? and
+ *                          [...] match within one component (fnmatch with
+ *                          FNM_PATHNAME). Only these rules decide a socket
+ *                          path: `*` and HOST:PORTS never match one.
  */
 typedef struct gh__acl_rule {
   int allow;  /* 1 allow, 0 deny */
   int listen; /* a `listen` rule: checked only by gh__acl_listen_check */
   char *name; /* a host name rule; NULL for address or any-host rules */
+  char *path; /* a unix:GLOB rule's glob; NULL for the others */
   int any_host;
   gh__iprange range; /* when name == NULL && !any_host */
   uint16_t port_lo, port_hi;
@@ -95,6 +100,23 @@ int gh__acl_add_listen(gh__acl *acl, const char *target, int line, char *err,
  * rule's line (0: the loopback default, or nothing allowed it). */
 int gh__acl_listen_check(const gh__acl *acl, const char *bind, uint16_t port,
                          int *line);
+/* Makes a directory's path canonical (realpath(3) in the runtime; a fake
+ * one in tests): 0 and the path in out, or a negative code. */
+typedef int (*gh__path_canon_fn)(const char *dir, char *out, size_t outlen);
+
+/* Decides for a Unix socket path, with the unix:GLOB rules alone (listen
+ * rules when `listen`, the others when not), first match wins, no match
+ * denies. A rule matches the path as written or, when canon is given, with
+ * the directory its glob starts with made canonical: `unix:/var/run/pg/[a-z]*`
+ * also matches /run/pg/x where /var/run is a link to /run. The caller
+ * checks the configured path and then its realpath(), both of which must
+ * pass. Returns 1 to allow, 0 to deny; *line as gh__acl_check. */
+int gh__acl_path_check(const gh__acl *acl, const char *path, int listen,
+                       gh__path_canon_fn canon, int *line);
+/* 1 when text is a socket path gatehouse accepts: absolute, no empty, "."
+ * or ".." component, shorter than sun_path (107 bytes at most). */
+int gh__unix_path_valid(const char *text);
+
 /* 1 when a and b hold the same listen rules, in the same order. */
 int gh__acl_listen_equal(const gh__acl *a, const gh__acl *b);
 void gh__acl_free(gh__acl *acl);

@@ -3,6 +3,7 @@
  * runs the destinations each gateway's server pushes: it connects to the
  * resources of on-prem destinations (after its ACL agrees) and listens for
  * cloud destinations. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +13,14 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "console/console.h"
 #include "client.h"
+#include "console/console.h"
 #include "gateway.h"
 #include "log.h"
 #include "loop.h"
 #include "mux.h"
 #include "runtime.h"
+#include "sockpath.h"
 #include "stream.h"
 #include "tls.h"
 #include "tunnel.h"
@@ -246,15 +248,35 @@ static void push_log(gh__gw *gw, int level, const char *subject,
     gh__log_write(level, subject, "%s", msg);
 }
 
-/* Another gateway of this client already listens on the port. */
+/* Another gateway of this client already listens on the port (or the
+ * socket path). */
 static gh__drt *port_owner(gh__rt *rt, const gh__dest *c) {
   for (size_t g = 0; g < rt->n_gws; g++)
     for (size_t i = 0; i < rt->gws[g]->n_dests; i++) {
       gh__drt *d = rt->gws[g]->dests[i];
-      if (d->listener && d->cfg->client_port == c->client_port)
+      if (!d->listener || d->cfg->listen_unix != c->listen_unix)
+        continue;
+      if (c->listen_unix ? strcmp(d->cfg->listen_host, c->listen_host) == 0
+                         : d->cfg->client_port == c->client_port)
         return d;
     }
   return NULL;
+}
+
+/* Where a cloud destination listens: its socket path, or its address. */
+static int cloud_listen(gh__drt *d) {
+  const gh__dest *c = d->cfg;
+  if (c->listen_unix)
+    return gh__drt_listen(d, c->listen_host, 0);
+  return gh__drt_listen(d, c->client_bind, c->client_port);
+}
+
+/* The listen policy: a socket path needs a `listen = unix:GLOB` rule; an
+ * address a non-loopback one or a privileged port needs a listen rule. */
+static int listen_allowed(const gh__acl *acl, const gh__dest *c) {
+  if (c->listen_unix)
+    return gh__sockpath_listen_ok(acl, c->listen_host, NULL);
+  return gh__acl_listen_check(acl, c->client_bind, c->client_port, NULL);
 }
 
 static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
@@ -278,23 +300,27 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
   }
   gw->dests = gh__xrealloc(gw->dests, (gw->n_dests + 1) * sizeof(*gw->dests));
   gw->dests[gw->n_dests++] = d;
+  char where[300];
   if (side != GH_SIDE_LISTEN) {
-    push_log(gw, GH_LOG_INFO, gw->id, "destination %s: on-prem resource %s:%u",
-             c->name, c->resource_host, c->resource_port);
+    gh__dest_resource_text(c, where, sizeof(where));
+    push_log(gw, GH_LOG_INFO, gw->id, "destination %s: on-prem resource %s",
+             c->name, where);
     return;
   }
   /* The client's file says where a server may make it listen: a
    * non-loopback address or a privileged port (the packaged unit grants
-   * CAP_NET_BIND_SERVICE) only where a listen rule allows it. */
+   * CAP_NET_BIND_SERVICE) only where a listen rule allows it, a socket
+   * path only where a unix: listen rule does. */
+  gh__dest_listen_text(c, where, sizeof(where));
   const gh__acl *acl = gh__client_acl(gw->rt->ccfg, gw->id);
-  if (!gh__acl_listen_check(acl, c->client_bind, c->client_port, NULL)) {
+  if (!listen_allowed(acl, c)) {
     snprintf(err, sizeof(err),
-             "listen on %s%s%s:%u refused by the client's listen policy "
-             "(%s: loopback on ports 1024-65535 only, unless a listen = "
-             "rule in [acl%s%s] allows it)",
-             strchr(c->client_bind, ':') ? "[" : "", c->client_bind,
-             strchr(c->client_bind, ':') ? "]" : "", c->client_port,
-             gw->rt->ccfg->file, acl == &gw->rt->ccfg->acl ? "" : " ",
+             "listen on %s refused by the client's listen policy "
+             "(%s: %s, unless a listen = rule in [acl%s%s] allows it)",
+             where, gw->rt->ccfg->file,
+             c->listen_unix ? "no socket path"
+                            : "loopback on ports 1024-65535 only",
+             acl == &gw->rt->ccfg->acl ? "" : " ",
              acl == &gw->rt->ccfg->acl ? "" : gw->id);
     push_log(gw, GH_LOG_ERROR, c->name, "%s", err);
     gh__drt_set_error(d, GH_EDENIED, err);
@@ -302,24 +328,28 @@ static void start_dest(gh__tunnel *t, gh__gw *gw, gh__dest *c) {
     return;
   }
   gh__drt *owner = port_owner(gw->rt, c);
-  int r =
-      owner ? GH_EADDRINUSE : gh__drt_listen(d, c->client_bind, c->client_port);
+  int r = owner ? GH_EADDRINUSE : cloud_listen(d);
   if (r < 0) {
-    if (owner)
+    if (owner && c->listen_unix)
+      snprintf(err, sizeof(err),
+               "cannot listen on %s: destination %s of gateway %s already "
+               "listens there",
+               where, owner->cfg->name, owner->gw->id);
+    else if (owner)
       snprintf(err, sizeof(err),
                "cannot listen on port %u: destination %s of gateway %s "
                "already listens there",
                c->client_port, owner->cfg->name, owner->gw->id);
     else
-      snprintf(err, sizeof(err), "cannot listen on %s:%u: %s", c->client_bind,
-               c->client_port, gh_strerror(r));
+      snprintf(err, sizeof(err), "cannot listen on %s: %s", where,
+               gh_strerror(r));
     push_log(gw, GH_LOG_ERROR, c->name, "%s", err);
     gh__drt_set_error(d, r, err);
     notice(t, c->name, r, err);
     return;
   }
-  push_log(gw, GH_LOG_INFO, c->name, "listening on %s:%u for gateway %s",
-           c->client_bind, c->client_port, gw->id);
+  push_log(gw, GH_LOG_INFO, c->name, "listening on %s for gateway %s", where,
+           gw->id);
   notice(t, c->name, 0, "listening");
 }
 
@@ -336,12 +366,14 @@ static void rebind_waiting(gh__rt *rt) {
       if (d->side != GH_SIDE_LISTEN || d->listener ||
           d->status != GH_EADDRINUSE || port_owner(rt, d->cfg))
         continue;
-      if (gh__drt_listen(d, d->cfg->client_bind, d->cfg->client_port) < 0)
+      if (cloud_listen(d) < 0)
         continue;
       gh__drt_set_error(d, 0, NULL);
+      char where[300];
+      gh__dest_listen_text(d->cfg, where, sizeof(where));
       gh__info(d->cfg->name,
-               "listening on %s:%u for gateway %s (the port is free again)",
-               d->cfg->client_bind, d->cfg->client_port, gw->id);
+               "listening on %s for gateway %s (the port is free again)", where,
+               gw->id);
       if (gw->n_live)
         notice(gw->live[0], d->cfg->name, 0, "listening");
     }
@@ -455,6 +487,34 @@ static int client_admit(const gh__drt *d, const gh_addr *addrs, size_t n,
   return GH_EDENIED;
 }
 
+/* The client's ACL for a socket path: its unix: rules, for the path as
+ * pushed and for where it really leads. */
+static int client_admit_path(const gh__drt *d, const char *path, char *real,
+                             size_t reallen, char *why, size_t len) {
+  const gh__client_cfg *cc = d->gw->rt->ccfg;
+  const gh__acl *acl = gh__client_acl(cc, d->gw->id);
+  int line = 0, resolved = 0;
+  int r = gh__sockpath_admit(acl, path, real, reallen, &line, &resolved);
+  if (r < 0) {
+    snprintf(why, len, "connect to unix:%s failed: %s", path, gh_strerror(r));
+    return r;
+  }
+  gh__console_acl_hit(d->gw->id, line, r);
+  if (r)
+    return 0;
+  char via[PATH_MAX + 32] = "";
+  if (resolved)
+    snprintf(via, sizeof(via), " (it leads to %s)", real);
+  if (line)
+    snprintf(why, len, "resource unix:%s%s refused by the ACL (%s:%d)", path,
+             via, cc->file, line);
+  else
+    snprintf(why, len,
+             "resource unix:%s%s refused by the ACL (no unix: rule allows it)",
+             path, via);
+  return GH_EDENIED;
+}
+
 /* ---- what the tunnel calls ---- */
 
 static int client_first_frame(gh__tunnel *t, const gh__frame *f) {
@@ -552,6 +612,7 @@ int gh__client_start(gh__rt *rt, gh__client_cfg *cfg, char *err,
               cfg->common.keepalive_timeout_s, cfg->common.drain_timeout_s);
   rt->tunnel_cbs = &client_tunnel_cbs;
   rt->admit = client_admit;
+  rt->admit_path = client_admit_path;
   rt->ccfg = cfg;
   rt->connecting_max = cfg->common.connecting_max;
   rt->open_queue_max = cfg->common.open_queue_max;

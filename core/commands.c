@@ -10,9 +10,10 @@
 #include "loop.h"
 
 static void print_handler(const gh_handler *h) {
-  printf("    %s (%s%s): %s\n", h->name,
+  printf("    %s (%s%s%s): %s\n", h->name,
          h->kind == GH_KIND_TRANSPORT ? "transport" : "layer",
          (h->flags & GH_HANDLER_DGRAM) ? ", datagrams" : "",
+         (h->flags & GH_HANDLER_UNIX) ? ", socket paths" : "",
          h->help ? h->help : "");
   for (uint32_t i = 0; i < h->n_options; i++) {
     const gh_option *o = &h->options[i];

@@ -81,6 +81,11 @@ typedef struct gh__dest {
   /* where the other end connects */
   char *resource_host;
   uint16_t resource_port;
+  /* listen = unix:PATH (either type: the side that listens binds it) and
+   * resource = unix:PATH: the path is in listen_host / resource_host, the
+   * port 0, and the side's transport is a GH_HANDLER_UNIX one. */
+  int listen_unix;
+  int resource_unix;
   /* protocol chain specs, as written ("tcp" when absent) */
   char *listen_proto;
   char *resource_proto;
@@ -250,6 +255,12 @@ int gh__dest_validate(gh__dest *d, const gh__registry *reg, char *err,
 int gh__dest_set(gh__dest *d, const char *key, const char *value, int line,
                  char *err, size_t errlen);
 void gh__dest_free(gh__dest *d);
+
+/* Where the destination listens (listen, or client_bind and client_port)
+ * and its resource, as a user writes them: "unix:/run/a.sock", "h:80",
+ * "[::1]:80", ":80" for every address. */
+void gh__dest_listen_text(const gh__dest *d, char *out, size_t len);
+void gh__dest_resource_text(const gh__dest *d, char *out, size_t len);
 
 /* The destination set pushed to a client: every destination of `gateway`,
  * with the keys the client needs and the content of file options.

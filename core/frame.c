@@ -154,8 +154,10 @@ int gh__welcome_decode(const uint8_t *p, size_t len, gh__welcome *w) {
 
 /* ----------------------------------------------------------------- open */
 
+/* A Unix-socket peer has no address: it goes as GH_AF_NONE. */
 static int family_ok(uint16_t f) {
-  return f == GH_AF_NONE || f == GH_AF_INET || f == GH_AF_INET6;
+  return f == GH_AF_NONE || f == GH_AF_INET || f == GH_AF_INET6 ||
+         f == GH_AF_UNIX;
 }
 
 static void wr_addr(gh__wr *w, const gh_addr *a) {
@@ -170,7 +172,8 @@ static void wr_addr(gh__wr *w, const gh_addr *a) {
     port = a->port;
     scope = a->scope_id;
   }
-  gh__wr_u8(w, (uint8_t)a->family);
+  int ip = a->family == GH_AF_INET || a->family == GH_AF_INET6;
+  gh__wr_u8(w, (uint8_t)(ip ? a->family : GH_AF_NONE));
   gh__wr_u16(w, port);
   gh__wr_bytes(w, addr, sizeof(addr));
   gh__wr_u32(w, scope);

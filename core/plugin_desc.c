@@ -268,13 +268,21 @@ static int check_handler(const gh__registry *r, const char *path,
                 h->kind);
     return GH_EINVAL;
   }
-  if (h->flags & ~(uint32_t)GH_HANDLER_DGRAM) {
+  if (h->flags & ~(uint32_t)(GH_HANDLER_DGRAM | GH_HANDLER_UNIX)) {
     gh__why_set(w, "%s: handler \"%s\": unknown flags 0x%x", path, h->name,
                 h->flags);
     return GH_EINVAL;
   }
   if ((h->flags & GH_HANDLER_DGRAM) && h->kind != GH_KIND_TRANSPORT) {
     gh__why_set(w, "%s: handler \"%s\": a layer cannot be GH_HANDLER_DGRAM",
+                path, h->name);
+    return GH_EINVAL;
+  }
+  if ((h->flags & GH_HANDLER_UNIX) &&
+      (h->kind != GH_KIND_TRANSPORT || (h->flags & GH_HANDLER_DGRAM))) {
+    gh__why_set(w,
+                "%s: handler \"%s\": GH_HANDLER_UNIX is for a byte-stream "
+                "transport",
                 path, h->name);
     return GH_EINVAL;
   }

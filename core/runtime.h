@@ -72,9 +72,16 @@ typedef struct gh__tunnel_cbs {
 typedef int (*gh__admit_fn)(const gh__drt *d, const gh_addr *addrs, size_t n,
                             char *why, size_t len);
 
+/* Admission of a Unix-socket resource before connect: 0 with the path to
+ * open in real (reallen bytes), or a negative code with the reason (a
+ * whole log line) in why: GH_EDENIED for a refusal. */
+typedef int (*gh__admit_path_fn)(const gh__drt *d, const char *path, char *real,
+                                 size_t reallen, char *why, size_t len);
+
 struct gh__rt {
   const gh__tunnel_cbs *tunnel_cbs;
-  gh__admit_fn admit; /* NULL: every resource is admitted */
+  gh__admit_fn admit;           /* NULL: every resource is admitted */
+  gh__admit_path_fn admit_path; /* NULL: every socket path is admitted */
   int role;
   const char *subject; /* "server" / "client" */
   gh__server_cfg *scfg;

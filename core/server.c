@@ -174,18 +174,22 @@ static int add_dest(gh__rt *rt, gh__dest *c, int reloading, char *err,
   gw->dests[gw->n_dests++] = d;
   if (side != GH_SIDE_LISTEN)
     return 0;
-  const char *host = c->listen_host ? c->listen_host : "*";
+  char where[300];
+  if (c->listen_unix)
+    gh__dest_listen_text(c, where, sizeof(where));
+  else
+    snprintf(where, sizeof(where), "%s:%u",
+             c->listen_host ? c->listen_host : "*", c->listen_port);
   r = gh__drt_listen(d, c->listen_host, c->listen_port);
   if (r < 0) {
-    snprintf(err, errlen, "%s:%d: destination %s: cannot listen on %s:%u: %s",
-             c->file, c->line, c->name, host, c->listen_port, gh_strerror(r));
+    snprintf(err, errlen, "%s:%d: destination %s: cannot listen on %s: %s",
+             c->file, c->line, c->name, where, gh_strerror(r));
     gh__drt_set_error(d, r, err);
     if (reloading)
       gh__error(c->name, "%s", err);
     return r;
   }
-  gh__info(c->name, "listening on %s:%u for gateway %s", host, c->listen_port,
-           gw->id);
+  gh__info(c->name, "listening on %s for gateway %s", where, gw->id);
   return 0;
 }
 

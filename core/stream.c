@@ -3,6 +3,7 @@
  * its end. Links are torn down by the reaper at the end of a loop turn, so
  * that no handler's close() runs inside one of its own callbacks. */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -209,8 +210,9 @@ static void all_ready(gh__stream *s) {
   if (s->side == GH_SIDE_RESOURCE) {
     if (s->open_timer && !uv_is_closing((uv_handle_t *)s->open_timer))
       uv_close((uv_handle_t *)s->open_timer, open_timer_closed);
-    gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "connected to %s:%u",
-              s->d->cfg->resource_host, s->d->cfg->resource_port);
+    char res[300];
+    gh__dest_resource_text(s->d->cfg, res, sizeof(res));
+    gh__debug(gh__stream_subject(s, sub, sizeof(sub)), "connected to %s", res);
     gh__mux_connect_done(s);
     gh__tunnel_send(s->t, GH__FT_OPEN_OK, 0, s->mnode.key, NULL, 0);
     gh__mux_opened(s);
@@ -276,10 +278,11 @@ void gh__stream_link_ready(gh_link *l, int32_t status) {
   if (s->state == GH__S_CLOSING || l->ready)
     return;
   if (status < 0) {
+    char res[300];
+    gh__dest_resource_text(s->d->cfg, res, sizeof(res));
     if (s->side == GH_SIDE_RESOURCE && s->state == GH__S_NEW)
-      fail_open(s, status, "%s %s:%u failed: %s",
-                l->idx == 0 ? "connect to" : "handshake with",
-                s->d->cfg->resource_host, s->d->cfg->resource_port,
+      fail_open(s, status, "%s %s failed: %s",
+                l->idx == 0 ? "connect to" : "handshake with", res,
                 gh_strerror(status));
     else
       gh__stream_abort(s, status, 1);
@@ -345,17 +348,17 @@ gh_link *gh__stream_accept(gh_listener *ln, void *data, const gh_addr *peer,
 
 static void on_open_timeout(uv_timer_t *tm) {
   gh__stream *s = tm->data;
+  char res[300];
+  gh__dest_resource_text(s->d->cfg, res, sizeof(res));
   if (s->queued) {
     s->d->gw->rt->open_queue_timeouts++;
     fail_open(s, GH_ETIMEDOUT,
-              "connect to %s:%u timed out after %u ms waiting its turn "
+              "connect to %s timed out after %u ms waiting its turn "
               "(%u connecting at once on this tunnel)",
-              s->d->cfg->resource_host, s->d->cfg->resource_port,
-              s->d->cfg->connect_timeout_ms, s->t->peer_opening);
+              res, s->d->cfg->connect_timeout_ms, s->t->peer_opening);
     return;
   }
-  fail_open(s, GH_ETIMEDOUT, "connect to %s:%u timed out after %u ms",
-            s->d->cfg->resource_host, s->d->cfg->resource_port,
+  fail_open(s, GH_ETIMEDOUT, "connect to %s timed out after %u ms", res,
             s->d->cfg->connect_timeout_ms);
 }
 
@@ -509,11 +512,40 @@ void gh__stream_open_resource(gh__tunnel *t, uint32_t id, gh__drt *d,
   gh__stream_start_resource(s);
 }
 
+/* A Unix-socket resource: no resolver and no address; the path is
+ * admitted (the client's [acl] path rules) and the transport connects to
+ * the path admitted, which is never opened otherwise. */
+static void start_unix(gh__stream *s) {
+  const gh__dest *c = s->d->cfg;
+  gh__rt *rt = s->d->gw->rt;
+  char real[PATH_MAX], why[512];
+  snprintf(real, sizeof(real), "%s", c->resource_host);
+  if (rt->admit_path) {
+    int r = rt->admit_path(s->d, c->resource_host, real, sizeof(real), why,
+                           sizeof(why));
+    if (r < 0) {
+      fail_open(s, r, "%s", why);
+      return;
+    }
+  }
+  gh_link *l0 = &s->links[0];
+  l0->started = 1;
+  int r = H(s, 0)->connect(l0, real, 0, c->connect_timeout_ms);
+  if (r < 0) {
+    l0->started = 0;
+    fail_open(s, r, "connect to unix:%s failed: %s", real, gh_strerror(r));
+  }
+}
+
 void gh__stream_start_resource(gh__stream *s) {
   gh__tunnel *t = s->t;
   gh__drt *d = s->d;
   s->connecting = 1;
   t->peer_opening++;
+  if (d->cfg->resource_unix) {
+    start_unix(s);
+    return;
+  }
   gh_addr lit;
   if (addr_literal(d->cfg->resource_host, &lit)) {
     resolved(s, &lit, 1);

@@ -19,12 +19,15 @@ set -euo pipefail
 # valgrind runs the server and client in tests/e2e/test_valgrind.py (it sees
 # accesses inside libuv that ASan cannot); nginx is the real HTTP resource of
 # the burst test (tests/e2e/test_opens.py), run in the foreground, never as a
-# service.
+# service. postgresql: tests/e2e/test_unix.py starts a private cluster of
+# its own (initdb in a temporary directory, as the postgres user) and reaches
+# it over its Unix socket with psql and pgbench; the packaged cluster and
+# service are not used.
 PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libssl-dev libinih-dev libcmocka-dev
   python3 openssl curl socat netcat-openbsd ca-certificates
-  haproxy iproute2 util-linux valgrind nginx chromium
+  haproxy iproute2 util-linux valgrind nginx chromium postgresql
 )
 # The benchmarks' peers (bench/): `scripts/deps.sh --bench` adds them.
 # (Debian 12 names: `nginx` is the server itself; nginx-light is only a

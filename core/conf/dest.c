@@ -35,13 +35,35 @@ int gh__cf_ds_type(const gh__key *k, gh__kctx *c, const char *v) {
   return 0;
 }
 
+/* "unix:PATH": 1 and the path in *path, 0 when v is not one, GH_EINVAL
+ * (with the reason) when the path is not acceptable. */
+static int unix_value(const char *key, const char *v, char **path, char *err,
+                      size_t errlen) {
+  if (strncmp(v, "unix:", 5) != 0)
+    return 0;
+  if (!gh__unix_path_valid(v + 5))
+    return gh__cf_why(err, errlen,
+                      "%s: '%.100s' is not a socket path gatehouse takes "
+                      "(absolute, no '.' or '..' component, at most 107 bytes)",
+                      key, v + 5);
+  *path = gh__strdup(v + 5);
+  return 1;
+}
+
 int gh__cf_ds_listen(const gh__key *k, gh__kctx *c, const char *v) {
   gh__dest *d = c->obj;
   (void)k;
+  int u = unix_value("listen", v, &d->listen_host, c->err, c->errlen);
+  if (u != 0) {
+    d->listen_unix = u > 0;
+    return u < 0 ? u : 0;
+  }
   if (gh__hostport_parse(v, &d->listen_host, &d->listen_port) < 0)
     return gh__cf_why(
         c->err, c->errlen,
-        "listen: expected host:port, [v6]:port or :port, not '%.100s'", v);
+        "listen: expected host:port, [v6]:port, :port or unix:/PATH, not "
+        "'%.100s'",
+        v);
   return 0;
 }
 
@@ -72,13 +94,19 @@ int gh__cf_ds_client_bind(const gh__key *k, gh__kctx *c, const char *v) {
 int gh__cf_ds_resource(const gh__key *k, gh__kctx *c, const char *v) {
   gh__dest *d = c->obj;
   (void)k;
+  int u = unix_value("resource", v, &d->resource_host, c->err, c->errlen);
+  if (u != 0) {
+    d->resource_unix = u > 0;
+    return u < 0 ? u : 0;
+  }
   if (gh__hostport_parse(v, &d->resource_host, &d->resource_port) < 0 ||
       !d->resource_host) {
     free(d->resource_host);
     d->resource_host = NULL;
     d->resource_port = 0;
     return gh__cf_why(c->err, c->errlen,
-                      "resource: expected host:port or [v6]:port, not '%.100s'",
+                      "resource: expected host:port, [v6]:port or unix:/PATH, "
+                      "not '%.100s'",
                       v);
   }
   return 0;
@@ -139,13 +167,13 @@ static int dest_given(const gh__dest *d, int idx) {
   case GH__DK_TYPE:
     return d->type != 0;
   case GH__DK_LISTEN:
-    return d->listen_port != 0;
+    return d->listen_port != 0 || d->listen_unix;
   case GH__DK_CLIENT_PORT:
     return d->client_port != 0;
   case GH__DK_CLIENT_BIND:
     return d->client_bind != NULL;
   case GH__DK_RESOURCE:
-    return d->resource_port != 0;
+    return d->resource_port != 0 || d->resource_unix;
   case GH__DK_LISTEN_PROTO:
     return d->listen_proto != NULL;
   case GH__DK_RESOURCE_PROTO:
@@ -323,12 +351,21 @@ int gh__cf_dest_finish(gh__dest *d, int *idx, char *err, size_t errlen) {
                         "server listens)",
                         n, d->client_port ? "client_port" : "client_bind");
     }
-    if (!d->listen_port)
+    if (!d->listen_port && !d->listen_unix)
       return gh__cf_why(
           err, errlen,
           "destination %s (onprem) needs listen = host:port, where "
           "the server listens",
           n);
+  } else if (d->listen_unix) {
+    if (d->client_port || d->client_bind) {
+      *idx = d->client_port ? GH__DK_CLIENT_PORT : GH__DK_CLIENT_BIND;
+      return gh__cf_why(err, errlen,
+                        "destination %s: listen = unix:%s is where the "
+                        "client listens; client_port and client_bind are for "
+                        "an IP listener",
+                        n, d->listen_host);
+    }
   } else {
     if (d->listen_port) {
       *idx = GH__DK_LISTEN;
@@ -346,13 +383,14 @@ int gh__cf_dest_finish(gh__dest *d, int *idx, char *err, size_t errlen) {
     if (!d->client_bind)
       d->client_bind = gh__strdup("127.0.0.1");
   }
-  if (!d->resource_port)
+  if (!d->resource_port && !d->resource_unix)
     return gh__cf_why(err, errlen, "destination %s needs resource = host:port",
                       n);
+  /* A socket path has its own transport by default. */
   if (!d->listen_proto)
-    d->listen_proto = gh__strdup("tcp");
+    d->listen_proto = gh__strdup(d->listen_unix ? "unix" : "tcp");
   if (!d->resource_proto)
-    d->resource_proto = gh__strdup("tcp");
+    d->resource_proto = gh__strdup(d->resource_unix ? "unix" : "tcp");
   if (!d->connect_timeout_ms)
     d->connect_timeout_ms = 10000;
   return 0;
@@ -376,6 +414,28 @@ void gh__dest_free(gh__dest *d) {
   memset(d, 0, sizeof(*d));
 }
 
+/* ---- as text ---- */
+
+static void endpoint_text(int is_unix, const char *host, uint16_t port,
+                          char *out, size_t len) {
+  if (is_unix)
+    snprintf(out, len, "unix:%s", host ? host : "");
+  else
+    gh__cf_fmt_hostport(host, port, out, len);
+}
+
+void gh__dest_listen_text(const gh__dest *d, char *out, size_t len) {
+  if (d->type == GH__DEST_CLOUD && !d->listen_unix)
+    endpoint_text(0, d->client_bind ? d->client_bind : "127.0.0.1",
+                  d->client_port, out, len);
+  else
+    endpoint_text(d->listen_unix, d->listen_host, d->listen_port, out, len);
+}
+
+void gh__dest_resource_text(const gh__dest *d, char *out, size_t len) {
+  endpoint_text(d->resource_unix, d->resource_host, d->resource_port, out, len);
+}
+
 /* ---- comparing ---- */
 
 static int str_eq(const char *a, const char *b) {
@@ -388,6 +448,8 @@ int gh__dest_equal(const gh__dest *a, const gh__dest *b) {
       a->listen_port != b->listen_port ||
       !str_eq(a->resource_host, b->resource_host) ||
       a->resource_port != b->resource_port ||
+      a->listen_unix != b->listen_unix ||
+      a->resource_unix != b->resource_unix ||
       a->client_port != b->client_port ||
       !str_eq(a->client_bind, b->client_bind) ||
       !str_eq(a->listen_proto, b->listen_proto) ||

@@ -143,7 +143,10 @@ const gh__key gh__keys[] = {
      "onprem (the server listens, the client connects) | cloud (the client "
      "listens, the server connects)"},
     {"listen", GH__KT_HOSTPORT, 0, 0, 0, K_DEST, gh__cf_ds_listen,
-     GH__DK_LISTEN, NULL, "onprem: where the server listens"},
+     GH__DK_LISTEN, NULL,
+     "onprem: where the server listens (host:port or unix:/PATH); cloud: "
+     "unix:/PATH, a socket path the client listens on, in place of "
+     "client_port"},
     {"client_port", GH_OPT_INT, 1, 65535, DS(client_port), K_DEST,
      gh__cf_ds_client_port, GH__DK_CLIENT_PORT, NULL,
      "cloud: the port the client listens on"},
@@ -151,31 +154,34 @@ const gh__key gh__keys[] = {
      gh__cf_ds_client_bind, GH__DK_CLIENT_BIND, "127.0.0.1",
      "cloud: the address the client listens on"},
     {"resource", GH__KT_HOSTPORT, 0, 0, 0, K_DEST | REQ, gh__cf_ds_resource,
-     GH__DK_RESOURCE, NULL, "where the other end connects (host:port)"},
+     GH__DK_RESOURCE, NULL,
+     "where the other end connects (host:port, or unix:/PATH for a socket)"},
     {"protocol", GH__KT_CHAIN, 0, 0, 0, K_DEST, gh__cf_ds_protocol, -1, "tcp",
-     "the protocol chain of both sides (tcp, udp, tls, http, https, or "
-     "handlers joined by '+')"},
+     "the protocol chain of both sides (tcp, udp, tls, http, https, unix, "
+     "or handlers joined by '+')"},
     {"listen.protocol", GH__KT_CHAIN, 0, 0, DS(listen_proto), K_DEST,
      gh__cf_ds_side_proto, GH__DK_LISTEN_PROTO, "tcp",
-     "the listen side's chain"},
+     "the listen side's chain (unix by default for listen = unix:/PATH)"},
     {"resource.protocol", GH__KT_CHAIN, 0, 0, DS(resource_proto), K_DEST,
      gh__cf_ds_side_proto, GH__DK_RESOURCE_PROTO, "tcp",
-     "the resource side's chain"},
+     "the resource side's chain (unix by default for resource = unix:/PATH)"},
     {"allow", GH__KT_RULE, 0, 0, 0, K_DEST | MULTI, gh__cf_ds_allow,
      GH__DK_ALLOW, "everyone",
      "sources allowed to connect: addresses, CIDR blocks, ranges a-b, "
-     "comma-separated"},
+     "comma-separated (a Unix-socket application has no address: refused)"},
     {"connect_timeout", GH__KT_SECONDS, 1, 3600, DS(connect_timeout_ms), K_DEST,
      gh__cf_ds_connect_timeout, GH__DK_CONNECT_TIMEOUT, "10",
      "seconds to connect to the resource, a queued open's wait included"},
     /* ---- a client's [acl] and [acl GATEWAY] */
     {"allow", GH__KT_RULE, 0, 0, 0, K_ACL | MULTI, gh__cf_k_acl, -1, NULL,
-     "a resource the servers may reach: *, or HOST:PORTS; first match wins"},
+     "a resource the servers may reach: *, HOST:PORTS, or unix:GLOB for "
+     "socket paths (only unix: rules match a path); first match wins"},
     {"deny", GH__KT_RULE, 0, 0, 0, K_ACL | MULTI, gh__cf_k_acl, -1, NULL,
-     "a resource the servers may not reach"},
+     "a resource the servers may not reach (same forms as allow)"},
     {"listen", GH__KT_RULE, 0, 0, 0, K_ACL | MULTI, gh__cf_k_acl_listen, -1,
      "loopback, ports 1024-65535",
-     "where a cloud destination may make this client listen (HOST:PORTS)"},
+     "where a cloud destination may make this client listen (HOST:PORTS, "
+     "or unix:GLOB for a socket path; paths have no default)"},
 };
 const size_t gh__n_keys = GH__ARRAY_LEN(gh__keys);
 

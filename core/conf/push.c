@@ -123,9 +123,11 @@ static void enc_dest(gh__enc *e, const gh__dest *d) {
   enc_u16(e, 0);
   enc_rec(e, &n, "gateway", d->gateway, NULL, 0);
   enc_rec(e, &n, "type", gh__cf_type_name(d->type), NULL, 0);
-  if (d->type == GH__DEST_ONPREM) {
-    gh__cf_fmt_hostport(d->listen_host, d->listen_port, v, sizeof(v));
+  if (d->type == GH__DEST_ONPREM || d->listen_unix) {
+    gh__dest_listen_text(d, v, sizeof(v));
     enc_rec(e, &n, "listen", v, NULL, 0);
+    if (d->type == GH__DEST_CLOUD && d->allow.present)
+      enc_allow(e, &n, &d->allow); /* the client listens: it enforces */
   } else {
     snprintf(v, sizeof(v), "%u", d->client_port);
     enc_rec(e, &n, "client_port", v, NULL, 0);
@@ -133,7 +135,7 @@ static void enc_dest(gh__enc *e, const gh__dest *d) {
     if (d->allow.present)
       enc_allow(e, &n, &d->allow); /* the client listens: it enforces */
   }
-  gh__cf_fmt_hostport(d->resource_host, d->resource_port, v, sizeof(v));
+  gh__dest_resource_text(d, v, sizeof(v));
   enc_rec(e, &n, "resource", v, NULL, 0);
   enc_rec(e, &n, "listen.protocol", d->listen_proto, NULL, 0);
   enc_rec(e, &n, "resource.protocol", d->resource_proto, NULL, 0);

@@ -50,16 +50,24 @@ static int hosts_clash(const char *a, const char *b) {
   return strcasecmp(a, b) == 0;
 }
 
+/* Two listeners of one kind on one place: a socket path, or a port. */
+static int listens_clash(const gh__dest *a, const gh__dest *b) {
+  if (a->listen_unix || b->listen_unix)
+    return a->listen_unix && b->listen_unix &&
+           strcmp(a->listen_host, b->listen_host) == 0;
+  return a->listen_port == b->listen_port &&
+         hosts_clash(a->listen_host, b->listen_host);
+}
+
 static int listen_check(gh__parse *p, size_t i) {
   const gh__server_cfg *s = p->s;
   const gh__dest *d = &s->dests[i];
   int line = d->key_line[GH__DK_LISTEN] ? d->key_line[GH__DK_LISTEN] : d->line;
   char hp[300];
-  gh__cf_fmt_hostport(d->listen_host, d->listen_port, hp, sizeof(hp));
+  gh__dest_listen_text(d, hp, sizeof(hp));
   for (size_t j = 0; j < i; j++) {
     const gh__dest *o = &s->dests[j];
-    if (o->type == GH__DEST_ONPREM && o->listen_port == d->listen_port &&
-        hosts_clash(o->listen_host, d->listen_host))
+    if (o->type == GH__DEST_ONPREM && listens_clash(o, d))
       return gh__cf_fail(p, line,
                          "destination %s: listen %s clashes with destination "
                          "%s (line %d)",
@@ -67,6 +75,8 @@ static int listen_check(gh__parse *p, size_t i) {
                          o->key_line[GH__DK_LISTEN] ? o->key_line[GH__DK_LISTEN]
                                                     : o->line);
   }
+  if (d->listen_unix)
+    return 0; /* a socket path takes no port */
   if (s->tunnel_port == d->listen_port &&
       hosts_clash(s->tunnel_host, d->listen_host))
     return gh__cf_fail(p, line,
@@ -86,8 +96,18 @@ static int client_port_check(gh__parse *p, size_t i) {
   const gh__dest *d = &p->s->dests[i];
   for (size_t j = 0; j < i; j++) {
     const gh__dest *o = &p->s->dests[j];
-    if (o->type == GH__DEST_CLOUD && o->client_port == d->client_port &&
-        strcmp(o->gateway, d->gateway) == 0)
+    if (o->type != GH__DEST_CLOUD || strcmp(o->gateway, d->gateway) != 0)
+      continue;
+    if (d->listen_unix || o->listen_unix) {
+      if (listens_clash(o, d))
+        return gh__cf_fail(p, d->key_line[GH__DK_LISTEN],
+                           "destination %s: listen unix:%s is already used "
+                           "by destination %s (line %d) of gateway %s",
+                           d->name, d->listen_host, o->name,
+                           o->key_line[GH__DK_LISTEN], d->gateway);
+      continue;
+    }
+    if (o->client_port == d->client_port)
       return gh__cf_fail(p, d->key_line[GH__DK_CLIENT_PORT],
                          "destination %s: client_port %u is already used by "
                          "destination %s (line %d) of gateway %s",

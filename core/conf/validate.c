@@ -106,6 +106,29 @@ static int chain_side(gh__dest *d, const gh__registry *reg, uint32_t side,
   return 0;
 }
 
+/* A side's address and its transport agree: a socket path for a
+ * GH_HANDLER_UNIX transport, HOST:PORT for the others. */
+static int unix_side_check(const gh__dest *d, uint32_t side, char *err,
+                           size_t errlen) {
+  const gh__chain *c = gh__cf_dest_chain(d, side);
+  int path = side == GH_SIDE_LISTEN ? d->listen_unix : d->resource_unix;
+  int takes = c->n > 0 && (c->h[0]->flags & GH_HANDLER_UNIX);
+  int idx = side == GH_SIDE_LISTEN ? GH__DK_LISTEN : GH__DK_RESOURCE;
+  if (path == takes)
+    return 0;
+  const char *key = gh__cf_side_name(side);
+  if (path)
+    return vfail(d, d->key_line[idx], err, errlen,
+                 "%s = unix:%s needs a transport for socket paths (%s."
+                 "protocol = unix, or unix+LAYERS), not %s",
+                 key,
+                 side == GH_SIDE_LISTEN ? d->listen_host : d->resource_host,
+                 key, c->n > 0 ? c->h[0]->name : "?");
+  return vfail(d, d->key_line[idx], err, errlen,
+               "transport %s takes a socket path: write %s = unix:/PATH",
+               c->h[0]->name, key);
+}
+
 static int is_dgram(const gh__chain *c) {
   return c->n > 0 && (c->h[0]->flags & GH_HANDLER_DGRAM);
 }
@@ -298,6 +321,9 @@ int gh__dest_validate(gh__dest *d, const gh__registry *reg, char *err,
   memset(&d->resource_chain, 0, sizeof(d->resource_chain));
   for (uint32_t s = GH_SIDE_LISTEN; s <= GH_SIDE_RESOURCE; s <<= 1)
     if ((sides & s) && chain_side(d, reg, s, err, errlen) < 0)
+      return GH_EINVAL;
+  for (uint32_t s = GH_SIDE_LISTEN; s <= GH_SIDE_RESOURCE; s <<= 1)
+    if ((sides & s) && unix_side_check(d, s, err, errlen) < 0)
       return GH_EINVAL;
   if (sides == (GH_SIDE_LISTEN | GH_SIDE_RESOURCE) &&
       is_dgram(&d->listen_chain) != is_dgram(&d->resource_chain))

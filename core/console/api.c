@@ -110,6 +110,10 @@ void gh__console_acl_hit(const char *gateway, int line, int allowed) {
 
 static void rule_target(const gh__acl_rule *r, char *out, size_t len) {
   char host[128], ports[32];
+  if (r->path) {
+    snprintf(out, len, "unix:%s", r->path);
+    return;
+  }
   if (r->any_host) {
     snprintf(host, sizeof(host), "*");
   } else if (r->name) {
@@ -361,12 +365,17 @@ static void render_rate(jb *s, const char *gw, const char *name) {
 static void render_dest(jb *s, const gh__gw *gw, const gh__drt *d) {
   const gh__dest *c = d->cfg;
   char a[300], b[300];
-  if (c->type == GH__DEST_ONPREM)
+  if (c->listen_unix)
+    gh__dest_listen_text(c, a, sizeof(a));
+  else if (c->type == GH__DEST_ONPREM)
     hostport(a, sizeof(a), c->listen_host, c->listen_port);
   else
     hostport(a, sizeof(a), c->client_bind ? c->client_bind : "127.0.0.1",
              c->client_port);
-  hostport(b, sizeof(b), c->resource_host, c->resource_port);
+  if (c->resource_unix)
+    gh__dest_resource_text(c, b, sizeof(b));
+  else
+    hostport(b, sizeof(b), c->resource_host, c->resource_port);
   jb_printf(s, "{\"gateway\":");
   jb_str(s, gw->id);
   jb_printf(s, ",\"name\":");

@@ -206,7 +206,9 @@
 #define GH_ABI_CONSTANTS_1_2(X)                                                \
   X(GH_OPT_ENUM, 5)                                                            \
   X(GH_OPT_CHOICES_MAX, 32)                                                    \
-  X(GH_HANDLER_NAME_MAX, 32)
+  X(GH_HANDLER_NAME_MAX, 32)                                                   \
+  X(GH_HANDLER_UNIX, 2)                                                        \
+  X(GH_AF_UNIX, 7)
 
 #define GH_ABI_SIZES_1_2(X)                                                    \
   X(gh_addr, 24)                                                               \

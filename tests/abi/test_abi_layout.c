@@ -35,6 +35,12 @@ GH_ABI_MEMBERS_1_1(GH_ABI_CHECK_MEMBER)
 GH_ABI_MEMBERS_1_2(GH_ABI_CHECK_MEMBER)
 GH_ABI_OVERLAYS_1_2(GH_ABI_CHECK_OVERLAY)
 GH_ABI_CONSTANTS_1_2(GH_ABI_CHECK_CONSTANT)
+/* A new flag or family takes a value none of 1.0 has. */
+_Static_assert((GH_HANDLER_UNIX & GH_HANDLER_DGRAM) == 0,
+               "GH_HANDLER_UNIX overlaps a 1.0 flag");
+_Static_assert(GH_AF_UNIX != GH_AF_NONE && GH_AF_UNIX != GH_AF_INET &&
+                   GH_AF_UNIX != GH_AF_INET6,
+               "GH_AF_UNIX reuses a 1.0 family");
 #endif
 #if GH_ABI_MINOR == 2
 #define GH_ABI_SIZES_CURRENT GH_ABI_SIZES_1_2

@@ -161,6 +161,12 @@ static inline const char *gh_errname(int32_t err) {
 
 /* gh_handler.flags */
 #define GH_HANDLER_DGRAM 0x1u /* transport: carries datagrams, not bytes */
+/* ABI 1.2. Transport: its endpoints are Unix socket paths, not HOST:PORT.
+ * listen() and connect() get the path as `host` and 0 as `port`; the core
+ * calls connect(), never connect_addr(), for it, with the path the client's
+ * [acl] admitted (symbolic links resolved). gh_link_info.resource_host is
+ * the path as configured, resource_port 0. */
+#define GH_HANDLER_UNIX 0x2u
 
 /* Sides of a destination. */
 #define GH_SIDE_LISTEN 1u
@@ -173,6 +179,10 @@ static inline const char *gh_errname(int32_t err) {
 #define GH_AF_NONE 0u
 #define GH_AF_INET 4u
 #define GH_AF_INET6 6u
+/* ABI 1.2: a Unix-socket peer, which has no address: addr and port are 0.
+ * The tunnel carries it as GH_AF_NONE (the other end sees no address), and
+ * an `allow` list refuses it as it refuses anything without an IP address. */
+#define GH_AF_UNIX 7u
 
 /* gh_option.type */
 #define GH_OPT_STRING 1u /* any text */
@@ -193,7 +203,8 @@ typedef struct gh_link gh_link;         /* a handler's place in one stream */
 typedef struct gh_listener gh_listener; /* a transport's listening endpoint */
 typedef struct gh_timer gh_timer;       /* a one-shot or repeating timer */
 
-/* An IP address and port. 24 bytes. */
+/* An IP address and port (or a family without one: GH_AF_NONE,
+ * GH_AF_UNIX). 24 bytes. */
 typedef struct gh_addr {
   uint16_t family; /* GH_AF_* */
   uint16_t port;   /* host byte order */

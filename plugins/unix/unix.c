@@ -1,0 +1,795 @@
+/* The Unix-socket transport: listens on a socket path for applications and
+ * connects to resources at a socket path (PostgreSQL, Docker, a local
+ * daemon), with half-close. Built against the SDK header and libuv only;
+ * the one exported symbol is gh_plugin_entry.
+ *
+ * Paths come from the core: listen() and connect() get the path as `host`
+ * and port 0 (GH_HANDLER_UNIX). The core has checked a resource's path
+ * against the client's [acl] and passes the path it admitted.
+ *
+ * The socket file
+ *   - is created with unix.mode (fchmod before bind, chmod after, so that
+ *     it is never wider than asked, whatever the umask) and handed to
+ *     unix.owner (chown) before listen(): nobody connects before it is so;
+ *   - replaces a file at the path only when that file is a socket nobody
+ *     listens on (a connect gets ECONNREFUSED: left by a crash); anything
+ *     else there is an error, never removed;
+ *   - is removed when the listener stops (shut down, reload without the
+ *     destination), unless another file has taken its place meanwhile.
+ *
+ * Lifetimes are tcp.c's: a unix_conn lives from accept/connect to the close
+ * callback of its handles; once close() came, only log() and closed() are
+ * called for its link.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "gatehouse/gatehouse.h"
+
+#define UNIX_BACKLOG 511
+#define UNIX_READ_BUF (64u * 1024u)
+/* How long an orderly close() waits for queued bytes (as tcp.c). */
+#define UNIX_LINGER_MS 30000u
+#define UNIX_ACCEPT_BURST 64u
+#define UNIX_PAUSE_MS 250u
+
+#define CONTAINER_OF(ptr, type, member)                                        \
+  ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+static const gh_host *host;
+
+/* One buffer for every read (see tcp.c: the host copies what it keeps). */
+static char read_buf[UNIX_READ_BUF];
+
+/* ------------------------------------------------------------ options */
+
+typedef struct unix_opts {
+  unsigned mode;
+  int has_owner;
+  char owner[128]; /* "user" or "user:group", resolved at listen() */
+} unix_opts;
+
+static const unix_opts unix_defaults = {0600, 0, ""};
+
+static const gh_option unix_options[] = {
+    {.name = "mode",
+     .type = GH_OPT_STRING,
+     .def = "0600",
+     .help = "listen: the socket file's permissions, in octal (0600: its "
+             "owner only; 0660: and its group)"},
+    {.name = "owner",
+     .type = GH_OPT_STRING,
+     .help = "listen: the socket file's owner, USER or USER:GROUP (chown "
+             "after bind; needs the privilege to give it away)"},
+};
+
+static void set_err(char *err, uint32_t errlen, const char *msg) {
+  if (err && errlen)
+    snprintf(err, errlen, "%s", msg);
+}
+
+static int mode_parse(const char *s, unsigned *mode) {
+  if (!s || !*s || strlen(s) > 4)
+    return -1;
+  unsigned v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '7')
+      return -1;
+    v = v * 8 + (unsigned)(*s - '0');
+  }
+  if (v > 0777)
+    return -1;
+  *mode = v;
+  return 0;
+}
+
+static int name_ok(const char *s, size_t n) {
+  if (n == 0 || n > 63)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+static int owner_syntax_ok(const char *s) {
+  const char *colon = strchr(s, ':');
+  if (!colon)
+    return name_ok(s, strlen(s));
+  return name_ok(s, (size_t)(colon - s)) &&
+         name_ok(colon + 1, strlen(colon + 1));
+}
+
+static int32_t unix_inst_init(gh_inst *inst, char *err, uint32_t errlen) {
+  unix_opts *o = host->alloc(sizeof *o);
+  if (!o) {
+    set_err(err, errlen, "unix: out of memory");
+    return GH_ENOMEM;
+  }
+  *o = unix_defaults;
+  const char *m = host->opt_get(inst, "mode", 0);
+  if (m && mode_parse(m, &o->mode) < 0) {
+    host->free(o);
+    set_err(err, errlen,
+            "unix.mode must be octal permissions from 0 to 0777, e.g. 0660");
+    return GH_EINVAL;
+  }
+  const char *ow = host->opt_get(inst, "owner", 0);
+  if (ow) {
+    if (!owner_syntax_ok(ow) || strlen(ow) >= sizeof o->owner) {
+      host->free(o);
+      set_err(err, errlen, "unix.owner must be USER or USER:GROUP");
+      return GH_EINVAL;
+    }
+    snprintf(o->owner, sizeof o->owner, "%s", ow);
+    o->has_owner = 1;
+  }
+  host->inst_set_data(inst, o);
+  return 0;
+}
+
+static void unix_inst_free(gh_inst *inst) {
+  host->free(host->inst_data(inst));
+  host->inst_set_data(inst, NULL);
+}
+
+static const unix_opts *opts_of(const gh_inst *inst) {
+  const unix_opts *o = inst ? host->inst_data(inst) : NULL;
+  return o ? o : &unix_defaults;
+}
+
+static uv_loop_t *loop(void) {
+  return host->uv_loop();
+}
+
+static int sun_fill(struct sockaddr_un *sa, const char *path) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (!path || path[0] != '/' || strlen(path) >= sizeof sa->sun_path)
+    return GH_EINVAL;
+  memcpy(sa->sun_path, path, strlen(path) + 1);
+  return 0;
+}
+
+/* ---------------------------------------------------------- connections */
+
+#define C_IDLE 0
+#define C_CONNECTING 1
+#define C_OPEN 2
+#define C_FAILED 3
+
+typedef struct unix_conn {
+  uv_pipe_t pipe;
+  uv_timer_t timer; /* connect deadline, then the linger bound of close() */
+  uv_connect_t connect_req;
+  uv_shutdown_t shutdown_req;
+  gh_link *link; /* NULL while the conn belongs to no link */
+  uint32_t writes;
+  uint8_t handles;
+  uint8_t state;
+  uint8_t timer_on;
+  uint8_t want_read;
+  uint8_t reading;
+  uint8_t read_done;
+  uint8_t shut;
+  uint8_t aborted;
+  uint8_t closing;
+  uint8_t lingering;
+  uint8_t released;
+} unix_conn;
+
+typedef struct unix_wreq {
+  uv_write_t req;
+  uint32_t len;
+  uint8_t data[];
+} unix_wreq;
+
+static void on_conn_closed(uv_handle_t *h) {
+  unix_conn *c = h->data;
+  if (--c->handles)
+    return;
+  gh_link *link = c->link;
+  host->free(c);
+  if (link)
+    host->closed(link);
+}
+
+static unix_conn *conn_new(void) {
+  unix_conn *c = host->alloc(sizeof *c);
+  if (!c)
+    return NULL;
+  memset(c, 0, sizeof *c);
+  if (uv_pipe_init(loop(), &c->pipe, 0) != 0) {
+    host->free(c);
+    return NULL;
+  }
+  c->pipe.data = c;
+  c->handles = 1;
+  return c;
+}
+
+static int timer_ensure(unix_conn *c) {
+  if (c->timer_on)
+    return 0;
+  int rc = uv_timer_init(loop(), &c->timer);
+  if (rc)
+    return rc;
+  c->timer.data = c;
+  c->timer_on = 1;
+  c->handles++;
+  return 0;
+}
+
+/* A Unix socket has no reset: an abortive end is a close. */
+static void conn_release(unix_conn *c) {
+  if (c->released)
+    return;
+  c->released = 1;
+  c->closing = 1;
+  if (c->timer_on) {
+    c->timer_on = 0;
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+  }
+  uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+static void report_abort(unix_conn *c, int32_t reason) {
+  if (c->aborted || c->closing || !c->link)
+    return;
+  c->aborted = 1;
+  host->abort(c->link, reason);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  *buf = uv_buf_init(read_buf, sizeof read_buf);
+}
+
+static void stop_reading(unix_conn *c) {
+  if (!c->reading)
+    return;
+  uv_read_stop((uv_stream_t *)&c->pipe);
+  c->reading = 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  unix_conn *c = s->data;
+  if (nread > 0) {
+    if (c->closing)
+      return;
+    if (host->send_up(c->link, (const uint8_t *)buf->base, (uint32_t)nread) < 0)
+      stop_reading(c);
+    return;
+  }
+  if (nread == 0)
+    return;
+  stop_reading(c);
+  c->read_done = 1;
+  if (c->closing)
+    return;
+  if (nread == UV_EOF) {
+    host->eof_up(c->link);
+    return;
+  }
+  GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: read: %s",
+         uv_strerror((int)nread));
+  report_abort(c, (int32_t)nread);
+}
+
+static void start_reading(unix_conn *c) {
+  if (c->reading || c->read_done || c->closing || c->state != C_OPEN)
+    return;
+  int rc = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+  if (rc == 0) {
+    c->reading = 1;
+    return;
+  }
+  c->read_done = 1;
+  report_abort(c, rc);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  unix_wreq *w = CONTAINER_OF(req, unix_wreq, req);
+  unix_conn *c = req->handle->data;
+  uint32_t len = w->len;
+  host->free(w);
+  c->writes--;
+  if (c->closing) {
+    if (c->lingering && c->writes == 0)
+      conn_release(c);
+    return;
+  }
+  if (status < 0) {
+    GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: write: %s", uv_strerror(status));
+    report_abort(c, status);
+    return;
+  }
+  host->written(c->link, len);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  unix_conn *c = req->handle->data;
+  if (status < 0 && status != UV_ECANCELED && status != UV_ENOTCONN &&
+      !c->closing)
+    GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: shutdown: %s",
+           uv_strerror(status));
+}
+
+static void on_timer(uv_timer_t *t) {
+  unix_conn *c = t->data;
+  if (c->closing) {
+    if (c->lingering)
+      conn_release(c);
+    return;
+  }
+  if (c->state != C_CONNECTING)
+    return;
+  c->state = C_FAILED;
+  GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: connect: timed out");
+  host->ready(c->link, GH_ETIMEDOUT);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  unix_conn *c = req->handle->data;
+  if (c->timer_on)
+    uv_timer_stop(&c->timer);
+  if (c->closing || c->state != C_CONNECTING)
+    return;
+  if (status < 0) {
+    c->state = C_FAILED;
+    GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: connect: %s",
+           uv_strerror(status));
+    host->ready(c->link, status);
+    return;
+  }
+  c->state = C_OPEN;
+  host->ready(c->link, 0);
+  if (c->want_read)
+    start_reading(c);
+}
+
+/* ------------------------------------------------------------ listeners */
+
+typedef struct unix_listener {
+  uv_poll_t poll;
+  uv_timer_t pause; /* accepting again after an accept error */
+  int fd;
+  gh_listener *l;
+  uint8_t handles;
+  uint8_t closing;
+  dev_t dev; /* the socket file we made, removed only if still ours */
+  ino_t ino;
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} unix_listener;
+
+static void listener_unref(unix_listener *ul) {
+  if (--ul->handles)
+    return;
+  gh_listener *l = ul->l;
+  host->free(ul);
+  if (l)
+    host->listener_closed(l);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  listener_unref(h->data);
+}
+
+static void accept_one(unix_listener *ul, int fd) {
+  unix_conn *c = conn_new();
+  if (!c) {
+    close(fd);
+    return;
+  }
+  c->closing = 1; /* belongs to no link until accept() says otherwise */
+  int rc = uv_pipe_open(&c->pipe, fd);
+  if (rc) {
+    close(fd);
+    conn_release(c);
+    return;
+  }
+  c->state = C_OPEN;
+  c->closing = 0;
+  /* A Unix-socket peer has no address (GH_AF_UNIX, zeros). */
+  gh_addr peer, local;
+  memset(&peer, 0, sizeof peer);
+  peer.family = GH_AF_UNIX;
+  local = peer;
+  gh_link *link = host->accept(ul->l, c, &peer, &local);
+  if (!link) {
+    c->link = NULL;
+    conn_release(c);
+    return;
+  }
+  c->link = link;
+}
+
+static void on_poll(uv_poll_t *p, int status, int events);
+
+static void on_resume(uv_timer_t *t) {
+  unix_listener *ul = t->data;
+  if (!ul->closing)
+    (void)uv_poll_start(&ul->poll, UV_READABLE, on_poll);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  unix_listener *ul = p->data;
+  (void)events;
+  if (ul->closing)
+    return;
+  for (uint32_t i = 0; status == 0 && i < UNIX_ACCEPT_BURST && !ul->closing;
+       i++) {
+    int fd = accept4(ul->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      accept_one(ul, fd);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return;
+    if (errno == EINTR || errno == ECONNABORTED)
+      continue;
+    status = -errno;
+  }
+  if (status == 0)
+    return;
+  /* EMFILE, ENOMEM...: pause rather than spin on a readable socket. */
+  GH_LOG(host, GH_LOG_WARN, NULL, "unix: accept on %s: %s", ul->path,
+         uv_strerror(status));
+  uv_poll_stop(&ul->poll);
+  uv_timer_start(&ul->pause, on_resume, UNIX_PAUSE_MS, 0);
+}
+
+/* Removes the socket file if it is still the one this listener made. */
+static void unlink_ours(const unix_listener *ul) {
+  struct stat st;
+  if (lstat(ul->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+      st.st_dev == ul->dev && st.st_ino == ul->ino && unlink(ul->path) < 0)
+    GH_LOG(host, GH_LOG_WARN, NULL, "unix: cannot remove %s: %s", ul->path,
+           strerror(errno));
+}
+
+static void listener_close(unix_listener *ul) {
+  ul->closing = 1;
+  unlink_ours(ul);
+  uv_close((uv_handle_t *)&ul->poll, on_listener_closed);
+  if (ul->handles > 1)
+    uv_close((uv_handle_t *)&ul->pause, on_listener_closed);
+  close(ul->fd);
+  ul->fd = -1;
+}
+
+/* What is at the path already: 0 when nothing is (or a stale socket was
+ * removed), or an error the operator is told about. */
+static int clear_stale(const struct sockaddr_un *sa) {
+  struct stat st;
+  if (lstat(sa->sun_path, &st) < 0)
+    return errno == ENOENT ? 0 : -errno;
+  if (!S_ISSOCK(st.st_mode)) {
+    GH_LOG(host, GH_LOG_ERROR, NULL,
+           "unix: %s exists and is not a socket: not replaced", sa->sun_path);
+    return GH_EEXIST;
+  }
+  /* Non-blocking: a listener with a full backlog answers EAGAIN at once
+   * (in use) where a blocking connect would hang the event loop. */
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
+  int e = errno;
+  close(fd);
+  if (rc == 0 || e != ECONNREFUSED) {
+    GH_LOG(host, GH_LOG_ERROR, NULL, "unix: %s is a socket %s: not replaced",
+           sa->sun_path, rc == 0 ? "that a process listens on" : strerror(e));
+    return GH_EADDRINUSE;
+  }
+  if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+    return -errno;
+  GH_LOG(host, GH_LOG_INFO, NULL,
+         "unix: %s: replaced a stale socket nobody listened on", sa->sun_path);
+  return 0;
+}
+
+static int owner_resolve(const char *spec, uid_t *uid, gid_t *gid) {
+  char user[128];
+  snprintf(user, sizeof user, "%s", spec);
+  char *colon = strchr(user, ':');
+  if (colon)
+    *colon++ = '\0';
+  const struct passwd *pw = getpwnam(user);
+  if (!pw)
+    return -1;
+  *uid = pw->pw_uid;
+  *gid = (gid_t)-1;
+  if (colon) {
+    const struct group *gr = getgrnam(colon);
+    if (!gr)
+      return -2;
+    *gid = gr->gr_gid;
+  }
+  return 0;
+}
+
+/* The listening socket, its file made with the options: a descriptor or a
+ * negative code. */
+static int listen_socket(const struct sockaddr_un *sa, const unix_opts *o,
+                         struct stat *made) {
+  uid_t uid = (uid_t)-1;
+  gid_t gid = (gid_t)-1;
+  if (o->has_owner) {
+    int r = owner_resolve(o->owner, &uid, &gid);
+    if (r < 0) {
+      GH_LOG(host, GH_LOG_ERROR, NULL, "unix: unix.owner %s: no such %s",
+             o->owner, r == -1 ? "user" : "group");
+      return GH_EINVAL;
+    }
+  }
+  int rc = clear_stale(sa);
+  if (rc < 0)
+    return rc;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  /* Linux creates the file with the socket's mode less the umask: it is
+   * never wider than asked, not even for a moment. */
+  (void)fchmod(fd, o->mode);
+  if (bind(fd, (const struct sockaddr *)sa, sizeof *sa) < 0) {
+    rc = -errno;
+    close(fd);
+    return rc;
+  }
+  const char *what = NULL;
+  if (chmod(sa->sun_path, o->mode) < 0)
+    what = "chmod";
+  else if (o->has_owner && chown(sa->sun_path, uid, gid) < 0)
+    what = "chown";
+  else if (lstat(sa->sun_path, made) < 0)
+    what = "stat";
+  else if (listen(fd, UNIX_BACKLOG) < 0)
+    what = "listen";
+  if (what) {
+    rc = -errno;
+    GH_LOG(host, GH_LOG_ERROR, NULL, "unix: %s %s: %s", what, sa->sun_path,
+           strerror(errno));
+    (void)unlink(sa->sun_path);
+    close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+static int32_t unix_listen(gh_listener *l, const char *path, uint16_t port) {
+  struct sockaddr_un sa;
+  (void)port;
+  if (sun_fill(&sa, path) < 0)
+    return GH_EINVAL;
+  struct stat made;
+  int fd = listen_socket(&sa, opts_of(host->listener_inst(l)), &made);
+  if (fd < 0)
+    return fd;
+  unix_listener *ul = host->alloc(sizeof *ul);
+  if (!ul) {
+    (void)unlink(sa.sun_path);
+    close(fd);
+    return GH_ENOMEM;
+  }
+  memset(ul, 0, sizeof *ul);
+  ul->fd = fd;
+  ul->dev = made.st_dev;
+  ul->ino = made.st_ino;
+  memcpy(ul->path, sa.sun_path, sizeof ul->path);
+  int rc = uv_poll_init_socket(loop(), &ul->poll, fd);
+  if (rc) {
+    unlink_ours(ul);
+    close(fd);
+    host->free(ul);
+    return rc;
+  }
+  ul->poll.data = ul;
+  ul->handles = 1;
+  rc = uv_timer_init(loop(), &ul->pause);
+  if (rc == 0) {
+    ul->pause.data = ul;
+    ul->handles++;
+    rc = uv_poll_start(&ul->poll, UV_READABLE, on_poll);
+  }
+  if (rc) {
+    listener_close(ul);
+    return rc;
+  }
+  ul->l = l;
+  host->listener_set_data(l, ul);
+  return 0;
+}
+
+static void unix_unlisten(gh_listener *l) {
+  unix_listener *ul = host->listener_data(l);
+  if (!ul) {
+    host->listener_closed(l);
+    return;
+  }
+  if (ul->closing)
+    return;
+  listener_close(ul);
+}
+
+/* ----------------------------------------------------------- transport */
+
+static int32_t unix_connect(gh_link *link, const char *path, uint16_t port,
+                            uint32_t timeout_ms) {
+  struct sockaddr_un sa;
+  (void)port;
+  if (sun_fill(&sa, path) < 0)
+    return GH_EINVAL;
+  unix_conn *c = conn_new();
+  if (!c)
+    return GH_ENOMEM;
+  int rc = 0;
+  if (timeout_ms > 0) {
+    rc = timer_ensure(c);
+    if (rc == 0)
+      rc = uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
+  }
+  if (rc) {
+    conn_release(c);
+    return rc;
+  }
+  c->state = C_CONNECTING;
+  c->link = link;
+  host->link_set_data(link, c);
+  /* Errors (ENOENT, ECONNREFUSED, EACCES) come through on_connect. */
+  uv_pipe_connect(&c->connect_req, &c->pipe, sa.sun_path, on_connect);
+  return 0;
+}
+
+static int32_t unix_write(gh_link *link, const uint8_t *data, uint32_t len) {
+  unix_conn *c = host->link_data(link);
+  if (!c || c->closing || c->shut)
+    return GH_EPIPE;
+  if (c->state != C_OPEN)
+    return GH_EINVAL;
+  c->link = link;
+  if (len == 0)
+    return 0;
+  uint32_t done = 0;
+  if (uv_stream_get_write_queue_size((const uv_stream_t *)&c->pipe) == 0) {
+    uv_buf_t b = uv_buf_init((char *)data, len);
+    int n = uv_try_write((uv_stream_t *)&c->pipe, &b, 1);
+    if (n >= 0)
+      done = (uint32_t)n;
+    else if (n != UV_EAGAIN && n != UV_ENOSYS)
+      return n;
+  }
+  if (done < len) {
+    uint32_t rest = len - done;
+    unix_wreq *w = host->alloc(sizeof *w + rest);
+    if (!w)
+      return GH_ENOMEM;
+    memcpy(w->data, data + done, rest);
+    w->len = rest;
+    uv_buf_t b = uv_buf_init((char *)w->data, rest);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_write);
+    if (rc) {
+      host->free(w);
+      return rc;
+    }
+    c->writes++;
+  }
+  if (done)
+    host->written(link, done);
+  return 0;
+}
+
+static int32_t unix_shutdown(gh_link *link) {
+  unix_conn *c = host->link_data(link);
+  if (!c || c->closing)
+    return GH_EPIPE;
+  if (c->state != C_OPEN)
+    return GH_EINVAL;
+  if (c->shut)
+    return 0;
+  c->shut = 1;
+  int rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->pipe, on_shutdown);
+  return rc == UV_ENOTCONN ? 0 : rc;
+}
+
+static void unix_read_start(gh_link *link) {
+  unix_conn *c = host->link_data(link);
+  if (!c || c->closing)
+    return;
+  c->link = link;
+  c->want_read = 1;
+  start_reading(c);
+}
+
+static void unix_read_stop(gh_link *link) {
+  unix_conn *c = host->link_data(link);
+  if (!c)
+    return;
+  c->want_read = 0;
+  stop_reading(c);
+}
+
+static void unix_close(gh_link *link, int32_t reason) {
+  unix_conn *c = host->link_data(link);
+  if (!c) {
+    host->closed(link);
+    return;
+  }
+  if (c->closing)
+    return;
+  c->link = link;
+  c->closing = 1;
+  stop_reading(c);
+  if (c->timer_on)
+    uv_timer_stop(&c->timer);
+  if (reason >= 0 && c->writes > 0 && c->state == C_OPEN &&
+      timer_ensure(c) == 0 &&
+      uv_timer_start(&c->timer, on_timer, UNIX_LINGER_MS, 0) == 0) {
+    c->lingering = 1;
+    return;
+  }
+  conn_release(c);
+}
+
+/* -------------------------------------------------------------- plugin */
+
+static int32_t unix_init(const gh_host *h) {
+  if (!h || h->abi_major != GH_ABI_MAJOR || h->abi_minor < 2 ||
+      !GH_HOST_HAS(h, closed))
+    return GH_ENOTSUP; /* a core before 1.2 knows no socket path */
+  host = h;
+  return 0;
+}
+
+static const gh_handler unix_handler = {
+    GH_HANDLER_HEADER,
+    .kind = GH_KIND_TRANSPORT,
+    .flags = GH_HANDLER_UNIX,
+    .n_options = sizeof unix_options / sizeof unix_options[0],
+    .name = "unix",
+    .help = "Unix sockets: listens on a socket path (listen = unix:/PATH) "
+            "and connects to one (resource = unix:/PATH); half-close",
+    .options = unix_options,
+    .inst_init = unix_inst_init,
+    .inst_free = unix_inst_free,
+    .listen = unix_listen,
+    .unlisten = unix_unlisten,
+    .connect = unix_connect,
+    .write = unix_write,
+    .shutdown = unix_shutdown,
+    .read_start = unix_read_start,
+    .read_stop = unix_read_stop,
+    .close = unix_close,
+};
+
+static const gh_handler *const unix_handlers[] = {&unix_handler};
+
+static const gh_plugin unix_plugin = {
+    GH_PLUGIN_HEADER,
+    .n_handlers = 1,
+    .name = "unix",
+    .version = GH_VERSION_STRING,
+    .description = "the Unix-socket transport",
+    .handlers = unix_handlers,
+    .init = unix_init,
+    .fini = NULL,
+};
+
+GH_PLUGIN_ENTRY(unix_plugin)
