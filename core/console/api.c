@@ -320,8 +320,10 @@ static void render_tunnel(jb *s, const gh__tunnel *t, uint64_t now,
                                                        : 0;
   jb_printf(s,
             ",\"up_since_ms\":%" PRIu64 ",\"up_s\":%" PRIu64
-            ",\"streams\":%zu,\"rtt_ms\":%u}",
-            wall - up, up / 1000u, t->streams.n, t->rtt_ms);
+            ",\"streams\":%zu,\"rtt_ms\":%u,\"bytes_sent\":%" PRIu64
+            ",\"bytes_received\":%" PRIu64 "}",
+            wall - up, up / 1000u, t->streams.n, t->rtt_ms, t->bytes_sent,
+            t->bytes_received);
 }
 
 static void render_slot(jb *s, const gh__slot *sl) {

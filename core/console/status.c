@@ -247,24 +247,26 @@ static void render(const gh__jv *o, FILE *out) {
           gh__json_str(o, "version") ? gh__json_str(o, "version") : "?",
           gh__json_num(o, "api", 0));
   const gh__jv *gws = gh__json_get(o, "gateways");
-  table t = {.ncols = 9};
+  table t = {.ncols = 11};
   t_row(&t, "GATEWAY", "NAME", "TUNNEL", "STATE", "TLS", "CIPHER", "UP",
-        "STREAMS", "RTT");
+        "STREAMS", "RTT", "SENT", "RECEIVED");
   for (size_t i = 0; i < gh__json_len(gws); i++) {
     const gh__jv *gw = gws->items[i];
     const char *id = gh__json_str(gw, "id");
     const gh__jv *tuns = gh__json_get(gw, "tunnels");
     if (gh__json_len(tuns) == 0)
-      t_row(&t, id, "-", "-", "no tunnel", "", "", "", "", "");
+      t_row(&t, id, "-", "-", "no tunnel", "", "", "", "", "", "", "");
     for (size_t k = 0; k < gh__json_len(tuns); k++) {
       const gh__jv *tu = tuns->items[k];
-      char up[32], st[32], rtt[32];
+      char up[32], st[32], rtt[32], tx[32], rx[32];
       human_secs(up, sizeof(up), gh__json_num(tu, "up_s", 0));
       snprintf(rtt, sizeof(rtt), "%.0f ms", gh__json_num(tu, "rtt_ms", 0));
+      human_bytes(tx, sizeof(tx), gh__json_num(tu, "bytes_sent", 0), "");
+      human_bytes(rx, sizeof(rx), gh__json_num(tu, "bytes_received", 0), "");
       t_row(&t, id, gh__json_str(tu, "name"), gh__json_str(tu, "peer"),
-            gh__json_str(tu, "state"),
-            gh__json_str(tu, "tls_version"), gh__json_str(tu, "cipher"), up,
-            num(st, sizeof(st), tu, "streams"), rtt);
+            gh__json_str(tu, "state"), gh__json_str(tu, "tls_version"),
+            gh__json_str(tu, "cipher"), up, num(st, sizeof(st), tu, "streams"),
+            rtt, tx, rx);
     }
   }
   t_print(&t, out);

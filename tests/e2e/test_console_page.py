@@ -106,6 +106,8 @@ def test_server_and_client_pages(t):
     p = _parse(dom)
     tun = p.tables["tunnels"]
     assert len(tun) == 1 and tun[0][0] == "gw1" and tun[0][4].startswith("TLSv1."), tun
+    # bytes sent and received, with units
+    assert all(re.fullmatch(r"\d+(\.\d)? (B|KiB|MiB)", c) for c in tun[0][9:11]), tun
     dests = {r[0]: r for r in p.tables["dests"]}
     assert set(dests) == {"d1", "d2"}, p.tables["dests"]
     assert dests["d1"][3] == f"{HOST}:{e['p1']}" and dests["d1"][6] == "up", dests["d1"]

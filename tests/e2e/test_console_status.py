@@ -4,6 +4,7 @@ tables, --json, -c FILE, the token, and its exit status (0 all up, 1 a
 destination down, 3 not reachable or refused, 2 usage)."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -30,10 +31,12 @@ def test_tables_json_and_exit_codes(t):
     assert rc == 0, f"rc={rc}\n{out}\n{err}"
     lines = out.splitlines()
     assert lines[0].startswith("gatehouse server "), lines[0]
-    for head in ("GATEWAY", "TUNNEL", "TLS", "CIPHER", "RTT"):
+    for head in ("GATEWAY", "TUNNEL", "TLS", "CIPHER", "RTT", "SENT", "RECEIVED"):
         assert head in out
     tun = [ln for ln in lines if ln.startswith("gw1 ") and "TLSv1." in ln]
     assert len(tun) == 1 and " up " in tun[0], out
+    # bytes sent and received, with their units, end the tunnel's row
+    assert re.search(r" ms +\d+(\.\d)? (B|KiB|MiB) +\d+(\.\d)? (B|KiB|MiB)$", tun[0]), tun
     dests = {ln.split()[0]: ln for ln in lines if ln.split() and ln.split()[0] in ("d1", "d2")}
     assert set(dests) == {"d1", "d2"}, out
     assert f"{HOST}:{e['p1']}" in dests["d1"] and " onprem " in dests["d1"]

@@ -115,7 +115,8 @@
       for (const t of gw.tunnels)
         tun.push({ cells: [[gw.id, gw.id], [t.name || "-", t.name || ""], [t.peer, t.peer], [t.state, t.state, "up"],
           [t.tls_version || "-", t.tls_version || ""], [t.cipher || "-", t.cipher || ""],
-          [dur(t.up_s), t.up_s, "n"], [String(t.streams), t.streams, "n"], [t.rtt_ms + " ms", t.rtt_ms, "n"]] });
+          [dur(t.up_s), t.up_s, "n"], [String(t.streams), t.streams, "n"], [t.rtt_ms + " ms", t.rtt_ms, "n"],
+          [units(t.bytes_sent || 0), t.bytes_sent || 0, "n"], [units(t.bytes_received || 0), t.bytes_received || 0, "n"]] });
       for (const c of gw.connections || [])
         conns.push({ cells: [[gw.id, gw.id], [c.server, c.server], [c.state, c.state, c.state === "up" ? "up" : "down"],
           [String(c.attempts), c.attempts, "n"],
