@@ -72,6 +72,9 @@
       frag.appendChild(tr);
     }
     tb.replaceChildren(frag);
+    const n = $(id + "-count");
+    if (n) n.textContent = shown.length === rows.length ? "(" + rows.length + ")"
+      : "(" + shown.length + " of " + rows.length + ")";
   }
 
   function graph(key) {
@@ -228,6 +231,11 @@
     }
   }
   $("filter").addEventListener("input", () => { if (last) render(last); });
+  // column headings stay in view below the header while a long table scrolls
+  const hdr = () => document.documentElement.style.setProperty(
+    "--hdr", document.querySelector("header").offsetHeight + "px");
+  window.addEventListener("resize", hdr);
+  hdr();
   $("authform").addEventListener("submit", (e) => {
     e.preventDefault();
     token = $("token").value.trim();
