@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 import console_helpers as ch  # noqa: E402
 import ghtest  # noqa: E402
-from ghtest import HOST, onprem  # noqa: E402
+from ghtest import HOST, cloud, onprem  # noqa: E402
 
 CONSOLE_RX = re.compile(r":CONSOLE(?::|\()\d*\)?\]\s*(.*)")
 
@@ -180,6 +180,73 @@ def test_graph_moves_while_a_stream_carries_data(t):
         _shot(t, e["sadm"], "server")  # with its traffic
     finally:
         pump.stop()
+
+
+def test_events_notices_and_refusals_newest_first(t):
+    """The server's recent events, in the API and on the page, newest first:
+    the client's NOTICEs (a cloud destination it listens for, one whose port
+    it cannot take), an open its [acl] refused, one the destination's allow
+    list refused."""
+    res = t.proto_server()
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind((HOST, 0))
+    held.listen(1)
+    t.defer(held.close)
+    c1, p_acl, p_allow, adm = t.ports(4)
+    tok = t.token()
+    srv = t.server([cloud("c1", c1, res.port), cloud("c2", held.getsockname()[1], res.port),
+                    onprem("byacl", p_acl, res.port, resource_host="127.0.0.2"),
+                    onprem("byallow", p_allow, res.port, extra=[("allow", "192.0.2.0/24")])],
+                   {"gw1": tok}, server={"admin_listen": f"{HOST}:{adm}"})
+    t.client(srv, tok)
+
+    def events(pred):
+        evs = ch.get_json(adm, "/api/v1/events")["events"]
+        return [i for i, e in enumerate(evs) if pred(e)] and evs
+
+    def notice(dest, text):
+        return lambda e: (e["kind"] == "notice" and e["subject"].startswith("tunnel gw1 ")
+                          and f"client reports destination {dest}: " in e["message"]
+                          and text in e["message"])
+    ghtest.wait_until(lambda: events(notice("c1", "listening")) and
+                      events(notice("c2", "cannot listen")), 30, what="the client's notices")
+    c2 = {d["name"]: d for d in ch.get_json(adm, "/api/v1/overview")["destinations"]}["c2"]
+    assert c2["state"] == "down" and "cannot listen" in c2["reason"], c2
+
+    def by_acl(e):
+        return (e["kind"] == "refused" and e["subject"].startswith("gw1 byacl #")
+                and "open refused by the client" in e["message"] and "ACL" in e["message"])
+
+    def by_allow(e):
+        return e["kind"] == "refused" and e["subject"] == "byallow" and "not in the allow list" in e["message"]
+    ch.refused_open(p_acl)
+    ghtest.wait_until(lambda: events(by_acl), 20, what="the refusal by the client's [acl]")
+    ghtest.expect_refused(p_allow)
+    evs = ghtest.wait_until(lambda: events(by_allow), 20, what="the refusal by allow")
+    first = {name: next(i for i, e in enumerate(evs) if f(e)) for name, f in
+             [("allow", by_allow), ("acl", by_acl), ("c2", notice("c2", "cannot listen")),
+              ("c1", notice("c1", "listening"))]}
+    assert first["allow"] == 0 and first["allow"] < first["acl"] < min(first["c1"], first["c2"]), \
+        (first, evs[:8])
+    times = [e["time_ms"] for e in evs]
+    assert times == sorted(times, reverse=True), times
+    t.log("server events: " + "; ".join(f"{e['kind']} {e['message'][:60]}" for e in evs[:5]))
+
+    # the page shows the same, in the same order (nothing happens meanwhile)
+    b = cdp.Browser(t.dir)
+    t.defer(b.close)
+    b.navigate(f"http://{HOST}:{adm}/")
+    b.wait_js("document.querySelectorAll('#events tbody tr:not(.empty)').length > 0",
+              what="the events table")
+    rows = b.eval("[...document.querySelectorAll('#events tbody tr')].map("
+                  "(tr) => [...tr.cells].map((c) => c.textContent))")
+    want = ch.get_json(adm, "/api/v1/overview")["events"]
+    assert [r[1:] for r in rows] == [[e["kind"], e["subject"], e["message"]] for e in want], \
+        (rows[:5], want[:5])
+    assert rows[0][1] == "refused" and "not in the allow list" in rows[0][3], rows[0]
+    assert any(r[1] == "notice" and "cannot listen" in r[3] for r in rows), rows
+    assert not b.messages, f"console messages: {b.messages}"
 
 
 UNIT_RX = r"\d+(\.\d)? (B|KiB|MiB|GiB|TiB)"
