@@ -4,14 +4,14 @@
  * and gives a client GH__ADMIN_TIMEOUT_MS to send it. It exposes counts,
  * names and addresses, never a token or a key. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "console/console.h"
 #include "address.h"
 #include "admin.h"
+#include "buf.h"
 #include "client.h"
+#include "console/console.h"
 #include "gateway.h"
 #include "log.h"
 #include "loop.h"
@@ -62,25 +62,6 @@ int gh__admin_parse(const char *buf, size_t len, gh__admin_req *req) {
 }
 
 /* ---- text building ---- */
-
-typedef struct sb {
-  gh__buf b;
-} sb;
-
-static void sb_printf(sb *s, const char *fmt, ...) GH_PRINTF(2, 3);
-static void sb_printf(sb *s, const char *fmt, ...) {
-  char tmp[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-  va_end(ap);
-  if (n < 0)
-    return;
-  if ((size_t)n >= sizeof(tmp))
-    n = sizeof(tmp) - 1; /* names are bounded well below this */
-  if (gh__buf_append(&s->b, tmp, (size_t)n) < 0)
-    gh__oom();
-}
 
 /* A Prometheus label value or a JSON string body: backslash, quote and
  * control characters escaped. Peer text (a client's NOTICE) may be any
@@ -171,128 +152,136 @@ static const metric dest_metrics[] = {
      GH__STAT(dgrams_dropped)},
 };
 
-static void metrics(const gh__rt *rt, sb *s) {
+static void metrics(const gh__rt *rt, gh__buf *s) {
   char g[300], d[300];
-  sb_printf(s,
-            "# HELP gatehouse_info The running gatehouse.\n"
-            "# TYPE gatehouse_info gauge\n"
-            "gatehouse_info{version=\"%s\",role=\"%s\"} 1\n",
-            GH_VERSION_STRING, rt->subject);
-  sb_printf(s, "# HELP gatehouse_tunnels_up Tunnels up, per gateway.\n"
-               "# TYPE gatehouse_tunnels_up gauge\n");
+  gh__buf_printf(s,
+                 "# HELP gatehouse_info The running gatehouse.\n"
+                 "# TYPE gatehouse_info gauge\n"
+                 "gatehouse_info{version=\"%s\",role=\"%s\"} 1\n",
+                 GH_VERSION_STRING, rt->subject);
+  gh__buf_printf(s, "# HELP gatehouse_tunnels_up Tunnels up, per gateway.\n"
+                    "# TYPE gatehouse_tunnels_up gauge\n");
   for (size_t i = 0; i < rt->n_gws; i++)
     if (!rt->gws[i]->removed)
-      sb_printf(s, "gatehouse_tunnels_up{gateway=\"%s\"} %zu\n",
-                esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->n_live);
+      gh__buf_printf(s, "gatehouse_tunnels_up{gateway=\"%s\"} %zu\n",
+                     esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->n_live);
   if (rt->role == GH__ROLE_CLIENT) {
-    sb_printf(s, "# HELP gatehouse_reconnects_total Tunnel attempts after "
-                 "the first, per gateway.\n"
-                 "# TYPE gatehouse_reconnects_total counter\n");
+    gh__buf_printf(s, "# HELP gatehouse_reconnects_total Tunnel attempts after "
+                      "the first, per gateway.\n"
+                      "# TYPE gatehouse_reconnects_total counter\n");
     for (size_t i = 0; i < rt->n_gws; i++)
       if (!rt->gws[i]->removed)
-        sb_printf(s, "gatehouse_reconnects_total{gateway=\"%s\"} %" PRIu64 "\n",
-                  esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->reconnects);
+        gh__buf_printf(
+            s, "gatehouse_reconnects_total{gateway=\"%s\"} %" PRIu64 "\n",
+            esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->reconnects);
   } else {
-    sb_printf(s,
-              "# HELP gatehouse_tunnels_accepted_total Tunnel connections "
-              "accepted.\n"
-              "# TYPE gatehouse_tunnels_accepted_total counter\n"
-              "gatehouse_tunnels_accepted_total %" PRIu64 "\n",
-              rt->tunnels_accepted);
-    sb_printf(s,
-              "# HELP gatehouse_unauth_connections Tunnel connections not "
-              "yet authenticated.\n"
-              "# TYPE gatehouse_unauth_connections gauge\n"
-              "gatehouse_unauth_connections %u\n"
-              "# HELP gatehouse_unauth_refused_total Tunnel connections "
-              "closed at accept: their source had unauth_per_source "
-              "unauthenticated connections already.\n"
-              "# TYPE gatehouse_unauth_refused_total counter\n"
-              "gatehouse_unauth_refused_total %" PRIu64 "\n"
-              "# HELP gatehouse_unauth_shed_total Unauthenticated tunnel "
-              "connections closed, oldest first, to make room (unauth_max).\n"
-              "# TYPE gatehouse_unauth_shed_total counter\n"
-              "gatehouse_unauth_shed_total %" PRIu64 "\n"
-              "# HELP gatehouse_tunnels_revoked_total Tunnels closed by a "
-              "reload: their token was removed or their certificate "
-              "revoked.\n"
-              "# TYPE gatehouse_tunnels_revoked_total counter\n"
-              "gatehouse_tunnels_revoked_total %" PRIu64 "\n",
-              rt->n_unauth, rt->unauth_refused, rt->unauth_shed, rt->revoked);
-    sb_printf(s, "# HELP gatehouse_gateway_tunnels_refused_total Tunnels "
-                 "refused at HELLO: the gateway had tunnels_max up.\n"
-                 "# TYPE gatehouse_gateway_tunnels_refused_total counter\n");
+    gh__buf_printf(s,
+                   "# HELP gatehouse_tunnels_accepted_total Tunnel connections "
+                   "accepted.\n"
+                   "# TYPE gatehouse_tunnels_accepted_total counter\n"
+                   "gatehouse_tunnels_accepted_total %" PRIu64 "\n",
+                   rt->tunnels_accepted);
+    gh__buf_printf(
+        s,
+        "# HELP gatehouse_unauth_connections Tunnel connections not "
+        "yet authenticated.\n"
+        "# TYPE gatehouse_unauth_connections gauge\n"
+        "gatehouse_unauth_connections %u\n"
+        "# HELP gatehouse_unauth_refused_total Tunnel connections "
+        "closed at accept: their source had unauth_per_source "
+        "unauthenticated connections already.\n"
+        "# TYPE gatehouse_unauth_refused_total counter\n"
+        "gatehouse_unauth_refused_total %" PRIu64 "\n"
+        "# HELP gatehouse_unauth_shed_total Unauthenticated tunnel "
+        "connections closed, oldest first, to make room (unauth_max).\n"
+        "# TYPE gatehouse_unauth_shed_total counter\n"
+        "gatehouse_unauth_shed_total %" PRIu64 "\n"
+        "# HELP gatehouse_tunnels_revoked_total Tunnels closed by a "
+        "reload: their token was removed or their certificate "
+        "revoked.\n"
+        "# TYPE gatehouse_tunnels_revoked_total counter\n"
+        "gatehouse_tunnels_revoked_total %" PRIu64 "\n",
+        rt->n_unauth, rt->unauth_refused, rt->unauth_shed, rt->revoked);
+    gh__buf_printf(s,
+                   "# HELP gatehouse_gateway_tunnels_refused_total Tunnels "
+                   "refused at HELLO: the gateway had tunnels_max up.\n"
+                   "# TYPE gatehouse_gateway_tunnels_refused_total counter\n");
     for (size_t i = 0; i < rt->n_gws; i++)
       if (!rt->gws[i]->removed)
-        sb_printf(s,
-                  "gatehouse_gateway_tunnels_refused_total{gateway=\"%s\"} "
-                  "%" PRIu64 "\n",
-                  esc(rt->gws[i]->id, g, sizeof(g)),
-                  rt->gws[i]->tunnels_refused);
-    sb_printf(s, "# HELP gatehouse_gateway_streams_refused_total Streams "
-                 "refused: the gateway had streams_max open.\n"
-                 "# TYPE gatehouse_gateway_streams_refused_total counter\n");
+        gh__buf_printf(
+            s,
+            "gatehouse_gateway_tunnels_refused_total{gateway=\"%s\"} "
+            "%" PRIu64 "\n",
+            esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->tunnels_refused);
+    gh__buf_printf(s,
+                   "# HELP gatehouse_gateway_streams_refused_total Streams "
+                   "refused: the gateway had streams_max open.\n"
+                   "# TYPE gatehouse_gateway_streams_refused_total counter\n");
     for (size_t i = 0; i < rt->n_gws; i++)
       if (!rt->gws[i]->removed)
-        sb_printf(s,
-                  "gatehouse_gateway_streams_refused_total{gateway=\"%s\"} "
-                  "%" PRIu64 "\n",
-                  esc(rt->gws[i]->id, g, sizeof(g)),
-                  rt->gws[i]->streams_refused);
+        gh__buf_printf(
+            s,
+            "gatehouse_gateway_streams_refused_total{gateway=\"%s\"} "
+            "%" PRIu64 "\n",
+            esc(rt->gws[i]->id, g, sizeof(g)), rt->gws[i]->streams_refused);
   }
-  sb_printf(s, "# HELP gatehouse_handshake_failures_total Tunnels that "
-               "failed before they were up, by reason.\n"
-               "# TYPE gatehouse_handshake_failures_total counter\n");
+  gh__buf_printf(s, "# HELP gatehouse_handshake_failures_total Tunnels that "
+                    "failed before they were up, by reason.\n"
+                    "# TYPE gatehouse_handshake_failures_total counter\n");
   for (int r = 0; r < GH__HSF_COUNT; r++)
-    sb_printf(s,
-              "gatehouse_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n",
-              hs_names[r], rt->hs_failures[r]);
-  sb_printf(s,
-            "# HELP gatehouse_opens_queued Opens from the peer waiting for "
-            "their turn to connect (connecting_max), now.\n"
-            "# TYPE gatehouse_opens_queued gauge\n"
-            "gatehouse_opens_queued %" PRIu64 "\n"
-            "# HELP gatehouse_opens_queued_total Opens from the peer that "
-            "waited for their turn to connect.\n"
-            "# TYPE gatehouse_opens_queued_total counter\n"
-            "gatehouse_opens_queued_total %" PRIu64 "\n"
-            "# HELP gatehouse_open_queue_timeouts_total Queued opens failed "
-            "by their connect_timeout before their turn came.\n"
-            "# TYPE gatehouse_open_queue_timeouts_total counter\n"
-            "gatehouse_open_queue_timeouts_total %" PRIu64 "\n"
-            "# HELP gatehouse_open_queue_full_total Opens refused because "
-            "the open queue was full (open_queue_max).\n"
-            "# TYPE gatehouse_open_queue_full_total counter\n"
-            "gatehouse_open_queue_full_total %" PRIu64 "\n",
-            rt->opens_waiting, rt->opens_queued_total, rt->open_queue_timeouts,
-            rt->open_queue_full);
-  sb_printf(s, "# HELP gatehouse_destination_up 1 when the destination's "
-               "side here runs (listening, or ready to connect), 0 when it "
-               "is in error.\n"
-               "# TYPE gatehouse_destination_up gauge\n");
+    gh__buf_printf(
+        s, "gatehouse_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+        hs_names[r], rt->hs_failures[r]);
+  gh__buf_printf(
+      s,
+      "# HELP gatehouse_opens_queued Opens from the peer waiting for "
+      "their turn to connect (connecting_max), now.\n"
+      "# TYPE gatehouse_opens_queued gauge\n"
+      "gatehouse_opens_queued %" PRIu64 "\n"
+      "# HELP gatehouse_opens_queued_total Opens from the peer that "
+      "waited for their turn to connect.\n"
+      "# TYPE gatehouse_opens_queued_total counter\n"
+      "gatehouse_opens_queued_total %" PRIu64 "\n"
+      "# HELP gatehouse_open_queue_timeouts_total Queued opens failed "
+      "by their connect_timeout before their turn came.\n"
+      "# TYPE gatehouse_open_queue_timeouts_total counter\n"
+      "gatehouse_open_queue_timeouts_total %" PRIu64 "\n"
+      "# HELP gatehouse_open_queue_full_total Opens refused because "
+      "the open queue was full (open_queue_max).\n"
+      "# TYPE gatehouse_open_queue_full_total counter\n"
+      "gatehouse_open_queue_full_total %" PRIu64 "\n",
+      rt->opens_waiting, rt->opens_queued_total, rt->open_queue_timeouts,
+      rt->open_queue_full);
+  gh__buf_printf(s,
+                 "# HELP gatehouse_destination_up 1 when the destination's "
+                 "side here runs (listening, or ready to connect), 0 when it "
+                 "is in error.\n"
+                 "# TYPE gatehouse_destination_up gauge\n");
   for (size_t i = 0; i < rt->n_gws; i++)
     if (!rt->gws[i]->removed)
       for (size_t k = 0; k < rt->gws[i]->n_dests; k++) {
         const gh__drt *dr = rt->gws[i]->dests[k];
-        sb_printf(s,
-                  "gatehouse_destination_up{gateway=\"%s\",destination=\"%s\"} "
-                  "%d\n",
-                  esc(rt->gws[i]->id, g, sizeof(g)),
-                  esc(dr->cfg->name, d, sizeof(d)), dr->status == 0);
+        gh__buf_printf(
+            s,
+            "gatehouse_destination_up{gateway=\"%s\",destination=\"%s\"} "
+            "%d\n",
+            esc(rt->gws[i]->id, g, sizeof(g)), esc(dr->cfg->name, d, sizeof(d)),
+            dr->status == 0);
       }
   for (size_t m = 0; m < GH__ARRAY_LEN(dest_metrics); m++) {
     const metric *me = &dest_metrics[m];
-    sb_printf(s, "# HELP %s %s, per destination.\n# TYPE %s %s\n", me->name,
-              me->help, me->name, me->type);
+    gh__buf_printf(s, "# HELP %s %s, per destination.\n# TYPE %s %s\n",
+                   me->name, me->help, me->name, me->type);
     for (size_t i = 0; i < rt->n_gws; i++)
       if (!rt->gws[i]->removed)
         for (size_t k = 0; k < rt->gws[i]->n_dests; k++) {
           const gh__drt *dr = rt->gws[i]->dests[k];
           uint64_t v;
           memcpy(&v, (const char *)&dr->st + me->off, sizeof(v));
-          sb_printf(s, "%s{gateway=\"%s\",destination=\"%s\"} %" PRIu64 "\n",
-                    me->name, esc(rt->gws[i]->id, g, sizeof(g)),
-                    esc(dr->cfg->name, d, sizeof(d)), v);
+          gh__buf_printf(s,
+                         "%s{gateway=\"%s\",destination=\"%s\"} %" PRIu64 "\n",
+                         me->name, esc(rt->gws[i]->id, g, sizeof(g)),
+                         esc(dr->cfg->name, d, sizeof(d)), v);
         }
   }
 }
@@ -305,49 +294,49 @@ static const char *dest_state(const gh__drt *d) {
   return d->side == GH_SIDE_LISTEN ? "listening" : "ready";
 }
 
-static void status(const gh__rt *rt, sb *s) {
+static void status(const gh__rt *rt, gh__buf *s) {
   char a[300], b[300];
   uint64_t now = gh__now_ms();
   int first = 1;
-  sb_printf(s, "{\"role\":\"%s\",\"version\":\"%s\",\"gateways\":[",
-            rt->subject, GH_VERSION_STRING);
+  gh__buf_printf(s, "{\"role\":\"%s\",\"version\":\"%s\",\"gateways\":[",
+                 rt->subject, GH_VERSION_STRING);
   for (size_t i = 0; i < rt->n_gws; i++)
     if (!rt->gws[i]->removed) {
       const gh__gw *gw = rt->gws[i];
-      sb_printf(s, "%s{\"id\":\"%s\",\"tunnels\":[", first ? "" : ",",
-                esc(gw->id, a, sizeof(a)));
+      gh__buf_printf(s, "%s{\"id\":\"%s\",\"tunnels\":[", first ? "" : ",",
+                     esc(gw->id, a, sizeof(a)));
       first = 0;
       for (size_t k = 0; k < gw->n_live; k++) {
         const gh__tunnel *t = gw->live[k];
-        sb_printf(s,
-                  "%s{\"peer\":\"%s\",\"age_s\":%" PRIu64
-                  ",\"rtt_ms\":%u,\"streams\":%zu}",
-                  k ? "," : "", esc(t->peer, a, sizeof(a)),
-                  (now - t->up_since_ms) / 1000u, t->rtt_ms, t->streams.n);
+        gh__buf_printf(s,
+                       "%s{\"peer\":\"%s\",\"age_s\":%" PRIu64
+                       ",\"rtt_ms\":%u,\"streams\":%zu}",
+                       k ? "," : "", esc(t->peer, a, sizeof(a)),
+                       (now - t->up_since_ms) / 1000u, t->rtt_ms, t->streams.n);
       }
-      sb_printf(s, "],\"destinations\":[");
+      gh__buf_printf(s, "],\"destinations\":[");
       for (size_t k = 0; k < gw->n_dests; k++) {
         const gh__drt *d = gw->dests[k];
-        sb_printf(s,
-                  "%s{\"name\":\"%s\",\"type\":\"%s\",\"side\":\"%s\","
-                  "\"state\":\"%s\",\"active\":%" PRIu64 ",\"error\":",
-                  k ? "," : "", esc(d->cfg->name, a, sizeof(a)),
-                  d->cfg->type == GH__DEST_ONPREM ? "onprem" : "cloud",
-                  d->side == GH_SIDE_LISTEN ? "listen" : "resource",
-                  dest_state(d), d->st.active);
+        gh__buf_printf(s,
+                       "%s{\"name\":\"%s\",\"type\":\"%s\",\"side\":\"%s\","
+                       "\"state\":\"%s\",\"active\":%" PRIu64 ",\"error\":",
+                       k ? "," : "", esc(d->cfg->name, a, sizeof(a)),
+                       d->cfg->type == GH__DEST_ONPREM ? "onprem" : "cloud",
+                       d->side == GH_SIDE_LISTEN ? "listen" : "resource",
+                       dest_state(d), d->st.active);
         if (d->error)
-          sb_printf(s, "\"%s\"}", esc(d->error, b, sizeof(b)));
+          gh__buf_printf(s, "\"%s\"}", esc(d->error, b, sizeof(b)));
         else
-          sb_printf(s, "null}");
+          gh__buf_printf(s, "null}");
       }
-      sb_printf(s, "]}");
+      gh__buf_printf(s, "]}");
     }
-  sb_printf(s, "]}\n");
+  gh__buf_printf(s, "]}\n");
 }
 
 int gh__admin_render(const gh__rt *rt, const char *path, gh__buf *out,
                      const char **type) {
-  sb s = {{0}};
+  gh__buf s = {0};
   if (strcmp(path, "/metrics") == 0) {
     metrics(rt, &s);
     *type = "text/plain; version=0.0.4; charset=utf-8";
@@ -357,7 +346,7 @@ int gh__admin_render(const gh__rt *rt, const char *path, gh__buf *out,
   } else {
     return GH_ENOENT;
   }
-  *out = s.b;
+  *out = s;
   return 0;
 }
 

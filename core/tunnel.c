@@ -150,6 +150,7 @@ static int wbio_flush(gh__tunnel *t) {
       t->congested = 1;
   }
   (void)BIO_reset(t->wbio);
+  t->bytes_sent += len;
   return 0;
 }
 
@@ -546,6 +547,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   t->last_rx_ms = gh__now_ms();
+  t->bytes_received += (uint64_t)nread;
   if (!t->ssl) { /* a server's connection: its first bytes */
     if (tunnel_tls_new(t, t->rt->ctx) < 0) {
       gh__tunnel_close(t, "out of memory for TLS");

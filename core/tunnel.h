@@ -71,6 +71,9 @@ struct gh__tunnel {
   uint64_t last_rx_ms, up_since_ms;
   uint64_t ping_sent_ms;
   uint32_t rtt_ms; /* smoothed, from PING answers; 0 until the first */
+  /* What the connection carried (TLS records: frames, pings, overhead),
+   * counted once per socket read and per write batch (console). */
+  uint64_t bytes_sent, bytes_received;
   char peer[64];
   char subject[128];
   char peer_name[64]; /* the name the peer gave in HELLO/WELCOME (console) */

@@ -3,7 +3,6 @@
  * rates and the traffic history; the ring of recent events. It shows
  * names, addresses and counts, never a token or a key. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,40 +17,21 @@
 #include "../util.h"
 
 #include "../acl.h"
+#include "../buf.h"
 #include "../log.h"
 #include "console.h"
 
 /* ---- JSON text ---- */
 
-typedef struct jb {
-  gh__buf b;
-  int oom;
-} jb;
-
-static void jb_printf(jb *s, const char *fmt, ...) GH_PRINTF(2, 3);
-static void jb_printf(jb *s, const char *fmt, ...) {
-  char tmp[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-  va_end(ap);
-  if (n < 0)
-    return;
-  if ((size_t)n >= sizeof(tmp))
-    n = sizeof(tmp) - 1; /* strings are escaped into bounded buffers */
-  if (gh__buf_append(&s->b, tmp, (size_t)n) < 0)
-    s->oom = 1;
-}
-
 /* A JSON string: "..." escaped, or null for NULL. */
-static void jb_str(jb *s, const char *v) {
+static void put_str(gh__buf *s, const char *v) {
   if (!v) {
-    jb_printf(s, "null");
+    gh__buf_printf(s, "null");
     return;
   }
   char e[256 * 6 + 1];
   gh__json_escape(v, e, sizeof(e));
-  jb_printf(s, "\"%s\"", e);
+  gh__buf_printf(s, "\"%s\"", e);
 }
 
 static uint64_t wall_ms(void) {
@@ -61,18 +41,18 @@ static uint64_t wall_ms(void) {
 }
 
 /* Newest first, at most max. */
-static void render_events(jb *s, size_t max) {
-  jb_printf(s, "[");
+static void render_events(gh__buf *s, size_t max) {
+  gh__buf_printf(s, "[");
   const gh__event_rec *e;
   for (size_t i = 0; i < max && (e = gh__event_newest(i)); i++) {
-    jb_printf(s, "%s{\"time_ms\":%" PRIu64 ",\"kind\":\"%s\",\"subject\":",
-              i ? "," : "", e->time_ms, gh__event_kind_name(e->kind));
-    jb_str(s, e->subject);
-    jb_printf(s, ",\"message\":");
-    jb_str(s, e->message);
-    jb_printf(s, "}");
+    gh__buf_printf(s, "%s{\"time_ms\":%" PRIu64 ",\"kind\":\"%s\",\"subject\":",
+                   i ? "," : "", e->time_ms, gh__event_kind_name(e->kind));
+    put_str(s, e->subject);
+    gh__buf_printf(s, ",\"message\":");
+    put_str(s, e->message);
+    gh__buf_printf(s, "}");
   }
-  jb_printf(s, "]");
+  gh__buf_printf(s, "]");
 }
 
 /* ---- the client's [acl]: decisions by the rule's line ---- */
@@ -143,12 +123,12 @@ static void rule_target(const gh__acl_rule *r, char *out, size_t len) {
     snprintf(out, len, "%s:%s", host, ports);
 }
 
-static void render_acl(jb *s, const gh__rt *rt, const gh__gw *gw) {
+static void render_acl(gh__buf *s, const gh__rt *rt, const gh__gw *gw) {
   const gh__acl *acl = gh__client_acl(rt->ccfg, gw->id);
-  jb_printf(s, ",\"acl\":{\"present\":%s,\"file\":",
-            acl && acl->present ? "true" : "false");
-  jb_str(s, rt->ccfg->file);
-  jb_printf(s, ",\"rules\":[");
+  gh__buf_printf(s, ",\"acl\":{\"present\":%s,\"file\":",
+                 acl && acl->present ? "true" : "false");
+  put_str(s, rt->ccfg->file);
+  gh__buf_printf(s, ",\"rules\":[");
   int first = 1;
   for (size_t i = 0; acl && i < acl->n; i++) {
     const gh__acl_rule *r = &acl->v[i];
@@ -157,15 +137,15 @@ static void render_acl(jb *s, const gh__rt *rt, const gh__gw *gw) {
     char t[300];
     rule_target(r, t, sizeof(t));
     const acl_count *c = acl_find(gw->id, r->line, 0);
-    jb_printf(s, "%s{\"line\":%d,\"action\":\"%s\",\"target\":", first ? "" : ",",
-              r->line, r->allow ? "allow" : "deny");
-    jb_str(s, t);
-    jb_printf(s, ",\"hits\":%" PRIu64 "}",
-              c ? c->allowed + c->denied : 0);
+    gh__buf_printf(s, "%s{\"line\":%d,\"action\":\"%s\",\"target\":",
+                   first ? "" : ",", r->line, r->allow ? "allow" : "deny");
+    put_str(s, t);
+    gh__buf_printf(s, ",\"hits\":%" PRIu64 "}", c ? c->allowed + c->denied : 0);
     first = 0;
   }
   const acl_count *none = acl_find(gw->id, 0, 0);
-  jb_printf(s, "],\"no_match_hits\":%" PRIu64 "}", none ? none->denied : 0);
+  gh__buf_printf(s, "],\"no_match_hits\":%" PRIu64 "}",
+                 none ? none->denied : 0);
 }
 
 /* ---- the sampler: one sample a second per destination, while polled ---- */
@@ -309,26 +289,28 @@ static void hostport(char *buf, size_t len, const char *host, uint16_t port) {
     snprintf(buf, len, "%s:%u", host && *host ? host : "", port);
 }
 
-static void render_tunnel(jb *s, const gh__tunnel *t, uint64_t now,
+static void render_tunnel(gh__buf *s, const gh__tunnel *t, uint64_t now,
                           uint64_t wall) {
-  jb_printf(s, "{\"peer\":");
-  jb_str(s, t->peer);
-  jb_printf(s, ",\"name\":");
-  jb_str(s, t->peer_name);
-  jb_printf(s, ",\"state\":\"%s\",\"tls_version\":",
-            t->state == GH__T_UP ? "up" : "handshake");
-  jb_str(s, t->ssl ? SSL_get_version(t->ssl) : NULL);
-  jb_printf(s, ",\"cipher\":");
-  jb_str(s, t->ssl ? SSL_get_cipher_name(t->ssl) : NULL);
+  gh__buf_printf(s, "{\"peer\":");
+  put_str(s, t->peer);
+  gh__buf_printf(s, ",\"name\":");
+  put_str(s, t->peer_name);
+  gh__buf_printf(s, ",\"state\":\"%s\",\"tls_version\":",
+                 t->state == GH__T_UP ? "up" : "handshake");
+  put_str(s, t->ssl ? SSL_get_version(t->ssl) : NULL);
+  gh__buf_printf(s, ",\"cipher\":");
+  put_str(s, t->ssl ? SSL_get_cipher_name(t->ssl) : NULL);
   uint64_t up = t->state == GH__T_UP && t->up_since_ms ? now - t->up_since_ms
                                                        : 0;
-  jb_printf(s,
-            ",\"up_since_ms\":%" PRIu64 ",\"up_s\":%" PRIu64
-            ",\"streams\":%zu,\"rtt_ms\":%u}",
-            wall - up, up / 1000u, t->streams.n, t->rtt_ms);
+  gh__buf_printf(s,
+                 ",\"up_since_ms\":%" PRIu64 ",\"up_s\":%" PRIu64
+                 ",\"streams\":%zu,\"rtt_ms\":%u,\"bytes_sent\":%" PRIu64
+                 ",\"bytes_received\":%" PRIu64 "}",
+                 wall - up, up / 1000u, t->streams.n, t->rtt_ms, t->bytes_sent,
+                 t->bytes_received);
 }
 
-static void render_slot(jb *s, const gh__slot *sl) {
+static void render_slot(gh__buf *s, const gh__slot *sl) {
   char hp[300];
   hostport(hp, sizeof(hp), sl->host, sl->port);
   const char *state = sl->t && sl->t->state == GH__T_UP ? "up"
@@ -336,33 +318,33 @@ static void render_slot(jb *s, const gh__slot *sl) {
                       : sl->resolving                   ? "resolving"
                       : sl->stopped                     ? "stopped"
                                                         : "waiting";
-  jb_printf(s, "{\"server\":");
-  jb_str(s, hp);
-  jb_printf(s, ",\"connection\":%u,\"state\":\"%s\",\"attempts\":%u", sl->index,
-            state, sl->attempts);
+  gh__buf_printf(s, "{\"server\":");
+  put_str(s, hp);
+  gh__buf_printf(s, ",\"connection\":%u,\"state\":\"%s\",\"attempts\":%u",
+                 sl->index, state, sl->attempts);
   if (!sl->t && !sl->stopped && uv_is_active((const uv_handle_t *)&sl->retry))
-    jb_printf(s, ",\"next_retry_ms\":%" PRIu64,
-              uv_timer_get_due_in(&sl->retry));
+    gh__buf_printf(s, ",\"next_retry_ms\":%" PRIu64,
+                   uv_timer_get_due_in(&sl->retry));
   else
-    jb_printf(s, ",\"next_retry_ms\":null");
-  jb_printf(s, "}");
+    gh__buf_printf(s, ",\"next_retry_ms\":null");
+  gh__buf_printf(s, "}");
 }
 
-static void render_rate(jb *s, const char *gw, const char *name) {
+static void render_rate(gh__buf *s, const char *gw, const char *name) {
   const series *x = series_find(gw, name);
   if (!x || x->n == 0) {
-    jb_printf(s, "null");
+    gh__buf_printf(s, "null");
     return;
   }
   const uint64_t *v =
       x->ring[(x->head + GH__CONSOLE_HISTORY_S - 1) % GH__CONSOLE_HISTORY_S];
-  jb_printf(s,
-            "{\"opens\":%" PRIu64 ",\"refusals\":%" PRIu64
-            ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 "}",
-            v[S_OPENS], v[S_REFUSALS], v[S_IN], v[S_OUT]);
+  gh__buf_printf(s,
+                 "{\"opens\":%" PRIu64 ",\"refusals\":%" PRIu64
+                 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 "}",
+                 v[S_OPENS], v[S_REFUSALS], v[S_IN], v[S_OUT]);
 }
 
-static void render_dest(jb *s, const gh__gw *gw, const gh__drt *d) {
+static void render_dest(gh__buf *s, const gh__gw *gw, const gh__drt *d) {
   const gh__dest *c = d->cfg;
   char a[300], b[300];
   if (c->listen_unix)
@@ -376,74 +358,76 @@ static void render_dest(jb *s, const gh__gw *gw, const gh__drt *d) {
     gh__dest_resource_text(c, b, sizeof(b));
   else
     hostport(b, sizeof(b), c->resource_host, c->resource_port);
-  jb_printf(s, "{\"gateway\":");
-  jb_str(s, gw->id);
-  jb_printf(s, ",\"name\":");
-  jb_str(s, c->name);
-  jb_printf(s, ",\"type\":\"%s\",\"side\":\"%s\",\"listen\":",
-            c->type == GH__DEST_ONPREM ? "onprem" : "cloud",
-            d->side == GH_SIDE_LISTEN ? "listen" : "resource");
-  jb_str(s, a);
-  jb_printf(s, ",\"resource\":");
-  jb_str(s, b);
-  jb_printf(s, ",\"chains\":{\"listen\":");
-  jb_str(s, d->listen_chain);
-  jb_printf(s, ",\"resource\":");
-  jb_str(s, d->resource_chain);
-  jb_printf(s, "},\"state\":\"%s\",\"reason\":",
-            d->status != 0 ? "down" : "up");
-  jb_str(s, d->status != 0 ? (d->error ? d->error : "error") : NULL);
-  jb_printf(s,
-            ",\"streams\":%" PRIu64 ",\"opened\":%" PRIu64
-            ",\"refused\":%" PRIu64 ",\"failed\":%" PRIu64
-            ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"rate\":",
-            d->st.active, d->st.opened, d->st.refused, d->st.failed,
-            d->st.bytes_in, d->st.bytes_out);
+  gh__buf_printf(s, "{\"gateway\":");
+  put_str(s, gw->id);
+  gh__buf_printf(s, ",\"name\":");
+  put_str(s, c->name);
+  gh__buf_printf(s, ",\"type\":\"%s\",\"side\":\"%s\",\"listen\":",
+                 c->type == GH__DEST_ONPREM ? "onprem" : "cloud",
+                 d->side == GH_SIDE_LISTEN ? "listen" : "resource");
+  put_str(s, a);
+  gh__buf_printf(s, ",\"resource\":");
+  put_str(s, b);
+  gh__buf_printf(s, ",\"chains\":{\"listen\":");
+  put_str(s, d->listen_chain);
+  gh__buf_printf(s, ",\"resource\":");
+  put_str(s, d->resource_chain);
+  gh__buf_printf(
+      s, "},\"state\":\"%s\",\"reason\":", d->status != 0 ? "down" : "up");
+  put_str(s, d->status != 0 ? (d->error ? d->error : "error") : NULL);
+  gh__buf_printf(s,
+                 ",\"streams\":%" PRIu64 ",\"opened\":%" PRIu64
+                 ",\"refused\":%" PRIu64 ",\"failed\":%" PRIu64
+                 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+                 ",\"rate\":",
+                 d->st.active, d->st.opened, d->st.refused, d->st.failed,
+                 d->st.bytes_in, d->st.bytes_out);
   render_rate(s, gw->id, c->name);
-  jb_printf(s, "}");
+  gh__buf_printf(s, "}");
 }
 
-static void overview(const gh__rt *rt, jb *s) {
+static void overview(const gh__rt *rt, gh__buf *s) {
   uint64_t now = gh__now_ms(), wall = wall_ms();
   int server = rt->role == GH__ROLE_SERVER;
-  jb_printf(s,
-            "{\"api\":%d,\"version\":\"%s\",\"role\":\"%s\",\"time_ms\":%" PRIu64
-            ",\"sample_interval_s\":1,\"gateways\":[",
-            GH__CONSOLE_API_VERSION, GH_VERSION_STRING,
-            server ? "server" : "client", wall);
+  gh__buf_printf(
+      s,
+      "{\"api\":%d,\"version\":\"%s\",\"role\":\"%s\",\"time_ms\":%" PRIu64
+      ",\"sample_interval_s\":1,\"gateways\":[",
+      GH__CONSOLE_API_VERSION, GH_VERSION_STRING, server ? "server" : "client",
+      wall);
   int first = 1;
   for (size_t i = 0; i < rt->n_gws; i++) {
     const gh__gw *gw = rt->gws[i];
     if (gw->removed)
       continue;
-    jb_printf(s, "%s{\"id\":", first ? "" : ",");
+    gh__buf_printf(s, "%s{\"id\":", first ? "" : ",");
     first = 0;
-    jb_str(s, gw->id);
-    jb_printf(s, ",\"tunnels\":[");
+    put_str(s, gw->id);
+    gh__buf_printf(s, ",\"tunnels\":[");
     for (size_t k = 0; k < gw->n_live; k++) {
       if (k)
-        jb_printf(s, ",");
+        gh__buf_printf(s, ",");
       render_tunnel(s, gw->live[k], now, wall);
     }
-    jb_printf(s, "]");
+    gh__buf_printf(s, "]");
     if (server) {
-      jb_printf(s,
-                ",\"tunnels_refused\":%" PRIu64 ",\"streams_refused\":%" PRIu64,
-                gw->tunnels_refused, gw->streams_refused);
+      gh__buf_printf(
+          s, ",\"tunnels_refused\":%" PRIu64 ",\"streams_refused\":%" PRIu64,
+          gw->tunnels_refused, gw->streams_refused);
     } else {
-      jb_printf(s, ",\"reconnects\":%" PRIu64 ",\"connections\":[",
-                gw->reconnects);
+      gh__buf_printf(s, ",\"reconnects\":%" PRIu64 ",\"connections\":[",
+                     gw->reconnects);
       for (size_t k = 0; k < gw->n_slots; k++) {
         if (k)
-          jb_printf(s, ",");
+          gh__buf_printf(s, ",");
         render_slot(s, &gw->slots[k]);
       }
-      jb_printf(s, "]");
+      gh__buf_printf(s, "]");
       render_acl(s, rt, gw);
     }
-    jb_printf(s, "}");
+    gh__buf_printf(s, "}");
   }
-  jb_printf(s, "],\"destinations\":[");
+  gh__buf_printf(s, "],\"destinations\":[");
   first = 1;
   for (size_t i = 0; i < rt->n_gws; i++) {
     const gh__gw *gw = rt->gws[i];
@@ -451,46 +435,46 @@ static void overview(const gh__rt *rt, jb *s) {
       continue;
     for (size_t k = 0; k < gw->n_dests; k++) {
       if (!first)
-        jb_printf(s, ",");
+        gh__buf_printf(s, ",");
       first = 0;
       render_dest(s, gw, gw->dests[k]);
     }
   }
-  jb_printf(s, "],\"events_total\":%" PRIu64 ",\"events\":", gh__events_total());
+  gh__buf_printf(
+      s, "],\"events_total\":%" PRIu64 ",\"events\":", gh__events_total());
   render_events(s, 50);
-  jb_printf(s, "}\n");
+  gh__buf_printf(s, "}\n");
 }
 
 /* ---- /api/v1/history: each destination's samples, oldest first ---- */
 
-static void history(jb *s) {
-  jb_printf(s,
-            "{\"api\":%d,\"sample_interval_s\":1,\"fields\":[\"opens\","
-            "\"refusals\",\"bytes_in\",\"bytes_out\"],\"destinations\":[",
-            GH__CONSOLE_API_VERSION);
+static void history(gh__buf *s) {
+  gh__buf_printf(s,
+                 "{\"api\":%d,\"sample_interval_s\":1,\"fields\":[\"opens\","
+                 "\"refusals\",\"bytes_in\",\"bytes_out\"],\"destinations\":[",
+                 GH__CONSOLE_API_VERSION);
   for (size_t i = 0; i < smp.n; i++) {
     const series *x = smp.s[i];
-    jb_printf(s, "%s{\"gateway\":", i ? "," : "");
-    jb_str(s, x->gw);
-    jb_printf(s, ",\"name\":");
-    jb_str(s, x->name);
-    jb_printf(s, ",\"samples\":[");
+    gh__buf_printf(s, "%s{\"gateway\":", i ? "," : "");
+    put_str(s, x->gw);
+    gh__buf_printf(s, ",\"name\":");
+    put_str(s, x->name);
+    gh__buf_printf(s, ",\"samples\":[");
     for (size_t k = 0; k < x->n; k++) {
       const uint64_t *v =
           x->ring[(x->head + GH__CONSOLE_HISTORY_S - x->n + k) %
                   GH__CONSOLE_HISTORY_S];
-      jb_printf(s,
-                "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
-                k ? "," : "", v[0], v[1], v[2], v[3]);
+      gh__buf_printf(s, "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
+                     k ? "," : "", v[0], v[1], v[2], v[3]);
     }
-    jb_printf(s, "]}");
+    gh__buf_printf(s, "]}");
   }
-  jb_printf(s, "]}\n");
+  gh__buf_printf(s, "]}\n");
 }
 
 int gh__console_render(gh__rt *rt, const char *path, gh__buf *out,
                        const char **type) {
-  jb s = {{0}, 0};
+  gh__buf s = {0};
   if (strcmp(path, "/api/v1/overview") == 0) {
     sampler_poll(rt);
     overview(rt, &s);
@@ -498,18 +482,14 @@ int gh__console_render(gh__rt *rt, const char *path, gh__buf *out,
     sampler_poll(rt);
     history(&s);
   } else if (strcmp(path, "/api/v1/events") == 0) {
-    jb_printf(&s, "{\"api\":%d,\"events_total\":%" PRIu64 ",\"events\":",
-              GH__CONSOLE_API_VERSION, gh__events_total());
+    gh__buf_printf(&s, "{\"api\":%d,\"events_total\":%" PRIu64 ",\"events\":",
+                   GH__CONSOLE_API_VERSION, gh__events_total());
     render_events(&s, GH__CONSOLE_EVENTS);
-    jb_printf(&s, "}\n");
+    gh__buf_printf(&s, "}\n");
   } else {
     return GH_ENOENT;
   }
-  if (s.oom) {
-    gh__buf_free(&s.b);
-    return GH_ENOMEM;
-  }
   *type = "application/json";
-  *out = s.b;
+  *out = s;
   return 0;
 }

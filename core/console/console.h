@@ -18,8 +18,8 @@ struct gh__rt;
 struct gh__buf;
 
 /* The body for a path under /api/: 0 with *out filled (free it with
- * gh__buf_free) and *type its media type, GH_ENOENT for an unknown path or
- * GH_ENOMEM. Starts (or keeps) the sampler running. */
+ * gh__buf_free) and *type its media type, or GH_ENOENT for an unknown
+ * path. Starts (or keeps) the sampler running. */
 int gh__console_render(struct gh__rt *rt, const char *path,
                        struct gh__buf *out, const char **type);
 /* The page (GET /), HTML with its CSS and JavaScript inlined, built into

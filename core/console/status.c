@@ -20,19 +20,26 @@
 
 #include "../log.h"
 #include "console.h"
+#include "get.h"
 #include "json.h"
 
 #define ST_OK 0
 #define ST_DOWN 1
 #define ST_USAGE 2
 #define ST_UNREACHABLE 3
-#define ST_MAX_BODY (64u << 20)
 
 static const char status_usage[] =
-    "usage: gatehouse status [-c FILE | --admin HOST:PORT] [--json] "
-    "[--watch [--interval S]] [--token TOKEN | --token-file FILE]\n"
-    "  -c, --config FILE   read admin_listen and admin_token from this file\n"
-    "      --admin HOST:PORT  the admin endpoint to ask\n"
+    "usage: gatehouse status [-c FILE | --admin [https://]HOST:PORT] "
+    "[--cacert FILE] [--json]\n"
+    "                        [--watch [--interval S]] [--token TOKEN | "
+    "--token-file FILE]\n"
+    "  -c, --config FILE   read admin_listen, admin_token and admin.tls.cert "
+    "from this file\n"
+    "      --admin HOST:PORT  the admin endpoint to ask (https://HOST:PORT: "
+    "over TLS)\n"
+    "      --cacert FILE   HTTPS: trust these CA certificates (default: the "
+    "system's;\n"
+    "                      with -c, the endpoint's own admin.tls.cert)\n"
     "      --json          print /api/v1/overview as it is\n"
     "      --watch         redraw every --interval seconds (default 2) until "
     "interrupted\n"
@@ -41,94 +48,6 @@ static const char status_usage[] =
     "Exit status: 0 all up, 1 a destination down or a client's gateway "
     "without a tunnel,\n"
     "2 usage or configuration error, 3 the endpoint did not answer.\n";
-
-/* ---- GET over a blocking socket ---- */
-
-static int http_get(const char *host, uint16_t port, const char *path,
-                    const char *token, char **body, size_t *blen, char *err,
-                    size_t errlen) {
-  char ps[8];
-  snprintf(ps, sizeof(ps), "%u", port);
-  struct addrinfo hints = {0}, *ai = NULL;
-  hints.ai_socktype = SOCK_STREAM;
-  int r = getaddrinfo(host, ps, &hints, &ai);
-  if (r != 0) {
-    snprintf(err, errlen, "%s: %s", host, gai_strerror(r));
-    return -1;
-  }
-  int fd = -1;
-  for (struct addrinfo *a = ai; a; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0)
-      continue;
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-      break;
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(ai);
-  if (fd < 0) {
-    snprintf(err, errlen, "cannot connect to %s:%u: %s", host, port,
-             strerror(errno));
-    return -1;
-  }
-  char req[1024];
-  int n = snprintf(req, sizeof(req),
-                   "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s%s%s"
-                   "\r\n",
-                   path, host, token ? "Authorization: Bearer " : "",
-                   token ? token : "", token ? "\r\n" : "");
-  if (n < 0 || (size_t)n >= sizeof(req) ||
-      send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-    snprintf(err, errlen, "cannot send to %s:%u", host, port);
-    explicit_bzero(req, sizeof(req));
-    close(fd);
-    return -1;
-  }
-  explicit_bzero(req, sizeof(req));
-  size_t cap = 65536, len = 0;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (!buf)
-      break;
-    if (len + 1 >= cap) {
-      if (cap >= ST_MAX_BODY)
-        break;
-      char *nb = realloc(buf, cap * 2);
-      if (!nb)
-        break;
-      buf = nb, cap *= 2;
-    }
-    ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      break;
-    len += (size_t)k;
-  }
-  close(fd);
-  if (!buf || len == 0) {
-    free(buf);
-    snprintf(err, errlen, "no answer from %s:%u", host, port);
-    return -1;
-  }
-  buf[len] = 0;
-  int code = 0;
-  char *hend = strstr(buf, "\r\n\r\n");
-  if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1 || !hend) {
-    free(buf);
-    snprintf(err, errlen, "%s:%u: not an HTTP answer", host, port);
-    return -1;
-  }
-  hend += 4;
-  *blen = len - (size_t)(hend - buf);
-  memmove(buf, hend, *blen + 1);
-  *body = buf;
-  return code;
-}
 
 /* ---- formatting ---- */
 
@@ -247,24 +166,26 @@ static void render(const gh__jv *o, FILE *out) {
           gh__json_str(o, "version") ? gh__json_str(o, "version") : "?",
           gh__json_num(o, "api", 0));
   const gh__jv *gws = gh__json_get(o, "gateways");
-  table t = {.ncols = 9};
+  table t = {.ncols = 11};
   t_row(&t, "GATEWAY", "NAME", "TUNNEL", "STATE", "TLS", "CIPHER", "UP",
-        "STREAMS", "RTT");
+        "STREAMS", "RTT", "SENT", "RECEIVED");
   for (size_t i = 0; i < gh__json_len(gws); i++) {
     const gh__jv *gw = gws->items[i];
     const char *id = gh__json_str(gw, "id");
     const gh__jv *tuns = gh__json_get(gw, "tunnels");
     if (gh__json_len(tuns) == 0)
-      t_row(&t, id, "-", "-", "no tunnel", "", "", "", "", "");
+      t_row(&t, id, "-", "-", "no tunnel", "", "", "", "", "", "", "");
     for (size_t k = 0; k < gh__json_len(tuns); k++) {
       const gh__jv *tu = tuns->items[k];
-      char up[32], st[32], rtt[32];
+      char up[32], st[32], rtt[32], tx[32], rx[32];
       human_secs(up, sizeof(up), gh__json_num(tu, "up_s", 0));
       snprintf(rtt, sizeof(rtt), "%.0f ms", gh__json_num(tu, "rtt_ms", 0));
+      human_bytes(tx, sizeof(tx), gh__json_num(tu, "bytes_sent", 0), "");
+      human_bytes(rx, sizeof(rx), gh__json_num(tu, "bytes_received", 0), "");
       t_row(&t, id, gh__json_str(tu, "name"), gh__json_str(tu, "peer"),
-            gh__json_str(tu, "state"),
-            gh__json_str(tu, "tls_version"), gh__json_str(tu, "cipher"), up,
-            num(st, sizeof(st), tu, "streams"), rtt);
+            gh__json_str(tu, "state"), gh__json_str(tu, "tls_version"),
+            gh__json_str(tu, "cipher"), up, num(st, sizeof(st), tu, "streams"),
+            rtt, tx, rx);
     }
   }
   t_print(&t, out);
@@ -355,13 +276,15 @@ static void render(const gh__jv *o, FILE *out) {
 }
 
 /* One look: prints, returns the exit status. */
-static int look(const char *host, uint16_t port, const char *token, int json,
-                FILE *out) {
-  char err[512];
+static int look(const gh__get_target *tg, gh__get_ctx *ctx, const char *token,
+                int json, FILE *out) {
+  const char *host = tg->host;
+  uint16_t port = tg->port;
+  char err[768];
   char *body = NULL;
   size_t blen = 0;
-  int code = http_get(host, port, "/api/v1/overview", token, &body, &blen, err,
-                      sizeof(err));
+  int code = gh__get(tg, ctx, "/api/v1/overview", token, &body, &blen, err,
+                     sizeof(err));
   if (code < 0) {
     fprintf(stderr, "gatehouse status: %s\n", err);
     return ST_UNREACHABLE;
@@ -410,9 +333,10 @@ static char *read_token_file(const char *path) {
   return t;
 }
 
-/* admin_listen and admin_token of a configuration file. */
+/* admin_listen, admin_token and admin.tls.cert of a configuration file
+ * (*pin: the certificate's path when the endpoint speaks TLS). */
 static int from_config(const char *path, char **host, uint16_t *port,
-                       char **token) {
+                       char **token, char **pin) {
   char err[1024] = "";
   int kind = gh__cfg_sniff(path);
   if (kind < 0) {
@@ -438,6 +362,8 @@ static int from_config(const char *path, char **host, uint16_t *port,
     *port = cm->admin_port;
     if (cm->admin_token && !*token)
       *token = gh__strdup(cm->admin_token);
+    if (cm->admin_tls_cert)
+      *pin = gh__strdup(cm->admin_tls_cert);
   } else {
     fprintf(stderr, "gatehouse status: %s\n", err);
   }
@@ -448,10 +374,35 @@ static int from_config(const char *path, char **host, uint16_t *port,
   return r < 0 ? -1 : 0;
 }
 
+/* --admin [http://|https://]HOST:PORT[/]: 0, or -1. */
+static int parse_admin(const char *admin, char **host, uint16_t *port,
+                       int *tls) {
+  *tls = 0;
+  if (strncmp(admin, "https://", 8) == 0)
+    admin += 8, *tls = 1;
+  else if (strncmp(admin, "http://", 7) == 0)
+    admin += 7;
+  size_t n = strlen(admin);
+  char *hp = gh__strndup(admin, n && admin[n - 1] == '/' ? n - 1 : n);
+  int r = gh__hostport_parse(hp, host, port);
+  free(hp);
+  if (r < 0 || !*port) {
+    free(*host);
+    *host = NULL;
+    return -1;
+  }
+  if (!*host || !**host) {
+    free(*host);
+    *host = gh__strdup("127.0.0.1");
+  }
+  return 0;
+}
+
 int gh__status_main(int argc, char **argv) {
   static const struct option longs[] = {
       {"config", required_argument, NULL, 'c'},
       {"admin", required_argument, NULL, 'a'},
+      {"cacert", required_argument, NULL, 'C'},
       {"json", no_argument, NULL, 'j'},
       {"watch", no_argument, NULL, 'w'},
       {"interval", required_argument, NULL, 'i'},
@@ -459,11 +410,12 @@ int gh__status_main(int argc, char **argv) {
       {"token-file", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  const char *config = NULL, *admin = NULL, *token_file = NULL;
-  char *token = NULL, *host = NULL;
+  const char *config = NULL, *admin = NULL, *token_file = NULL, *cacert = NULL;
+  char *token = NULL, *host = NULL, *pin = NULL;
   uint16_t port = 0;
-  int json = 0, watch = 0, c, rc;
+  int json = 0, watch = 0, tls = 0, c, rc = ST_USAGE;
   double interval = 2;
+  gh__get_ctx *ctx = NULL;
   optind = 1;
   while ((c = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
     switch (c) {
@@ -472,6 +424,9 @@ int gh__status_main(int argc, char **argv) {
       break;
     case 'a':
       admin = optarg;
+      break;
+    case 'C':
+      cacert = optarg;
       break;
     case 'j':
       json = 1;
@@ -491,49 +446,62 @@ int gh__status_main(int argc, char **argv) {
       break;
     case 'h':
       fputs(status_usage, stdout);
+      free(token);
       return ST_OK;
     default:
       fputs(status_usage, stderr);
+      free(token);
       return ST_USAGE;
     }
   }
   if (optind < argc || !config == !admin || !(interval >= 1) ||
       (token && token_file)) {
     fputs(status_usage, stderr);
-    free(token);
-    return ST_USAGE;
+    goto out;
   }
   if (token_file && !(token = read_token_file(token_file))) {
     fprintf(stderr, "gatehouse status: cannot read %s\n", token_file);
-    return ST_USAGE;
+    goto out;
   }
   if (!token && getenv("GATEHOUSE_ADMIN_TOKEN"))
     token = gh__strdup(getenv("GATEHOUSE_ADMIN_TOKEN"));
   if (admin) {
-    if (gh__hostport_parse(admin, &host, &port) < 0 || !port) {
-      fprintf(stderr, "gatehouse status: --admin: expected host:port, not "
-                      "'%s'\n",
+    if (parse_admin(admin, &host, &port, &tls) < 0) {
+      fprintf(stderr,
+              "gatehouse status: --admin: expected [https://]host:port, "
+              "not '%s'\n",
               admin);
-      free(token);
-      return ST_USAGE;
+      goto out;
     }
-    if (!host || !*host) {
-      free(host);
-      host = gh__strdup("127.0.0.1");
-    }
-  } else if (from_config(config, &host, &port, &token) < 0) {
-    free(token);
-    return ST_USAGE;
+  } else if (from_config(config, &host, &port, &token, &pin) < 0) {
+    goto out;
+  } else {
+    tls = pin != NULL;
+  }
+  if (cacert && !tls) {
+    fprintf(stderr, "gatehouse status: --cacert: %s:%u speaks plain HTTP%s\n",
+            host, port, admin ? " (--admin https://HOST:PORT for TLS)" : "");
+    goto out;
+  }
+  gh__get_target tg = {.host = host,
+                       .port = port,
+                       .tls = tls,
+                       .pin_cert = cacert ? NULL : pin,
+                       .cacert = cacert};
+  char err[512];
+  if (gh__get_ctx_new(&tg, &ctx, err, sizeof(err)) < 0) {
+    fprintf(stderr, "gatehouse status: %s\n", err);
+    goto out;
   }
   if (!watch) {
-    rc = look(host, port, token, json, stdout);
+    rc = look(&tg, ctx, token, json, stdout);
   } else {
     signal(SIGINT, on_int);
     signal(SIGTERM, on_int);
     do {
       if (!json)
         fputs("\033[H\033[2J", stdout);
-      rc = look(host, port, token, json, stdout);
+      rc = look(&tg, ctx, token, json, stdout);
       fflush(stdout);
       struct timespec ts = {(time_t)interval,
                             (long)((interval - floor(interval)) * 1e9)};
@@ -541,9 +509,12 @@ int gh__status_main(int argc, char **argv) {
         ;
     } while (!stop_watch);
   }
+out:
+  gh__get_ctx_free(ctx);
   if (token)
     explicit_bzero(token, strlen(token));
   free(token);
   free(host);
+  free(pin);
   return rc;
 }

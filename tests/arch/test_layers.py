@@ -25,7 +25,7 @@ ENGINE = {"tunnel", "mux", "stream", "chain", "gateway", "loop", "host", "tls",
 ROLES = {"server.c", "client.c", "admin.c", "runtime.c", "main.c",
          "commands.c", "demo.c"}
 LOWER = {"config", "acl", "plugin", "plugin_chain", "plugin_desc", "plugin_path",
-         "plugin_int", "frame", "wire", "words", "util", "log", "certgen",
+         "plugin_int", "frame", "wire", "words", "util", "buf", "log", "certgen",
          "sockpath"}
 LOWER_DIRS = {"conf", "plugin"}  # folders of the configuration and loader
 # the console's ring of events: the engine records into it, so it includes

@@ -1,8 +1,10 @@
 """Helpers for the console tests: GET on an admin endpoint, a running pair
-with admin endpoints on both sides, a stream that keeps carrying data."""
+with admin endpoints on both sides, a stream that keeps carrying data, a
+resource that holds many connections open."""
 import http.client
 import json
 import os
+import selectors
 import socket
 import ssl
 import sys
@@ -100,3 +102,51 @@ class Pump:
         self.sock.close()
         for th in self.threads:
             th.join(5)
+
+
+class Holder:
+    """A resource that accepts connections and keeps them open, reading and
+    dropping what comes, in one thread (a thousand streams, not a thousand
+    threads). ``count``: connections held now."""
+
+    def __init__(self, host=HOST):
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((host, 0))
+        self.ls.listen(4096)
+        self.port = self.ls.getsockname()[1]
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.ls, selectors.EVENT_READ)
+        self.count = 0
+        self.received = 0
+        self.stopped = False
+        self.th = threading.Thread(target=self._run, daemon=True)
+        self.th.start()
+
+    def _run(self):
+        while not self.stopped:
+            for key, _ in self.sel.select(0.2):
+                if key.fileobj is self.ls:
+                    c, _ = self.ls.accept()
+                    c.setblocking(False)
+                    self.sel.register(c, selectors.EVENT_READ)
+                    self.count += 1
+                    continue
+                try:
+                    b = key.fileobj.recv(1 << 16)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    b = b""
+                self.received += len(b)
+                if not b:
+                    self.sel.unregister(key.fileobj)
+                    key.fileobj.close()
+                    self.count -= 1
+
+    def close(self):
+        self.stopped = True
+        self.th.join(5)
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+        self.sel.close()

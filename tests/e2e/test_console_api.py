@@ -14,7 +14,7 @@ import console_helpers as ch  # noqa: E402
 import ghtest  # noqa: E402
 
 TUNNEL_KEYS = {"peer", "name", "state", "tls_version", "cipher", "up_since_ms", "up_s", "streams",
-               "rtt_ms"}
+               "rtt_ms", "bytes_sent", "bytes_received"}
 DEST_KEYS = {"gateway", "name", "type", "side", "listen", "resource", "chains", "state",
              "reason", "streams", "opened", "refused", "failed", "bytes_in", "bytes_out", "rate"}
 
@@ -113,6 +113,40 @@ def test_overview_schema_rates_and_events(t):
                  if ev["kind"] == "tunnel_down"], 20, what="a tunnel_down event")
     assert down[0]["subject"].startswith("tunnel gw1 "), down
     assert ch.get_json(e["sadm"], "/api/v1/overview")["gateways"][0]["tunnels"] == []
+
+
+def _tunnel(port):
+    tuns = ch.get_json(port, "/api/v1/overview")["gateways"][0]["tunnels"]
+    assert len(tuns) == 1, tuns
+    return tuns[0]
+
+
+def test_tunnel_bytes_each_way_and_streams(t):
+    """Each tunnel counts the bytes its connection carries each way, on both
+    sides: an echo of N bytes through d1 adds at least N to each count, and a
+    stream held open shows in the tunnel's streams."""
+    e = ch.setup(t)
+    before = {side: _tunnel(e[side]) for side in ("sadm", "cadm")}
+    for tun in before.values():
+        assert tun["bytes_sent"] > 0 and tun["bytes_received"] > 0, tun  # the handshake
+    n = 3 * 1024 * 1024 + 17
+    assert ghtest.echo_check(e["p1"], n) == n
+    for side in ("sadm", "cadm"):
+        b, a = before[side], _tunnel(e[side])
+        t.log(f"{side}: sent +{a['bytes_sent'] - b['bytes_sent']}, "
+              f"received +{a['bytes_received'] - b['bytes_received']} for {n} bytes each way")
+        assert a["bytes_sent"] - b["bytes_sent"] >= n, (b, a)
+        assert a["bytes_received"] - b["bytes_received"] >= n, (b, a)
+        # no more than the data with its frames and TLS records (about 1 %), pings
+        assert a["bytes_sent"] - b["bytes_sent"] < n * 1.1, (b, a)
+    held = [ch.Pump(e["p1"]) for _ in range(3)]
+    try:
+        for side in ("sadm", "cadm"):
+            ghtest.wait_until(lambda: _tunnel(e[side])["streams"] == 3, 20,
+                              interval=0.2, what=f"3 streams on the tunnel ({side})")
+    finally:
+        for p in held:
+            p.stop()
 
 
 def test_unknown_paths_and_old_endpoints(t):

@@ -72,6 +72,9 @@
       frag.appendChild(tr);
     }
     tb.replaceChildren(frag);
+    const n = $(id + "-count");
+    if (n) n.textContent = shown.length === rows.length ? "(" + rows.length + ")"
+      : "(" + shown.length + " of " + rows.length + ")";
   }
 
   function graph(key) {
@@ -115,7 +118,8 @@
       for (const t of gw.tunnels)
         tun.push({ cells: [[gw.id, gw.id], [t.name || "-", t.name || ""], [t.peer, t.peer], [t.state, t.state, "up"],
           [t.tls_version || "-", t.tls_version || ""], [t.cipher || "-", t.cipher || ""],
-          [dur(t.up_s), t.up_s, "n"], [String(t.streams), t.streams, "n"], [t.rtt_ms + " ms", t.rtt_ms, "n"]] });
+          [dur(t.up_s), t.up_s, "n"], [String(t.streams), t.streams, "n"], [t.rtt_ms + " ms", t.rtt_ms, "n"],
+          [units(t.bytes_sent || 0), t.bytes_sent || 0, "n"], [units(t.bytes_received || 0), t.bytes_received || 0, "n"]] });
       for (const c of gw.connections || [])
         conns.push({ cells: [[gw.id, gw.id], [c.server, c.server], [c.state, c.state, c.state === "up" ? "up" : "down"],
           [String(c.attempts), c.attempts, "n"],
@@ -227,6 +231,11 @@
     }
   }
   $("filter").addEventListener("input", () => { if (last) render(last); });
+  // column headings stay in view below the header while a long table scrolls
+  const hdr = () => document.documentElement.style.setProperty(
+    "--hdr", document.querySelector("header").offsetHeight + "px");
+  window.addEventListener("resize", hdr);
+  hdr();
   $("authform").addEventListener("submit", (e) => {
     e.preventDefault();
     token = $("token").value.trim();
