@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "tlsio.h"
 #include "types.h"
 #include "util.h"
 
@@ -34,13 +35,16 @@ struct gh__tunnel {
   uv_tcp_t tcp;
   uv_timer_t timer; /* handshake deadline, then keepalive */
   SSL *ssl;
-  BIO *rbio, *wbio;
+  gh__tlsio io; /* the socket under ssl, both ways */
   int state;
   uint8_t *rx;
   size_t rx_len, rx_cap;
+  gh__stream *run_s; /* a DATA run in rx, not yet sent down (mux.c) */
+  uint8_t *run_p;    /* its bytes, moved together: run_len of them */
+  size_t run_len;
+  const uint8_t *run_next; /* where its last frame's payload ended in rx */
   uint8_t *stage;
   size_t stage_len, stage_cap;
-  size_t wq_bytes; /* encrypted bytes in uv_write flight */
   int congested;
   int closing; /* gh__tunnel_close() is running */
   gh__map streams;
