@@ -43,6 +43,9 @@
 
 /* Mux, called by the tunnel for each stream frame. */
 void gh__mux_frame(gh__tunnel *t, const gh__frame *f);
+/* Sends down the DATA run gathered from t->rx (before any other frame,
+ * and before t->rx moves): what gh__chain_down returned, 0 if none. */
+int gh__mux_rx_flush(gh__tunnel *t);
 /* End every datagram stream of t (the process is stopping). */
 void gh__mux_end_dgrams(gh__tunnel *t);
 /* The tunnel is gone: reset and detach every stream. */

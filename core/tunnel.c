@@ -1,10 +1,10 @@
 /* The tunnel: one TLS connection over a libuv TCP handle, carrying frames.
  *
- * TLS runs over memory BIOs: what the socket reads goes into rbio, what
- * OpenSSL produces comes out of wbio and is written with uv_write. Frames
- * to send are staged in plaintext during a loop turn and encrypted at its
- * end (or once GH__STAGE_FLUSH bytes wait) in full 16 KiB records, so that
- * many small frames cost one record and one write. */
+ * TLS runs over one BIO on the socket (tlsio.c): SSL_read takes records
+ * from what the socket read, SSL_write's records are written in batches.
+ * Frames to send are staged in plaintext during a loop turn and encrypted
+ * at its end (or once GH__STAGE_FLUSH bytes wait) in full 16 KiB records,
+ * so that many small frames cost one record and one write. */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,13 +19,19 @@
 #include "mux.h"
 #include "runtime.h"
 #include "tls.h"
+#include "tlsio.h"
 #include "tunnel.h"
 
 #define GH__RX_INIT (64u * 1024u)
 #define GH__RX_PREAUTH 2048u /* before the tunnel is up */
+/* Plaintext decrypted before its frames are handled: DATA runs (mux.c)
+ * form within it. */
+#define GH__RX_BATCH (128u * 1024u)
 #define GH__CLOSE_GRACE_MS 2000u
 
-static uint8_t rx_scratch[64 * 1024]; /* BIO_write copies what it is given */
+/* What the socket reads: lent to OpenSSL during the read callback. Large,
+ * so that a busy tunnel costs few reads. */
+static uint8_t rx_scratch[256 * 1024];
 
 static void tunnel_handle_closed(uv_handle_t *h);
 
@@ -36,34 +42,27 @@ static const gh__tunnel_cbs *cbs(const gh__tunnel *t) {
   return t->rt->tunnel_cbs ? t->rt->tunnel_cbs : &no_cbs;
 }
 
-/* The TLS state of t: an SSL over two memory BIOs. */
+/* The TLS state of t: an SSL over the tunnel's socket BIO. */
 static int tunnel_tls_new(gh__tunnel *t, SSL_CTX *ctx) {
   t->ssl = SSL_new(ctx);
-  t->rbio = BIO_new(BIO_s_mem());
-  t->wbio = BIO_new(BIO_s_mem());
-  if (!t->ssl || !t->rbio || !t->wbio) {
+  BIO *b = t->ssl ? gh__tlsio_bio(&t->io) : NULL;
+  if (!b) {
     SSL_free(t->ssl);
-    BIO_free(t->rbio);
-    BIO_free(t->wbio);
     t->ssl = NULL;
-    t->rbio = t->wbio = NULL;
     return GH_ENOMEM;
   }
-  BIO_set_mem_eof_return(t->rbio, -1);
-  BIO_set_mem_eof_return(t->wbio, -1);
-  SSL_set_bio(t->ssl, t->rbio, t->wbio);
+  SSL_set_bio(t->ssl, b, b); /* one reference, for both ways */
   return 0;
 }
+
+static void on_written(gh__tlsio *io, int status);
 
 gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
   gh__tunnel *t = gh__xcalloc(1, sizeof(*t));
   t->rt = rt;
-  if (ctx && tunnel_tls_new(t, ctx) < 0) {
-    free(t);
-    return NULL;
-  }
   uv_tcp_init(gh__g.loop, &t->tcp);
   uv_timer_init(gh__g.loop, &t->timer);
+  gh__tlsio_init(&t->io, (uv_stream_t *)&t->tcp, on_written);
   t->tcp.data = t;
   t->timer.data = t;
   t->state = GH__T_TLS;
@@ -79,27 +78,22 @@ gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
   gh__list_init(&t->unauth_node);
   gh__list_push(&rt->tunnels, &t->node);
   snprintf(t->subject, sizeof(t->subject), "tunnel");
+  if (ctx && tunnel_tls_new(t, ctx) < 0) {
+    gh__list_del(&t->node);
+    free(t);
+    return NULL;
+  }
   return t;
 }
 
 /* ---- writing ---- */
 
-typedef struct wreq {
-  uv_write_t req;
-  gh__tunnel *t;
-  size_t len;
-  uint8_t data[];
-} wreq;
-
 static void tunnel_finish_close(gh__tunnel *t);
 
-static void on_written(uv_write_t *req, int status) {
-  wreq *w = GH__CONTAINER_OF(req, wreq, req);
-  gh__tunnel *t = w->t;
-  t->wq_bytes -= w->len;
-  free(w);
+static void on_written(gh__tlsio *io, int status) {
+  gh__tunnel *t = GH__CONTAINER_OF(io, gh__tunnel, io);
   if (t->state == GH__T_CLOSING) {
-    if (t->wq_bytes == 0)
+    if (gh__tlsio_queued(io) == 0)
       tunnel_finish_close(t);
     return;
   }
@@ -109,49 +103,18 @@ static void on_written(uv_write_t *req, int status) {
     gh__tunnel_close(t, why);
     return;
   }
-  if (t->congested && t->wq_bytes < GH__TX_LOW) {
+  if (t->congested && gh__tlsio_queued(io) < GH__TX_LOW) {
     t->congested = 0;
     gh__mux_pump(t);
   }
 }
 
-/* Moves what OpenSSL produced to the socket: written at once when the
- * socket takes it, copied and queued otherwise. */
-static int wbio_flush(gh__tunnel *t) {
-  char *p;
-  long n = BIO_get_mem_data(t->wbio, &p);
-  if (n <= 0)
-    return 0;
-  size_t len = (size_t)n, off = 0;
-  if (t->wq_bytes == 0) {
-    uv_buf_t b = uv_buf_init(p, (unsigned)len);
-    int r = uv_try_write((uv_stream_t *)&t->tcp, &b, 1);
-    if (r > 0)
-      off = (size_t)r;
-    else if (r != UV_EAGAIN && r != UV_ENOSYS) {
-      (void)BIO_reset(t->wbio);
-      return r;
-    }
-  }
-  if (off < len) {
-    wreq *w = gh__xmalloc(sizeof(*w) + len - off);
-    w->t = t;
-    w->len = len - off;
-    memcpy(w->data, p + off, w->len);
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
-    int r = uv_write(&w->req, (uv_stream_t *)&t->tcp, &b, 1, on_written);
-    if (r < 0) {
-      free(w);
-      (void)BIO_reset(t->wbio);
-      return r;
-    }
-    t->wq_bytes += w->len;
-    if (t->wq_bytes > GH__TX_HIGH)
-      t->congested = 1;
-  }
-  (void)BIO_reset(t->wbio);
-  t->bytes_sent += len;
-  return 0;
+/* Writes what OpenSSL produced; congested above GH__TX_HIGH unwritten. */
+static int tls_flush(gh__tunnel *t) {
+  int r = gh__tlsio_flush(&t->io);
+  if (gh__tlsio_queued(&t->io) > GH__TX_HIGH)
+    t->congested = 1;
+  return r;
 }
 
 void gh__tunnel_flush(gh__tunnel *t) {
@@ -177,7 +140,7 @@ void gh__tunnel_flush(gh__tunnel *t) {
     off += (size_t)r;
   }
   t->stage_len = 0;
-  int r = wbio_flush(t);
+  int r = tls_flush(t);
   if (r < 0) {
     char why[128];
     snprintf(why, sizeof(why), "write failed: %s", uv_strerror(r));
@@ -186,7 +149,7 @@ void gh__tunnel_flush(gh__tunnel *t) {
   }
   /* Streams stop at GH__TX_HIGH; only answers the peer provokes (pings,
    * resets of its opens) grow past it: a peer that asks and never reads. */
-  if (t->wq_bytes > GH__TX_HARD && !t->closing)
+  if (gh__tlsio_queued(&t->io) > GH__TX_HARD && !t->closing)
     gh__tunnel_close(t, "the peer does not read what it is sent");
 }
 
@@ -248,6 +211,7 @@ static void tunnel_handle_closed(uv_handle_t *h) {
     gh__list_del(&t->dirty_node);
   gh__map_free(&t->streams);
   SSL_free(t->ssl);
+  gh__tlsio_discard(&t->io);
   free(t->rx);
   free(t->stage);
   free(t->cfg_acc);
@@ -278,7 +242,7 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
   if (t->state != GH__T_TLS) {
     gh__tunnel_flush(t);
     (void)SSL_shutdown(t->ssl);
-    (void)wbio_flush(t);
+    (void)tls_flush(t);
   }
   t->state = GH__T_CLOSING;
   if (gh__list_linked(&t->dirty_node))
@@ -290,7 +254,7 @@ void gh__tunnel_close(gh__tunnel *t, const char *why) {
     cb->on_gone(t);
   uv_read_stop((uv_stream_t *)&t->tcp);
   uv_timer_stop(&t->timer);
-  if (t->wq_bytes == 0) {
+  if (gh__tlsio_queued(&t->io) == 0) {
     tunnel_finish_close(t);
     return;
   }
@@ -414,8 +378,11 @@ static void process_rx(gh__tunnel *t) {
       return;
     }
     off += (size_t)r;
+    if (f.type != GH__FT_DATA)
+      gh__mux_rx_flush(t); /* frames act in order */
     dispatch(t, &f);
   }
+  gh__mux_rx_flush(t);
   if (t->state == GH__T_CLOSING)
     return;
   if (off) {
@@ -445,7 +412,7 @@ static void log_handshake_failure(gh__tunnel *t) {
     kind = GH__HSF_CLOSED;
   }
   t->rt->hs_failures[kind]++;
-  (void)wbio_flush(t); /* the alert, so the peer learns why */
+  (void)tls_flush(t); /* the alert, so the peer learns why */
   gh__tunnel_close(t, why);
 }
 
@@ -474,15 +441,17 @@ static int do_handshake(gh__tunnel *t) {
   }
   int e = SSL_get_error(t->ssl, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    (void)wbio_flush(t);
+    (void)tls_flush(t);
     return 0;
   }
   log_handshake_failure(t);
   return -1;
 }
 
-static void read_plaintext(gh__tunnel *t) {
-  for (;;) {
+/* Decrypts into t->rx: GH__RX_BATCH once the tunnel is up, a record
+ * before. 1: there may be more; 0: OpenSSL wants input; -1: closed. */
+static int fill_rx(gh__tunnel *t) {
+  do {
     /* Until the tunnel is up a small buffer will do (a HELLO is small):
      * SSL_read hands a record over in parts, OpenSSL keeps the rest. */
     size_t room = t->state == GH__T_UP ? GH__TLS_RECORD + GH__FRAME_HDR
@@ -498,7 +467,7 @@ static void read_plaintext(gh__tunnel *t) {
     if (n <= 0) {
       int e = SSL_get_error(t->ssl, n);
       if (e == SSL_ERROR_WANT_READ)
-        return;
+        return 0;
       if (e == SSL_ERROR_ZERO_RETURN) {
         gh__tunnel_close(t, "peer closed the connection");
       } else {
@@ -508,9 +477,18 @@ static void read_plaintext(gh__tunnel *t) {
                  gh__tls_error(tls, sizeof(tls)));
         gh__tunnel_close(t, why);
       }
-      return;
+      return -1;
     }
     t->rx_len += (size_t)n;
+  } while (t->state == GH__T_UP && t->rx_len < GH__RX_BATCH);
+  return 1;
+}
+
+static void read_plaintext(gh__tunnel *t) {
+  for (;;) {
+    int more = fill_rx(t);
+    if (more < 0)
+      return;
     process_rx(t);
     if (t->state == GH__T_CLOSING)
       return;
@@ -527,6 +505,8 @@ static void read_plaintext(gh__tunnel *t) {
       gh__tunnel_close(t, "protocol error: frame larger than allowed");
       return;
     }
+    if (!more)
+      return;
   }
 }
 
@@ -555,16 +535,16 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     }
     SSL_set_accept_state(t->ssl);
   }
-  BIO_write(t->rbio, buf->base, (int)nread);
+  gh__tlsio_input(&t->io, buf->base, (size_t)nread);
   if (t->state == GH__T_TLS) {
     int r = do_handshake(t);
-    if (r <= 0)
-      return;
-    if (cbs(t)->on_tls_up)
+    if (r > 0 && cbs(t)->on_tls_up)
       cbs(t)->on_tls_up(t);
   }
-  read_plaintext(t);
-  if (t->state != GH__T_CLOSING && BIO_pending(t->wbio) > 0)
+  if (t->state != GH__T_TLS && t->state != GH__T_CLOSING)
+    read_plaintext(t);
+  gh__tlsio_input_done(&t->io); /* buf is rx_scratch: keep what is left */
+  if (t->state != GH__T_CLOSING && t->io.pending > 0)
     gh__tunnel_dirty(t); /* e.g. TLS 1.3 tickets, key updates */
 }
 

@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "tlsio.h"
 #include "types.h"
 #include "util.h"
 
@@ -34,13 +35,16 @@ struct gh__tunnel {
   uv_tcp_t tcp;
   uv_timer_t timer; /* handshake deadline, then keepalive */
   SSL *ssl;
-  BIO *rbio, *wbio;
+  gh__tlsio io; /* the socket under ssl, both ways */
   int state;
   uint8_t *rx;
   size_t rx_len, rx_cap;
+  gh__stream *run_s; /* a DATA run in rx, not yet sent down (mux.c) */
+  uint8_t *run_p;    /* its bytes, moved together: run_len of them */
+  size_t run_len;
+  const uint8_t *run_next; /* where its last frame's payload ended in rx */
   uint8_t *stage;
   size_t stage_len, stage_cap;
-  size_t wq_bytes; /* encrypted bytes in uv_write flight */
   int congested;
   int closing; /* gh__tunnel_close() is running */
   gh__map streams;
@@ -71,9 +75,9 @@ struct gh__tunnel {
   uint64_t last_rx_ms, up_since_ms;
   uint64_t ping_sent_ms;
   uint32_t rtt_ms; /* smoothed, from PING answers; 0 until the first */
-  /* What the connection carried (TLS records: frames, pings, overhead),
-   * counted once per socket read and per write batch (console). */
-  uint64_t bytes_sent, bytes_received;
+  /* What the connection read (TLS records: frames, pings, overhead), one
+   * add per socket read (console; what it wrote is io.sent). */
+  uint64_t bytes_received;
   char peer[64];
   char subject[128];
   char peer_name[64]; /* the name the peer gave in HELLO/WELCOME (console) */

@@ -306,7 +306,7 @@ static void render_tunnel(gh__buf *s, const gh__tunnel *t, uint64_t now,
                  ",\"up_since_ms\":%" PRIu64 ",\"up_s\":%" PRIu64
                  ",\"streams\":%zu,\"rtt_ms\":%u,\"bytes_sent\":%" PRIu64
                  ",\"bytes_received\":%" PRIu64 "}",
-                 wall - up, up / 1000u, t->streams.n, t->rtt_ms, t->bytes_sent,
+                 wall - up, up / 1000u, t->streams.n, t->rtt_ms, t->io.sent,
                  t->bytes_received);
 }
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 ROLE_HEADERS = {"server.h", "client.h", "admin.h"}
-ENGINE = {"tunnel", "mux", "stream", "chain", "gateway", "loop", "host", "tls",
+ENGINE = {"tunnel", "tlsio", "mux", "stream", "chain", "gateway", "loop", "host", "tls",
           "address", "runtime.h", "types.h"}
 ROLES = {"server.c", "client.c", "admin.c", "runtime.c", "main.c",
          "commands.c", "demo.c"}

@@ -321,6 +321,7 @@ static void feed(uint8_t type, uint8_t flags, uint32_t id, const void *p,
                  size_t len) {
   gh__frame f = {type, flags, id, (uint32_t)len, p};
   gh__mux_frame(W.t, &f);
+  gh__mux_rx_flush(W.t); /* as at the end of the tunnel's rx */
 }
 
 static void feed_window(uint32_t id, uint32_t inc) {
@@ -508,6 +509,53 @@ static void written(gh__stream *s, uint32_t n) {
 }
 
 /* ------------------------------------------------------------------ tests */
+
+/* DATA runs: consecutive DATA frames of one stream, as decrypted into the
+ * tunnel's rx, reach the transport as one write; another stream's frame,
+ * a FIN and the end of the rx end a run; the bytes arrive intact. */
+static void test_data_runs(void **state) {
+  fake *fa, *fb;
+  res_stream(2, &fa);
+  res_stream(4, &fb);
+  static const struct {
+    uint32_t id, len;
+    uint8_t flags;
+  } plan[] = {{2, GH__FRAME_MAX, 0},
+              {2, GH__FRAME_MAX, 0},
+              {2, 100, 0},
+              {4, 500, 0},
+              {2, 1000, GH__FF_FIN}};
+  static uint8_t rx[5 * (GH__FRAME_HDR + GH__FRAME_MAX)];
+  static uint8_t want_a[3 * GH__FRAME_MAX], want_b[GH__FRAME_MAX];
+  size_t len = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < GH__ARRAY_LEN(plan); i++) {
+    gh__frame_header(rx + len, GH__FT_DATA, plan[i].flags, plan[i].id,
+                     plan[i].len);
+    fill(rx + len + GH__FRAME_HDR, plan[i].len, (unsigned)i + 7);
+    uint8_t *want = plan[i].id == 2 ? want_a + na : want_b + nb;
+    memcpy(want, rx + len + GH__FRAME_HDR, plan[i].len);
+    *(plan[i].id == 2 ? &na : &nb) += plan[i].len;
+    len += GH__FRAME_HDR + plan[i].len;
+  }
+  for (size_t off = 0; off < len;) { /* as the tunnel's process_rx does */
+    gh__frame f;
+    int r = gh__frame_decode(rx + off, len - off, &f);
+    assert_true(r > 0);
+    gh__mux_frame(W.t, &f);
+    off += (size_t)r;
+  }
+  gh__mux_rx_flush(W.t);
+  assert_int_equal(W.t->state, GH__T_UP);
+  assert_int_equal(fa->writes, 2); /* 16,384 + 16,384 + 100, then 1,000 */
+  assert_int_equal(fa->wlen[0], 2 * GH__FRAME_MAX + 100);
+  assert_int_equal(fa->wlen[1], 1000);
+  assert_int_equal(fa->shutdowns, 1); /* the FIN, after its bytes */
+  assert_int_equal(fa->got_len, na);
+  assert_memory_equal(fa->got, want_a, na);
+  assert_int_equal(fb->writes, 1);
+  assert_int_equal(fb->got_len, nb);
+  assert_memory_equal(fb->got, want_b, nb);
+}
 
 /* 1. Credit for received bytes goes back only once the transport has
  * written them: in steps of at least GH__CREDIT_BATCH, or all that is left
@@ -2142,6 +2190,7 @@ static void test_connect_text_for_older_plugins(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_queue_fifo, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_data_runs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_queue_timeout_and_reset, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_open_queue_off, setup, teardown),
@@ -2207,8 +2256,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_tunnel_budget_dgram_queue, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_connect_addr_gets_the_address,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connect_addr_gets_the_address, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_connect_text_for_older_plugins,
                                       setup, teardown),
   };
