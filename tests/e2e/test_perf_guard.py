@@ -60,6 +60,7 @@ def test_eight_streams_carry_at_least_one(t):
     listen, sink = t.ports(2)
     srv, cli, _ = t.pair([onprem("bulk", listen, sink)])
     cli.wait_log(r"tunnel up", 30)
+    cli.wait_log(r"destination bulk: on-prem resource", 30)  # it may open
     ghtest.wait_port(ghtest.HOST, listen, 20, procs=[srv])
     pids = [srv.pid(), cli.pid()]
     ratios = []

@@ -7,8 +7,9 @@
  * then), opens STREAMS connections to 127.0.0.1:CONNECT_PORT and writes
  * into each as fast as it goes. After one second of warm-up it counts what
  * the sink receives for SECONDS and prints bytes=, seconds= and gbps=.
- * One thread per sending and per receiving connection: blocking I/O keeps
- * it short, and loopback does not care. Exits 1 on any error. */
+ * A sender whose connection is refused or reset (the forwarder not ready
+ * yet) connects again. One thread per sending and per receiving
+ * connection: blocking I/O keeps it short, and loopback does not care. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -65,14 +66,29 @@ static void *sink(void *arg) {
 static void *source(void *arg) {
   int port = (int)(intptr_t)arg;
   static char data[CHUNK]; /* zeros: the tunnel does not compress */
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = loopback(port);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-    die("connect");
-  while (!atomic_load(&stop))
-    if (write(fd, data, sizeof(data)) <= 0)
-      break;
-  close(fd);
+  while (!atomic_load(&stop)) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+      die("socket");
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+      while (!atomic_load(&stop) && write(fd, data, sizeof(data)) > 0)
+        ;
+    close(fd);
+    usleep(10 * 1000); /* refused or reset: again, a little later */
+  }
+  return NULL;
+}
+
+static void *acceptor(void *arg) {
+  int ls = (int)(intptr_t)arg;
+  for (;;) {
+    int fd = accept(ls, NULL, NULL);
+    pthread_t th;
+    if (fd < 0 || pthread_create(&th, NULL, sink, (void *)(intptr_t)fd))
+      die("accept");
+    pthread_detach(th);
+  }
   return NULL;
 }
 
@@ -99,15 +115,12 @@ int main(int argc, char **argv) {
   char line[64];
   if (!fgets(line, sizeof(line), stdin))
     return 1;
-  pthread_t th[2 * MAX_STREAMS];
+  pthread_t th[MAX_STREAMS + 1];
+  if (pthread_create(&th[MAX_STREAMS], NULL, acceptor, (void *)(intptr_t)ls))
+    die("thread");
   for (int i = 0; i < n; i++)
     if (pthread_create(&th[i], NULL, source, (void *)(intptr_t)port))
       die("thread");
-  for (int i = 0; i < n; i++) {
-    int fd = accept(ls, NULL, NULL);
-    if (fd < 0 || pthread_create(&th[n + i], NULL, sink, (void *)(intptr_t)fd))
-      die("accept");
-  }
   usleep(1000 * 1000); /* warm-up: windows grow, buffers fill */
   unsigned long long b0 = atomic_load(&received);
   double t0 = now_s();
