@@ -128,17 +128,21 @@ def rss_bytes(pids):
     return total
 
 
-def cpu_seconds(pids):
-    """User + system CPU time used so far by the processes ``pids``."""
+def cpu_seconds(pids, reaped=False):
+    """User + system CPU time used so far by the processes ``pids``; with
+    ``reaped``, their reaped children's too (socat forks one per connection,
+    sshd one per session). A process gone is skipped: its time went to its
+    parent's reaped children."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+        except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        # utime stime, then cutime cstime
+        total += sum(int(x) for x in fields[11:15 if reaped else 13])
     return total / tick
 
 

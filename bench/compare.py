@@ -491,31 +491,18 @@ def wrk(port, seconds, conns, close=False):
             int(nreq.group(1)))
 
 
-def cpu_seconds(pids):
-    """User + system seconds of pids, with their reaped children's (socat
-    forks one per connection; sshd one per session), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone: its time went to its parent's reaped children
-        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    return total / tick
-
-
 class Cpu:
     """CPU the path's processes spend from here to done()."""
 
     def __init__(self, path):
         self.path = path
-        self.start = cpu_seconds(path.pids()) if path.cpu else None
+        self.start = benchlib.cpu_seconds(path.pids(), reaped=True) if path.cpu else None
 
     def done(self):
         time.sleep(0.3)  # for forks that just ended to be reaped
-        return None if self.start is None else cpu_seconds(self.path.pids()) - self.start
+        if self.start is None:
+            return None
+        return benchlib.cpu_seconds(self.path.pids(), reaped=True) - self.start
 
 
 def idle_streams(path, holder, counts, settle, out):
