@@ -60,6 +60,12 @@ static void on_written(gh__tlsio *io, int status);
 gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
   gh__tunnel *t = gh__xcalloc(1, sizeof(*t));
   t->rt = rt;
+  /* Before the handles exist: a tunnel that fails here is only memory
+   * (the BIO keeps &t->io, which gh__tlsio_init fills below). */
+  if (ctx && tunnel_tls_new(t, ctx) < 0) {
+    free(t);
+    return NULL;
+  }
   uv_tcp_init(gh__g.loop, &t->tcp);
   uv_timer_init(gh__g.loop, &t->timer);
   gh__tlsio_init(&t->io, (uv_stream_t *)&t->tcp, on_written);
@@ -78,11 +84,6 @@ gh__tunnel *gh__tunnel_new(gh__rt *rt, SSL_CTX *ctx) {
   gh__list_init(&t->unauth_node);
   gh__list_push(&rt->tunnels, &t->node);
   snprintf(t->subject, sizeof(t->subject), "tunnel");
-  if (ctx && tunnel_tls_new(t, ctx) < 0) {
-    gh__list_del(&t->node);
-    free(t);
-    return NULL;
-  }
   return t;
 }
 
