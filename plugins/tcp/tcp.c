@@ -31,8 +31,8 @@
 
 #include "gatehouse/gatehouse.h"
 #include "netaddr.h"
+#include "slisten.h"
 
-#define TCP_BACKLOG 511
 #define TCP_READ_BUF (64u * 1024u)
 /* How long an orderly close() waits for queued bytes to reach the socket
  * before it resets the connection: a peer that never reads must not pin
@@ -347,19 +347,17 @@ static void on_connect(uv_connect_t *req, int status) {
 
 /* ------------------------------------------------------------ listeners */
 
-/* The listening socket is ours, watched with a uv_poll_t, and accepted
- * with accept4(): libuv's own listener sheds load at EMFILE silently (it
- * accepts and closes with its reserved descriptor and never calls back),
- * and the operator must be told that connections are being turned away.
+/* The listening socket is ours (slisten.h), accepted with accept4():
+ * libuv's own listener sheds load at EMFILE silently (it accepts and
+ * closes with its reserved descriptor and never calls back), and the
+ * operator must be told that connections are being turned away.
  *
  * At EMFILE/ENFILE the reserve descriptor below is given up to accept
  * and reset the waiting connections, then taken back; without it (another
- * thread took the slot) the listener pauses for TCP_PAUSE_MS instead of
+ * thread took the slot) the listener pauses for SL_PAUSE_MS instead of
  * spinning on a readable socket it cannot accept from. Other accept
  * errors (ENOBUFS, ENOMEM) pause it the same way. */
-#define TCP_ACCEPT_BURST 64u /* per loop turn, to stay fair to the others */
-#define TCP_SHED_MAX 1024u   /* connections reset per EMFILE episode */
-#define TCP_PAUSE_MS 250u
+#define TCP_SHED_MAX 1024u /* connections reset per EMFILE episode */
 
 static int reserve_fd = -1;
 
@@ -369,31 +367,13 @@ static void reserve_take(void) {
 }
 
 typedef struct tcp_listener {
-  uv_poll_t poll;
-  uv_timer_t pause; /* accepting again after an accept error */
-  int fd;
-  gh_listener *l; /* NULL when listen() failed */
-  uint8_t handles;
-  uint8_t closing;
+  sl_listener sl; /* first: the accept loop's */
   uint8_t warned;
   uint32_t suppressed;  /* reports not logged since the last one */
   uint64_t turned_away; /* connections reset unserved, since the last line */
   uint64_t warned_at;
   char name[INET6_ADDRSTRLEN + 16];
 } tcp_listener;
-
-static void listener_unref(tcp_listener *tl) {
-  if (--tl->handles)
-    return;
-  gh_listener *l = tl->l;
-  host->free(tl);
-  if (l)
-    host->listener_closed(l);
-}
-
-static void on_listener_closed(uv_handle_t *h) {
-  listener_unref(h->data);
-}
 
 /* Accept failures (EMFILE, ENFILE, ENOMEM) come in bursts: one line per
  * second at most, with the connections turned away and the reports left
@@ -430,7 +410,7 @@ static uint32_t shed_load(tcp_listener *tl) {
   reserve_fd = -1;
   uint32_t n = 0;
   while (n < TCP_SHED_MAX) {
-    int fd = accept4(tl->fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = accept4(tl->sl.fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd >= 0) {
       reset_close(fd);
       n++;
@@ -440,19 +420,6 @@ static uint32_t shed_load(tcp_listener *tl) {
   }
   reserve_take();
   return n;
-}
-
-static void on_poll(uv_poll_t *p, int status, int events);
-
-static void on_resume(uv_timer_t *t) {
-  tcp_listener *tl = t->data;
-  if (!tl->closing)
-    (void)uv_poll_start(&tl->poll, UV_READABLE, on_poll);
-}
-
-static void pause_accepting(tcp_listener *tl) {
-  uv_poll_stop(&tl->poll);
-  uv_timer_start(&tl->pause, on_resume, TCP_PAUSE_MS, 0);
 }
 
 static int conn_addrs(tcp_conn *c, gh_addr *peer, gh_addr *local) {
@@ -471,7 +438,8 @@ static int conn_addrs(tcp_conn *c, gh_addr *peer, gh_addr *local) {
 }
 
 /* Gives the accepted socket fd to a new conn and the conn to the core. */
-static void accept_one(tcp_listener *tl, int fd) {
+static void accept_one(sl_listener *sl, int fd) {
+  tcp_listener *tl = (tcp_listener *)sl;
   tcp_conn *c = conn_new();
   if (!c) {
     reset_close(fd);
@@ -496,10 +464,10 @@ static void accept_one(tcp_listener *tl, int fd) {
   }
   c->state = C_OPEN;
   c->closing = 0;
-  apply_opts(c, opts_of(host->listener_inst(tl->l)));
+  apply_opts(c, opts_of(host->listener_inst(sl->l)));
   /* The core may call read_start() (which sets c->link) before accept()
    * returns; the conn is complete by then. */
-  gh_link *link = host->accept(tl->l, c, &peer, &local);
+  gh_link *link = host->accept(sl->l, c, &peer, &local);
   if (!link) {
     c->link = NULL;
     conn_release(c, 0);
@@ -508,51 +476,23 @@ static void accept_one(tcp_listener *tl, int fd) {
   c->link = link;
 }
 
-static void on_poll(uv_poll_t *p, int status, int events) {
-  tcp_listener *tl = p->data;
-  (void)events;
-  if (tl->closing)
-    return;
-  if (status < 0) {
-    warn_accept(tl, status, 0);
-    pause_accepting(tl);
-    return;
+static int accept_failed(sl_listener *sl, int err) {
+  tcp_listener *tl = (tcp_listener *)sl;
+  if ((err == UV_EMFILE || err == UV_ENFILE) && reserve_fd >= 0) {
+    warn_accept(tl, err, shed_load(tl));
+    if (reserve_fd >= 0)
+      return 1; /* what waited is reset; the next ones will be too */
+  } else {
+    warn_accept(tl, err, 0);
   }
-  for (uint32_t i = 0; i < TCP_ACCEPT_BURST && !tl->closing; i++) {
-    int fd = accept4(tl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      accept_one(tl, fd);
-      continue;
-    }
-    int e = errno;
-    if (e == EAGAIN || e == EWOULDBLOCK)
-      return;
-    if (e == EINTR || e == ECONNABORTED || e == EPROTO)
-      continue;
-    if ((e == EMFILE || e == ENFILE) && reserve_fd >= 0) {
-      warn_accept(tl, -e, shed_load(tl));
-      if (reserve_fd >= 0)
-        return; /* what waited is reset; the next ones will be too */
-    } else {
-      warn_accept(tl, -e, 0);
-    }
-    pause_accepting(tl);
-    return;
-  }
+  return 0;
 }
 
-/* The socket closes now, as uv_close() does for a libuv listener: the
- * port is free at once for whoever binds it next in this loop turn (a
- * client destination waiting for it, a reload). Safe once the poll handle
- * is closing (libuv's rule for uv_poll_t). */
-static void listener_close(tcp_listener *tl) {
-  tl->closing = 1;
-  uv_close((uv_handle_t *)&tl->poll, on_listener_closed);
-  if (tl->handles > 1)
-    uv_close((uv_handle_t *)&tl->pause, on_listener_closed);
-  close(tl->fd);
-  tl->fd = -1;
-}
+static const sl_kind tcp_listen_kind = {
+    .accept = accept_one,
+    .failed = accept_failed,
+    .closing = NULL,
+};
 
 /* A non-blocking listening socket on sa, as uv_tcp_bind() + uv_listen()
  * would make it: SO_REUSEADDR, and an IPv6 socket takes IPv4 too. */
@@ -567,7 +507,7 @@ static int listen_socket(const struct sockaddr *sa) {
     (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     len = sizeof(struct sockaddr_in6);
   }
-  if (bind(fd, sa, len) < 0 || listen(fd, TCP_BACKLOG) < 0) {
+  if (bind(fd, sa, len) < 0 || listen(fd, SL_BACKLOG) < 0) {
     int e = errno;
     close(fd);
     return e == EAFNOSUPPORT ? UV_EAFNOSUPPORT : -e;
@@ -585,29 +525,11 @@ static int32_t listen_on(gh_listener *l, const struct sockaddr *sa) {
     return GH_ENOMEM;
   }
   memset(tl, 0, sizeof *tl);
-  tl->fd = fd;
   na_name(sa, tl->name, sizeof tl->name);
-  int rc = uv_poll_init_socket(loop(), &tl->poll, fd);
-  if (rc) {
-    close(fd);
-    host->free(tl);
+  int rc = sl_start(&tl->sl, fd, l);
+  if (rc)
     return rc;
-  }
-  tl->poll.data = tl;
-  tl->handles = 1;
-  rc = uv_timer_init(loop(), &tl->pause);
-  if (rc == 0) {
-    tl->pause.data = tl;
-    tl->handles++;
-    rc = uv_poll_start(&tl->poll, UV_READABLE, on_poll);
-  }
-  if (rc) {
-    listener_close(tl);
-    return rc;
-  }
   reserve_take();
-  tl->l = l;
-  host->listener_set_data(l, tl);
   return 0;
 }
 
@@ -617,17 +539,6 @@ static int bind_listener(const struct sockaddr *sa, void *l) {
 
 static int32_t tcp_listen(gh_listener *l, const char *name, uint16_t port) {
   return na_listen(loop(), name, port, SOCK_STREAM, bind_listener, l);
-}
-
-static void tcp_unlisten(gh_listener *l) {
-  tcp_listener *tl = host->listener_data(l);
-  if (!tl) {
-    host->listener_closed(l);
-    return;
-  }
-  if (tl->closing)
-    return;
-  listener_close(tl);
 }
 
 /* ----------------------------------------------------------- transport */
@@ -787,6 +698,7 @@ static int32_t tcp_init(const gh_host *h) {
   if (!h || h->abi_major != GH_ABI_MAJOR || !GH_HOST_HAS(h, closed))
     return GH_ENOTSUP;
   host = h;
+  sl_setup(h, &tcp_listen_kind);
   return 0;
 }
 
@@ -802,7 +714,7 @@ static const gh_handler tcp_handler = {
     .inst_init = tcp_inst_init,
     .inst_free = tcp_inst_free,
     .listen = tcp_listen,
-    .unlisten = tcp_unlisten,
+    .unlisten = sl_unlisten,
     .connect = tcp_connect,
     .connect_addr = tcp_connect_addr,
     .write = tcp_write,

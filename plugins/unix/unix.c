@@ -38,13 +38,11 @@
 #include <uv.h>
 
 #include "gatehouse/gatehouse.h"
+#include "slisten.h"
 
-#define UNIX_BACKLOG 511
 #define UNIX_READ_BUF (64u * 1024u)
 /* How long an orderly close() waits for queued bytes (as tcp.c). */
 #define UNIX_LINGER_MS 30000u
-#define UNIX_ACCEPT_BURST 64u
-#define UNIX_PAUSE_MS 250u
 
 #define CONTAINER_OF(ptr, type, member)                                        \
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -368,31 +366,13 @@ static void on_connect(uv_connect_t *req, int status) {
 /* ------------------------------------------------------------ listeners */
 
 typedef struct unix_listener {
-  uv_poll_t poll;
-  uv_timer_t pause; /* accepting again after an accept error */
-  int fd;
-  gh_listener *l;
-  uint8_t handles;
-  uint8_t closing;
-  dev_t dev; /* the socket file we made, removed only if still ours */
+  sl_listener sl; /* first: the accept loop's */
+  dev_t dev;      /* the socket file we made, removed only if still ours */
   ino_t ino;
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 } unix_listener;
 
-static void listener_unref(unix_listener *ul) {
-  if (--ul->handles)
-    return;
-  gh_listener *l = ul->l;
-  host->free(ul);
-  if (l)
-    host->listener_closed(l);
-}
-
-static void on_listener_closed(uv_handle_t *h) {
-  listener_unref(h->data);
-}
-
-static void accept_one(unix_listener *ul, int fd) {
+static void accept_one(sl_listener *sl, int fd) {
   unix_conn *c = conn_new();
   if (!c) {
     close(fd);
@@ -412,7 +392,7 @@ static void accept_one(unix_listener *ul, int fd) {
   memset(&peer, 0, sizeof peer);
   peer.family = GH_AF_UNIX;
   local = peer;
-  gh_link *link = host->accept(ul->l, c, &peer, &local);
+  gh_link *link = host->accept(sl->l, c, &peer, &local);
   if (!link) {
     c->link = NULL;
     conn_release(c);
@@ -421,43 +401,16 @@ static void accept_one(unix_listener *ul, int fd) {
   c->link = link;
 }
 
-static void on_poll(uv_poll_t *p, int status, int events);
-
-static void on_resume(uv_timer_t *t) {
-  unix_listener *ul = t->data;
-  if (!ul->closing)
-    (void)uv_poll_start(&ul->poll, UV_READABLE, on_poll);
-}
-
-static void on_poll(uv_poll_t *p, int status, int events) {
-  unix_listener *ul = p->data;
-  (void)events;
-  if (ul->closing)
-    return;
-  for (uint32_t i = 0; status == 0 && i < UNIX_ACCEPT_BURST && !ul->closing;
-       i++) {
-    int fd = accept4(ul->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      accept_one(ul, fd);
-      continue;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-      return;
-    if (errno == EINTR || errno == ECONNABORTED)
-      continue;
-    status = -errno;
-  }
-  if (status == 0)
-    return;
-  /* EMFILE, ENOMEM...: pause rather than spin on a readable socket. */
-  GH_LOG(host, GH_LOG_WARN, NULL, "unix: accept on %s: %s", ul->path,
-         uv_strerror(status));
-  uv_poll_stop(&ul->poll);
-  uv_timer_start(&ul->pause, on_resume, UNIX_PAUSE_MS, 0);
+/* EMFILE, ENOMEM...: the listener pauses rather than spin. */
+static int accept_failed(sl_listener *sl, int err) {
+  GH_LOG(host, GH_LOG_WARN, NULL, "unix: accept on %s: %s",
+         ((unix_listener *)sl)->path, uv_strerror(err));
+  return 0;
 }
 
 /* Removes the socket file if it is still the one this listener made. */
-static void unlink_ours(const unix_listener *ul) {
+static void unlink_ours(sl_listener *sl) {
+  const unix_listener *ul = (const unix_listener *)sl;
   struct stat st;
   if (lstat(ul->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
       st.st_dev == ul->dev && st.st_ino == ul->ino && unlink(ul->path) < 0)
@@ -465,15 +418,11 @@ static void unlink_ours(const unix_listener *ul) {
            strerror(errno));
 }
 
-static void listener_close(unix_listener *ul) {
-  ul->closing = 1;
-  unlink_ours(ul);
-  uv_close((uv_handle_t *)&ul->poll, on_listener_closed);
-  if (ul->handles > 1)
-    uv_close((uv_handle_t *)&ul->pause, on_listener_closed);
-  close(ul->fd);
-  ul->fd = -1;
-}
+static const sl_kind unix_listen_kind = {
+    .accept = accept_one,
+    .failed = accept_failed,
+    .closing = unlink_ours,
+};
 
 /* What is at the path already: 0 when nothing is (or a stale socket was
  * removed), or an error the operator is told about. */
@@ -561,7 +510,7 @@ static int listen_socket(const struct sockaddr_un *sa, const unix_opts *o,
     what = "chown";
   else if (lstat(sa->sun_path, made) < 0)
     what = "stat";
-  else if (listen(fd, UNIX_BACKLOG) < 0)
+  else if (listen(fd, SL_BACKLOG) < 0)
     what = "listen";
   if (what) {
     rc = -errno;
@@ -590,43 +539,10 @@ static int32_t unix_listen(gh_listener *l, const char *path, uint16_t port) {
     return GH_ENOMEM;
   }
   memset(ul, 0, sizeof *ul);
-  ul->fd = fd;
   ul->dev = made.st_dev;
   ul->ino = made.st_ino;
   memcpy(ul->path, sa.sun_path, sizeof ul->path);
-  int rc = uv_poll_init_socket(loop(), &ul->poll, fd);
-  if (rc) {
-    unlink_ours(ul);
-    close(fd);
-    host->free(ul);
-    return rc;
-  }
-  ul->poll.data = ul;
-  ul->handles = 1;
-  rc = uv_timer_init(loop(), &ul->pause);
-  if (rc == 0) {
-    ul->pause.data = ul;
-    ul->handles++;
-    rc = uv_poll_start(&ul->poll, UV_READABLE, on_poll);
-  }
-  if (rc) {
-    listener_close(ul);
-    return rc;
-  }
-  ul->l = l;
-  host->listener_set_data(l, ul);
-  return 0;
-}
-
-static void unix_unlisten(gh_listener *l) {
-  unix_listener *ul = host->listener_data(l);
-  if (!ul) {
-    host->listener_closed(l);
-    return;
-  }
-  if (ul->closing)
-    return;
-  listener_close(ul);
+  return sl_start(&ul->sl, fd, l);
 }
 
 /* ----------------------------------------------------------- transport */
@@ -755,6 +671,7 @@ static int32_t unix_init(const gh_host *h) {
       !GH_HOST_HAS(h, closed))
     return GH_ENOTSUP; /* a core before 1.2 knows no socket path */
   host = h;
+  sl_setup(h, &unix_listen_kind);
   return 0;
 }
 
@@ -770,7 +687,7 @@ static const gh_handler unix_handler = {
     .inst_init = unix_inst_init,
     .inst_free = unix_inst_free,
     .listen = unix_listen,
-    .unlisten = unix_unlisten,
+    .unlisten = sl_unlisten,
     .connect = unix_connect,
     .write = unix_write,
     .shutdown = unix_shutdown,
