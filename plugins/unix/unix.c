@@ -17,9 +17,8 @@
  *   - is removed when the listener stops (shut down, reload without the
  *     destination), unless another file has taken its place meanwhile.
  *
- * Lifetimes are tcp.c's: a unix_conn lives from accept/connect to the close
- * callback of its handles; once close() came, only log() and closed() are
- * called for its link.
+ * Connections are sconn.c's (shared with tcp.c, lifetimes in sconn.h), the
+ * accept loop slisten.c's.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -38,21 +37,10 @@
 #include <uv.h>
 
 #include "gatehouse/gatehouse.h"
-
-#define UNIX_BACKLOG 511
-#define UNIX_READ_BUF (64u * 1024u)
-/* How long an orderly close() waits for queued bytes (as tcp.c). */
-#define UNIX_LINGER_MS 30000u
-#define UNIX_ACCEPT_BURST 64u
-#define UNIX_PAUSE_MS 250u
-
-#define CONTAINER_OF(ptr, type, member)                                        \
-  ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+#include "sconn.h"
+#include "slisten.h"
 
 static const gh_host *host;
-
-/* One buffer for every read (see tcp.c: the host copies what it keeps). */
-static char read_buf[UNIX_READ_BUF];
 
 /* ------------------------------------------------------------ options */
 
@@ -154,10 +142,6 @@ static const unix_opts *opts_of(const gh_inst *inst) {
   return o ? o : &unix_defaults;
 }
 
-static uv_loop_t *loop(void) {
-  return host->uv_loop();
-}
-
 static int sun_fill(struct sockaddr_un *sa, const char *path) {
   memset(sa, 0, sizeof *sa);
   sa->sun_family = AF_UNIX;
@@ -169,295 +153,48 @@ static int sun_fill(struct sockaddr_un *sa, const char *path) {
 
 /* ---------------------------------------------------------- connections */
 
-#define C_IDLE 0
-#define C_CONNECTING 1
-#define C_OPEN 2
-#define C_FAILED 3
-
-typedef struct unix_conn {
-  uv_pipe_t pipe;
-  uv_timer_t timer; /* connect deadline, then the linger bound of close() */
-  uv_connect_t connect_req;
-  uv_shutdown_t shutdown_req;
-  gh_link *link; /* NULL while the conn belongs to no link */
-  uint32_t writes;
-  uint8_t handles;
-  uint8_t state;
-  uint8_t timer_on;
-  uint8_t want_read;
-  uint8_t reading;
-  uint8_t read_done;
-  uint8_t shut;
-  uint8_t aborted;
-  uint8_t closing;
-  uint8_t lingering;
-  uint8_t released;
-} unix_conn;
-
-typedef struct unix_wreq {
-  uv_write_t req;
-  uint32_t len;
-  uint8_t data[];
-} unix_wreq;
-
-static void on_conn_closed(uv_handle_t *h) {
-  unix_conn *c = h->data;
-  if (--c->handles)
-    return;
-  gh_link *link = c->link;
-  host->free(c);
-  if (link)
-    host->closed(link);
-}
-
-static unix_conn *conn_new(void) {
-  unix_conn *c = host->alloc(sizeof *c);
-  if (!c)
-    return NULL;
-  memset(c, 0, sizeof *c);
-  if (uv_pipe_init(loop(), &c->pipe, 0) != 0) {
-    host->free(c);
-    return NULL;
-  }
-  c->pipe.data = c;
-  c->handles = 1;
-  return c;
-}
-
-static int timer_ensure(unix_conn *c) {
-  if (c->timer_on)
-    return 0;
-  int rc = uv_timer_init(loop(), &c->timer);
-  if (rc)
-    return rc;
-  c->timer.data = c;
-  c->timer_on = 1;
-  c->handles++;
-  return 0;
-}
-
 /* A Unix socket has no reset: an abortive end is a close. */
-static void conn_release(unix_conn *c) {
-  if (c->released)
-    return;
-  c->released = 1;
-  c->closing = 1;
-  if (c->timer_on) {
-    c->timer_on = 0;
-    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
-  }
-  uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
-}
-
-static void report_abort(unix_conn *c, int32_t reason) {
-  if (c->aborted || c->closing || !c->link)
-    return;
-  c->aborted = 1;
-  host->abort(c->link, reason);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
-  (void)suggested;
-  *buf = uv_buf_init(read_buf, sizeof read_buf);
-}
-
-static void stop_reading(unix_conn *c) {
-  if (!c->reading)
-    return;
-  uv_read_stop((uv_stream_t *)&c->pipe);
-  c->reading = 0;
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  unix_conn *c = s->data;
-  if (nread > 0) {
-    if (c->closing)
-      return;
-    if (host->send_up(c->link, (const uint8_t *)buf->base, (uint32_t)nread) < 0)
-      stop_reading(c);
-    return;
-  }
-  if (nread == 0)
-    return;
-  stop_reading(c);
-  c->read_done = 1;
-  if (c->closing)
-    return;
-  if (nread == UV_EOF) {
-    host->eof_up(c->link);
-    return;
-  }
-  GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: read: %s",
-         uv_strerror((int)nread));
-  report_abort(c, (int32_t)nread);
-}
-
-static void start_reading(unix_conn *c) {
-  if (c->reading || c->read_done || c->closing || c->state != C_OPEN)
-    return;
-  int rc = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
-  if (rc == 0) {
-    c->reading = 1;
-    return;
-  }
-  c->read_done = 1;
-  report_abort(c, rc);
-}
-
-static void on_write(uv_write_t *req, int status) {
-  unix_wreq *w = CONTAINER_OF(req, unix_wreq, req);
-  unix_conn *c = req->handle->data;
-  uint32_t len = w->len;
-  host->free(w);
-  c->writes--;
-  if (c->closing) {
-    if (c->lingering && c->writes == 0)
-      conn_release(c);
-    return;
-  }
-  if (status < 0) {
-    GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: write: %s", uv_strerror(status));
-    report_abort(c, status);
-    return;
-  }
-  host->written(c->link, len);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  unix_conn *c = req->handle->data;
-  if (status < 0 && status != UV_ECANCELED && status != UV_ENOTCONN &&
-      !c->closing)
-    GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: shutdown: %s",
-           uv_strerror(status));
-}
-
-static void on_timer(uv_timer_t *t) {
-  unix_conn *c = t->data;
-  if (c->closing) {
-    if (c->lingering)
-      conn_release(c);
-    return;
-  }
-  if (c->state != C_CONNECTING)
-    return;
-  c->state = C_FAILED;
-  GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: connect: timed out");
-  host->ready(c->link, GH_ETIMEDOUT);
-}
-
-static void on_connect(uv_connect_t *req, int status) {
-  unix_conn *c = req->handle->data;
-  if (c->timer_on)
-    uv_timer_stop(&c->timer);
-  if (c->closing || c->state != C_CONNECTING)
-    return;
-  if (status < 0) {
-    c->state = C_FAILED;
-    GH_LOG(host, GH_LOG_DEBUG, c->link, "unix: connect: %s",
-           uv_strerror(status));
-    host->ready(c->link, status);
-    return;
-  }
-  c->state = C_OPEN;
-  host->ready(c->link, 0);
-  if (c->want_read)
-    start_reading(c);
-}
+static const sc_kind unix_conn_kind = {
+    .name = "unix",
+    .type = UV_NAMED_PIPE,
+    .connected = NULL,
+    .close_reset = NULL,
+};
 
 /* ------------------------------------------------------------ listeners */
 
 typedef struct unix_listener {
-  uv_poll_t poll;
-  uv_timer_t pause; /* accepting again after an accept error */
-  int fd;
-  gh_listener *l;
-  uint8_t handles;
-  uint8_t closing;
-  dev_t dev; /* the socket file we made, removed only if still ours */
+  sl_listener sl; /* first: the accept loop's */
+  dev_t dev;      /* the socket file we made, removed only if still ours */
   ino_t ino;
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 } unix_listener;
 
-static void listener_unref(unix_listener *ul) {
-  if (--ul->handles)
-    return;
-  gh_listener *l = ul->l;
-  host->free(ul);
-  if (l)
-    host->listener_closed(l);
-}
-
-static void on_listener_closed(uv_handle_t *h) {
-  listener_unref(h->data);
-}
-
-static void accept_one(unix_listener *ul, int fd) {
-  unix_conn *c = conn_new();
+static void accept_one(sl_listener *sl, int fd) {
+  int rc;
+  sc_conn *c = sc_adopt(fd, &rc);
   if (!c) {
     close(fd);
     return;
   }
-  c->closing = 1; /* belongs to no link until accept() says otherwise */
-  int rc = uv_pipe_open(&c->pipe, fd);
-  if (rc) {
-    close(fd);
-    conn_release(c);
-    return;
-  }
-  c->state = C_OPEN;
-  c->closing = 0;
   /* A Unix-socket peer has no address (GH_AF_UNIX, zeros). */
   gh_addr peer, local;
   memset(&peer, 0, sizeof peer);
   peer.family = GH_AF_UNIX;
   local = peer;
-  gh_link *link = host->accept(ul->l, c, &peer, &local);
-  if (!link) {
-    c->link = NULL;
-    conn_release(c);
-    return;
-  }
-  c->link = link;
+  sc_accepted(c, sl->l, &peer, &local);
 }
 
-static void on_poll(uv_poll_t *p, int status, int events);
-
-static void on_resume(uv_timer_t *t) {
-  unix_listener *ul = t->data;
-  if (!ul->closing)
-    (void)uv_poll_start(&ul->poll, UV_READABLE, on_poll);
-}
-
-static void on_poll(uv_poll_t *p, int status, int events) {
-  unix_listener *ul = p->data;
-  (void)events;
-  if (ul->closing)
-    return;
-  for (uint32_t i = 0; status == 0 && i < UNIX_ACCEPT_BURST && !ul->closing;
-       i++) {
-    int fd = accept4(ul->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      accept_one(ul, fd);
-      continue;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-      return;
-    if (errno == EINTR || errno == ECONNABORTED)
-      continue;
-    status = -errno;
-  }
-  if (status == 0)
-    return;
-  /* EMFILE, ENOMEM...: pause rather than spin on a readable socket. */
-  GH_LOG(host, GH_LOG_WARN, NULL, "unix: accept on %s: %s", ul->path,
-         uv_strerror(status));
-  uv_poll_stop(&ul->poll);
-  uv_timer_start(&ul->pause, on_resume, UNIX_PAUSE_MS, 0);
+/* EMFILE, ENOMEM...: the listener pauses rather than spin. */
+static int accept_failed(sl_listener *sl, int err) {
+  GH_LOG(host, GH_LOG_WARN, NULL, "unix: accept on %s: %s",
+         ((unix_listener *)sl)->path, uv_strerror(err));
+  return 0;
 }
 
 /* Removes the socket file if it is still the one this listener made. */
-static void unlink_ours(const unix_listener *ul) {
+static void unlink_ours(sl_listener *sl) {
+  const unix_listener *ul = (const unix_listener *)sl;
   struct stat st;
   if (lstat(ul->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
       st.st_dev == ul->dev && st.st_ino == ul->ino && unlink(ul->path) < 0)
@@ -465,15 +202,11 @@ static void unlink_ours(const unix_listener *ul) {
            strerror(errno));
 }
 
-static void listener_close(unix_listener *ul) {
-  ul->closing = 1;
-  unlink_ours(ul);
-  uv_close((uv_handle_t *)&ul->poll, on_listener_closed);
-  if (ul->handles > 1)
-    uv_close((uv_handle_t *)&ul->pause, on_listener_closed);
-  close(ul->fd);
-  ul->fd = -1;
-}
+static const sl_kind unix_listen_kind = {
+    .accept = accept_one,
+    .failed = accept_failed,
+    .closing = unlink_ours,
+};
 
 /* What is at the path already: 0 when nothing is (or a stale socket was
  * removed), or an error the operator is told about. */
@@ -561,7 +294,7 @@ static int listen_socket(const struct sockaddr_un *sa, const unix_opts *o,
     what = "chown";
   else if (lstat(sa->sun_path, made) < 0)
     what = "stat";
-  else if (listen(fd, UNIX_BACKLOG) < 0)
+  else if (listen(fd, SL_BACKLOG) < 0)
     what = "listen";
   if (what) {
     rc = -errno;
@@ -590,43 +323,10 @@ static int32_t unix_listen(gh_listener *l, const char *path, uint16_t port) {
     return GH_ENOMEM;
   }
   memset(ul, 0, sizeof *ul);
-  ul->fd = fd;
   ul->dev = made.st_dev;
   ul->ino = made.st_ino;
   memcpy(ul->path, sa.sun_path, sizeof ul->path);
-  int rc = uv_poll_init_socket(loop(), &ul->poll, fd);
-  if (rc) {
-    unlink_ours(ul);
-    close(fd);
-    host->free(ul);
-    return rc;
-  }
-  ul->poll.data = ul;
-  ul->handles = 1;
-  rc = uv_timer_init(loop(), &ul->pause);
-  if (rc == 0) {
-    ul->pause.data = ul;
-    ul->handles++;
-    rc = uv_poll_start(&ul->poll, UV_READABLE, on_poll);
-  }
-  if (rc) {
-    listener_close(ul);
-    return rc;
-  }
-  ul->l = l;
-  host->listener_set_data(l, ul);
-  return 0;
-}
-
-static void unix_unlisten(gh_listener *l) {
-  unix_listener *ul = host->listener_data(l);
-  if (!ul) {
-    host->listener_closed(l);
-    return;
-  }
-  if (ul->closing)
-    return;
-  listener_close(ul);
+  return sl_start(&ul->sl, fd, l);
 }
 
 /* ----------------------------------------------------------- transport */
@@ -637,115 +337,18 @@ static int32_t unix_connect(gh_link *link, const char *path, uint16_t port,
   (void)port;
   if (sun_fill(&sa, path) < 0)
     return GH_EINVAL;
-  unix_conn *c = conn_new();
+  sc_conn *c = sc_new();
   if (!c)
     return GH_ENOMEM;
-  int rc = 0;
-  if (timeout_ms > 0) {
-    rc = timer_ensure(c);
-    if (rc == 0)
-      rc = uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
-  }
+  int rc = sc_deadline(c, timeout_ms);
   if (rc) {
-    conn_release(c);
+    sc_release(c, 0);
     return rc;
   }
-  c->state = C_CONNECTING;
-  c->link = link;
-  host->link_set_data(link, c);
-  /* Errors (ENOENT, ECONNREFUSED, EACCES) come through on_connect. */
-  uv_pipe_connect(&c->connect_req, &c->pipe, sa.sun_path, on_connect);
+  sc_connecting(c, link);
+  /* Errors (ENOENT, ECONNREFUSED, EACCES) come through sc_on_connect. */
+  uv_pipe_connect(&c->connect_req, &c->h.pipe, sa.sun_path, sc_on_connect);
   return 0;
-}
-
-static int32_t unix_write(gh_link *link, const uint8_t *data, uint32_t len) {
-  unix_conn *c = host->link_data(link);
-  if (!c || c->closing || c->shut)
-    return GH_EPIPE;
-  if (c->state != C_OPEN)
-    return GH_EINVAL;
-  c->link = link;
-  if (len == 0)
-    return 0;
-  uint32_t done = 0;
-  if (uv_stream_get_write_queue_size((const uv_stream_t *)&c->pipe) == 0) {
-    uv_buf_t b = uv_buf_init((char *)data, len);
-    int n = uv_try_write((uv_stream_t *)&c->pipe, &b, 1);
-    if (n >= 0)
-      done = (uint32_t)n;
-    else if (n != UV_EAGAIN && n != UV_ENOSYS)
-      return n;
-  }
-  if (done < len) {
-    uint32_t rest = len - done;
-    unix_wreq *w = host->alloc(sizeof *w + rest);
-    if (!w)
-      return GH_ENOMEM;
-    memcpy(w->data, data + done, rest);
-    w->len = rest;
-    uv_buf_t b = uv_buf_init((char *)w->data, rest);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_write);
-    if (rc) {
-      host->free(w);
-      return rc;
-    }
-    c->writes++;
-  }
-  if (done)
-    host->written(link, done);
-  return 0;
-}
-
-static int32_t unix_shutdown(gh_link *link) {
-  unix_conn *c = host->link_data(link);
-  if (!c || c->closing)
-    return GH_EPIPE;
-  if (c->state != C_OPEN)
-    return GH_EINVAL;
-  if (c->shut)
-    return 0;
-  c->shut = 1;
-  int rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->pipe, on_shutdown);
-  return rc == UV_ENOTCONN ? 0 : rc;
-}
-
-static void unix_read_start(gh_link *link) {
-  unix_conn *c = host->link_data(link);
-  if (!c || c->closing)
-    return;
-  c->link = link;
-  c->want_read = 1;
-  start_reading(c);
-}
-
-static void unix_read_stop(gh_link *link) {
-  unix_conn *c = host->link_data(link);
-  if (!c)
-    return;
-  c->want_read = 0;
-  stop_reading(c);
-}
-
-static void unix_close(gh_link *link, int32_t reason) {
-  unix_conn *c = host->link_data(link);
-  if (!c) {
-    host->closed(link);
-    return;
-  }
-  if (c->closing)
-    return;
-  c->link = link;
-  c->closing = 1;
-  stop_reading(c);
-  if (c->timer_on)
-    uv_timer_stop(&c->timer);
-  if (reason >= 0 && c->writes > 0 && c->state == C_OPEN &&
-      timer_ensure(c) == 0 &&
-      uv_timer_start(&c->timer, on_timer, UNIX_LINGER_MS, 0) == 0) {
-    c->lingering = 1;
-    return;
-  }
-  conn_release(c);
 }
 
 /* -------------------------------------------------------------- plugin */
@@ -755,6 +358,8 @@ static int32_t unix_init(const gh_host *h) {
       !GH_HOST_HAS(h, closed))
     return GH_ENOTSUP; /* a core before 1.2 knows no socket path */
   host = h;
+  sc_setup(h, &unix_conn_kind);
+  sl_setup(h, &unix_listen_kind);
   return 0;
 }
 
@@ -770,13 +375,13 @@ static const gh_handler unix_handler = {
     .inst_init = unix_inst_init,
     .inst_free = unix_inst_free,
     .listen = unix_listen,
-    .unlisten = unix_unlisten,
+    .unlisten = sl_unlisten,
     .connect = unix_connect,
-    .write = unix_write,
-    .shutdown = unix_shutdown,
-    .read_start = unix_read_start,
-    .read_stop = unix_read_stop,
-    .close = unix_close,
+    .write = sc_write,
+    .shutdown = sc_shutdown,
+    .read_start = sc_read_start,
+    .read_stop = sc_read_stop,
+    .close = sc_close,
 };
 
 static const gh_handler *const unix_handlers[] = {&unix_handler};
