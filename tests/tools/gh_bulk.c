@@ -28,7 +28,7 @@
 static atomic_ullong received;
 static atomic_int stop;
 
-static void die(const char *what) {
+_Noreturn static void die(const char *what) {
   perror(what);
   exit(1);
 }
