@@ -832,6 +832,13 @@ def connect(port, host=HOST, timeout=60.0):
     return s
 
 
+def connect_unix(path, timeout=60.0):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+
 def _recv_hash(sock, n=None):
     """Read n bytes (or until EOF when n is None); returns (count, sha256 hex)."""
     h = hashlib.sha256()
@@ -897,14 +904,15 @@ def _send_stream(sock, seed, size, prefix=b"", on_sent=None):
 
 
 def echo_check(port, size, seed=None, header=b"ECHO\n", host=HOST, timeout=60.0,
-               half_close=False):
+               half_close=False, path=None):
     """Send ``size`` pseudo-random bytes through an echo and verify what comes back
     by length and sha256 (a thread sends while this one reads). With
     ``half_close``, shut down the write side after sending and require EOF after
     the echo. ``header``: b"ECHO\\n" for a ProtoServer, b"" for a plain EchoServer.
+    ``path``: connect to this Unix socket instead of ``port``.
     Returns the number of bytes verified."""
     seed = rng.getrandbits(64) if seed is None else seed
-    s = connect(port, host, timeout)
+    s = connect_unix(path, timeout) if path else connect(port, host, timeout)
     try:
         box = {}
 

@@ -10,7 +10,6 @@ with the reason printed, only when the PostgreSQL binaries are missing. Run
 one test: ``python3 test_unix.py postgres``.
 """
 import glob
-import hashlib
 import os
 import pwd
 import grp
@@ -37,42 +36,13 @@ UP = 30.0
 
 
 def unix_connect(path, timeout=30.0):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    return s
+    return ghtest.connect_unix(path, timeout)
 
 
 def echo_unix(path, size, seed=None, timeout=30.0):
     """Send size bytes (after b"ECHO\\n") to the destination listening on the
-    socket path, through to a ProtoServer; the echo must match by sha256."""
-    seed = rng.getrandbits(64) if seed is None else seed
-    s = unix_connect(path, timeout)
-    try:
-        box = {}
-
-        def sender():
-            try:
-                h = hashlib.sha256()
-                s.sendall(b"ECHO\n")
-                for c in ghtest.stream_chunks(seed, size):
-                    s.sendall(c)
-                    h.update(c)
-                box["sha"] = h.hexdigest()
-                s.shutdown(socket.SHUT_WR)
-            except Exception as e:  # reported below
-                box["err"] = e
-
-        th = threading.Thread(target=sender, daemon=True)
-        th.start()
-        got, sha = ghtest._recv_hash(s, size)
-        th.join(timeout)
-        assert "err" not in box, box.get("err")
-        assert sha == box["sha"], "sha256 mismatch"
-        ghtest.expect_eof(s, timeout)
-        return got
-    finally:
-        s.close()
+    socket path, through to a ProtoServer; the echo must match by sha256, then EOF."""
+    return ghtest.echo_check(None, size, seed, timeout=timeout, half_close=True, path=path)
 
 
 def wait_unix_echo(path, procs=(), timeout=UP):
