@@ -149,7 +149,9 @@ void gh__tlsio_input(gh__tlsio *io, const void *buf, size_t len) {
   io->in_len = have + len;
 }
 
-void gh__tlsio_input_done(gh__tlsio *io) {
+void gh__tlsio_input_done(gh__tlsio *io, int keep) {
+  if (!keep)
+    io->in_len = 0;
   if (io->in_len == 0 || io->in == io->keep) {
     if (io->in_len == 0) {
       io->in = NULL;

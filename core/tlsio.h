@@ -45,8 +45,9 @@ void gh__tlsio_init(gh__tlsio *io, uv_stream_t *stream,
 BIO *gh__tlsio_bio(gh__tlsio *io);
 /* Lends buf to OpenSSL (after what an earlier read left). */
 void gh__tlsio_input(gh__tlsio *io, const void *buf, size_t len);
-/* The read callback ends: what OpenSSL left is copied to be read later. */
-void gh__tlsio_input_done(gh__tlsio *io);
+/* The read callback ends: what OpenSSL left is copied to be read later,
+ * or, with keep 0 (the tunnel is closing), dropped. */
+void gh__tlsio_input_done(gh__tlsio *io, int keep);
 /* Writes what SSL_write produced: 0, or a libuv error. */
 int gh__tlsio_flush(gh__tlsio *io);
 /* Encrypted bytes not yet written: waiting and in flight. */

@@ -544,7 +544,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   }
   if (t->state != GH__T_TLS && t->state != GH__T_CLOSING)
     read_plaintext(t);
-  gh__tlsio_input_done(&t->io); /* buf is rx_scratch: keep what is left */
+  /* buf is rx_scratch: what OpenSSL left is kept, unless nothing more
+   * will be read (a peer that fails its handshake pins nothing) */
+  gh__tlsio_input_done(&t->io, t->state != GH__T_CLOSING);
   if (t->state != GH__T_CLOSING && t->io.pending > 0)
     gh__tunnel_dirty(t); /* e.g. TLS 1.3 tickets, key updates */
 }
