@@ -277,15 +277,16 @@ void gh__stream_link_ready(gh_link *l, int32_t status) {
   gh__stream *s = l->s;
   if (s->state == GH__S_CLOSING || l->ready)
     return;
-  if (status < 0) {
+  if (status < 0 && s->side == GH_SIDE_RESOURCE && s->state == GH__S_NEW) {
     char res[300];
     gh__dest_resource_text(s->d->cfg, res, sizeof(res));
-    if (s->side == GH_SIDE_RESOURCE && s->state == GH__S_NEW)
-      fail_open(s, status, "%s %s failed: %s",
-                l->idx == 0 ? "connect to" : "handshake with", res,
-                gh_strerror(status));
-    else
-      gh__stream_abort(s, status, 1);
+    fail_open(s, status, "%s %s failed: %s",
+              l->idx == 0 ? "connect to" : "handshake with", res,
+              gh_strerror(status));
+    return;
+  }
+  if (status < 0) {
+    gh__stream_abort(s, status, 1);
     return;
   }
   l->ready = 1;
